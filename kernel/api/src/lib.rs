@@ -1,0 +1,1 @@
+//! Mesos HTTP API v1 wire types (grown by the kernel issue).

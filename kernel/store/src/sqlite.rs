@@ -1,0 +1,653 @@
+//! Durable Raft storage in one SQLite file per node (sqlx, WAL mode):
+//! the log and vote ([`SqliteLogStore`]) and the KV state machine with its
+//! snapshots ([`SqliteStateMachine`]).
+//!
+//! Durability: the log connection commits with `synchronous=FULL`, so an
+//! appended entry is on disk before Raft counts it. The state machine uses
+//! `synchronous=NORMAL` on the same WAL file: its commits become durable with
+//! the next log commit's fsync (the WAL is one sequential file), and if a
+//! power loss takes the last few, they are re-applied from the log, which
+//! still holds them (the log is purged only behind a persisted snapshot).
+//!
+//! Each apply batch writes only the rows it changed (keys, leases, watch
+//! history) and one metadata row, in one transaction: group commit, not one
+//! fsync per key.
+
+use std::fmt::Debug;
+use std::io::Cursor;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage, RaftStateMachine, Snapshot};
+use openraft::{
+    Entry, EntryPayload, LogId, OptionalSend, RaftLogReader, RaftSnapshotBuilder, SnapshotMeta,
+    StorageError, StorageIOError, StoredMembership, Vote,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::machine::{HistoryLimit, KvMachine};
+use crate::raft::{NodeId, TypeConfig};
+use crate::shared::SharedMachine;
+use crate::types::{Applied, KeyValue, WatchBatch};
+
+type SResult<T> = Result<T, StorageError<NodeId>>;
+type Membership = StoredMembership<NodeId, openraft::BasicNode>;
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS raft_log (idx INTEGER PRIMARY KEY, entry BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS raft_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sm_kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, \
+        create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL, version INTEGER NOT NULL, lease INTEGER)",
+    "CREATE TABLE IF NOT EXISTS sm_lease (id INTEGER PRIMARY KEY, ttl INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sm_history (rev INTEGER PRIMARY KEY, batch BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sm_meta (name TEXT PRIMARY KEY, value BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS sm_snapshot (id INTEGER PRIMARY KEY CHECK (id = 1), \
+        meta BLOB NOT NULL, data BLOB NOT NULL)",
+];
+
+/// Opens (creating if needed) the node's database and returns its log
+/// store and state machine, the machine already loaded into memory.
+pub async fn open(
+    path: &Path,
+    history: HistoryLimit,
+) -> Result<(SqliteLogStore, SqliteStateMachine), sqlx::Error> {
+    let base = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(30));
+    let log_pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .min_connections(1)
+        .connect_with(base.clone().synchronous(SqliteSynchronous::Full))
+        .await?;
+    for stmt in SCHEMA {
+        sqlx::query(stmt).execute(&log_pool).await?;
+    }
+    let sm_pool = SqlitePoolOptions::new()
+        .max_connections(2)
+        .min_connections(1)
+        .connect_with(base.synchronous(SqliteSynchronous::Normal))
+        .await?;
+    let sm = SqliteStateMachine::load(sm_pool, history).await?;
+    Ok((SqliteLogStore { pool: log_pool }, sm))
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
+    rmp_serde::to_vec_named(v)
+}
+
+fn decode<T: DeserializeOwned>(b: &[u8]) -> Result<T, rmp_serde::decode::Error> {
+    rmp_serde::from_slice(b)
+}
+
+fn read_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read(&e).into()
+}
+
+fn write_err(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write(&e).into()
+}
+
+async fn meta_get<T: DeserializeOwned>(
+    pool: &SqlitePool,
+    table: &str,
+    name: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    let row = sqlx::query(&format!("SELECT value FROM {table} WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let bytes: Vec<u8> = row.get(0);
+            decode(&bytes)
+                .map(Some)
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))
+        }
+    }
+}
+
+fn i64_of(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The Raft log and vote.
+#[derive(Debug, Clone)]
+pub struct SqliteLogStore {
+    pool: SqlitePool,
+}
+
+impl SqliteLogStore {
+    async fn put_meta<T: Serialize>(&self, name: &str, v: &T) -> SResult<()> {
+        let bytes = encode(v).map_err(write_err)?;
+        sqlx::query("INSERT OR REPLACE INTO raft_meta (name, value) VALUES (?, ?)")
+            .bind(name)
+            .bind(bytes)
+            .execute(&self.pool)
+            .await
+            .map_err(write_err)?;
+        Ok(())
+    }
+
+    async fn get_meta<T: DeserializeOwned>(&self, name: &str) -> SResult<Option<T>> {
+        meta_get(&self.pool, "raft_meta", name)
+            .await
+            .map_err(read_err)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for SqliteLogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> SResult<Vec<Entry<TypeConfig>>> {
+        let start = match range.start_bound() {
+            Bound::Included(x) => *x,
+            Bound::Excluded(x) => x.saturating_add(1),
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(x) => x.saturating_add(1),
+            Bound::Excluded(x) => *x,
+            Bound::Unbounded => u64::MAX,
+        };
+        let rows =
+            sqlx::query("SELECT entry FROM raft_log WHERE idx >= ? AND idx < ? ORDER BY idx")
+                .bind(i64_of(start))
+                .bind(i64_of(end))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(read_err)?;
+        rows.iter()
+            .map(|row| decode::<Entry<TypeConfig>>(row.get::<&[u8], _>(0)).map_err(read_err))
+            .collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for SqliteLogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> SResult<LogState<TypeConfig>> {
+        let last_purged: Option<LogId<NodeId>> = self.get_meta("last_purged").await?;
+        let last = sqlx::query("SELECT entry FROM raft_log ORDER BY idx DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_err)?;
+        let last_log_id = match last {
+            Some(row) => Some(
+                decode::<Entry<TypeConfig>>(row.get::<&[u8], _>(0))
+                    .map_err(read_err)?
+                    .log_id,
+            ),
+            None => last_purged,
+        };
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> SResult<()> {
+        self.put_meta("vote", vote).await
+    }
+
+    async fn read_vote(&mut self) -> SResult<Option<Vote<NodeId>>> {
+        self.get_meta("vote").await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> SResult<()> {
+        self.put_meta("committed", &committed).await
+    }
+
+    async fn read_committed(&mut self) -> SResult<Option<LogId<NodeId>>> {
+        Ok(self
+            .get_meta::<Option<LogId<NodeId>>>("committed")
+            .await?
+            .flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> SResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut encoded = Vec::new();
+        for entry in entries {
+            encoded.push((entry.log_id.index, encode(&entry).map_err(write_err)?));
+        }
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = self.pool.begin().await?;
+            for (idx, bytes) in encoded {
+                sqlx::query("INSERT OR REPLACE INTO raft_log (idx, entry) VALUES (?, ?)")
+                    .bind(i64_of(idx))
+                    .bind(bytes)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                callback.log_io_completed(Ok(()));
+                Ok(())
+            }
+            Err(e) => {
+                callback.log_io_completed(Err(std::io::Error::other(e.to_string())));
+                Err(write_err(e))
+            }
+        }
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        sqlx::query("DELETE FROM raft_log WHERE idx >= ?")
+            .bind(i64_of(log_id.index))
+            .execute(&self.pool)
+            .await
+            .map_err(write_err)?;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        let bytes = encode(&log_id).map_err(write_err)?;
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("INSERT OR REPLACE INTO raft_meta (name, value) VALUES ('last_purged', ?)")
+                .bind(bytes)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM raft_log WHERE idx <= ?")
+                .bind(i64_of(log_id.index))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        result.map_err(write_err)
+    }
+}
+
+/// The state machine's own metadata, one row.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SmMeta {
+    applied: Option<LogId<NodeId>>,
+    membership: Membership,
+    revision: u64,
+    next_lease_id: u64,
+    compacted: u64,
+}
+
+/// The KV state machine: in memory for reads, persisted row by row.
+#[derive(Debug)]
+pub struct SqliteStateMachine {
+    pool: SqlitePool,
+    shared: Arc<SharedMachine>,
+    applied: Option<LogId<NodeId>>,
+    membership: Membership,
+}
+
+impl SqliteStateMachine {
+    async fn load(pool: SqlitePool, history: HistoryLimit) -> Result<Self, sqlx::Error> {
+        let meta: SmMeta = meta_get(&pool, "sm_meta", "state")
+            .await?
+            .unwrap_or_default();
+        let kvs = sqlx::query("SELECT key, value, create_rev, mod_rev, version, lease FROM sm_kv")
+            .fetch_all(&pool)
+            .await?
+            .iter()
+            .map(|r| KeyValue {
+                key: r.get(0),
+                value: r.get(1),
+                create_revision: r.get::<i64, _>(2) as u64,
+                mod_revision: r.get::<i64, _>(3) as u64,
+                version: r.get::<i64, _>(4) as u64,
+                lease: r.get::<Option<i64>, _>(5).map(|l| l as u64),
+            })
+            .collect();
+        let leases = sqlx::query("SELECT id, ttl FROM sm_lease")
+            .fetch_all(&pool)
+            .await?
+            .iter()
+            .map(|r| (r.get::<i64, _>(0) as u64, r.get::<i64, _>(1) as u64))
+            .collect();
+        let mut batches = Vec::new();
+        for row in sqlx::query("SELECT batch FROM sm_history ORDER BY rev")
+            .fetch_all(&pool)
+            .await?
+        {
+            let batch: WatchBatch =
+                decode(row.get::<&[u8], _>(0)).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            batches.push(batch);
+        }
+        let machine = KvMachine::from_parts(
+            kvs,
+            leases,
+            meta.revision,
+            meta.next_lease_id,
+            meta.compacted,
+            batches,
+            history,
+        );
+        Ok(SqliteStateMachine {
+            pool,
+            shared: SharedMachine::new(machine),
+            applied: meta.applied,
+            membership: meta.membership,
+        })
+    }
+
+    /// The in-memory state, shared with readers and watchers.
+    pub fn shared(&self) -> Arc<SharedMachine> {
+        Arc::clone(&self.shared)
+    }
+
+    fn meta(&self) -> SmMeta {
+        let (revision, next_lease_id, compacted) = self
+            .shared
+            .read(|m| (m.revision(), m.next_lease_id(), m.compacted()));
+        SmMeta {
+            applied: self.applied,
+            membership: self.membership.clone(),
+            revision,
+            next_lease_id,
+            compacted,
+        }
+    }
+
+    /// Writes every row of the in-memory state (after a snapshot install).
+    async fn persist_all(
+        &self,
+        snapshot: Option<(&[u8], &[u8])>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let (kvs, leases, history) = self.shared.read(|m| {
+            let kvs: Vec<KeyValue> = m
+                .range(&crate::types::RangeRequest {
+                    key: String::new(),
+                    prefix: true,
+                    ..Default::default()
+                })
+                .kvs;
+            let leases: Vec<(u64, u64)> = m.leases().map(|(id, l)| (id, l.ttl)).collect();
+            (kvs, leases, m.history().iter().cloned().collect::<Vec<_>>())
+        });
+        let meta = encode(&self.meta()).map_err(write_err)?;
+        let mut history_rows = Vec::with_capacity(history.len());
+        for b in &history {
+            history_rows.push((b.revision, encode(b).map_err(write_err)?));
+        }
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = self.pool.begin().await?;
+            for table in ["sm_kv", "sm_lease", "sm_history"] {
+                sqlx::query(&format!("DELETE FROM {table}"))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for kv in &kvs {
+                insert_kv(&mut tx, kv).await?;
+            }
+            for (id, ttl) in &leases {
+                sqlx::query("INSERT INTO sm_lease (id, ttl) VALUES (?, ?)")
+                    .bind(i64_of(*id))
+                    .bind(i64_of(*ttl))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (rev, bytes) in &history_rows {
+                sqlx::query("INSERT INTO sm_history (rev, batch) VALUES (?, ?)")
+                    .bind(i64_of(*rev))
+                    .bind(bytes)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query("INSERT OR REPLACE INTO sm_meta (name, value) VALUES ('state', ?)")
+                .bind(&meta)
+                .execute(&mut *tx)
+                .await?;
+            if let Some((smeta, data)) = snapshot {
+                save_snapshot(&mut tx, smeta, data).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        result.map_err(write_err)
+    }
+}
+
+async fn insert_kv(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    kv: &KeyValue,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO sm_kv (key, value, create_rev, mod_rev, version, lease) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&kv.key)
+    .bind(&kv.value)
+    .bind(i64_of(kv.create_revision))
+    .bind(i64_of(kv.mod_revision))
+    .bind(i64_of(kv.version))
+    .bind(kv.lease.map(i64_of))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn save_snapshot(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    meta: &[u8],
+    data: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT OR REPLACE INTO sm_snapshot (id, meta, data) VALUES (1, ?, ?)")
+        .bind(meta)
+        .bind(data)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl RaftStateMachine<TypeConfig> for SqliteStateMachine {
+    type SnapshotBuilder = SqliteSnapshotBuilder;
+
+    async fn applied_state(&mut self) -> SResult<(Option<LogId<NodeId>>, Membership)> {
+        Ok((self.applied, self.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> SResult<Vec<Applied>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let mut applied = self.applied;
+        let mut membership = self.membership.clone();
+        let (results, dirty) = self.shared.write(|m| {
+            entries
+                .iter()
+                .map(|e| {
+                    applied = Some(e.log_id);
+                    match &e.payload {
+                        EntryPayload::Blank => Applied::None,
+                        EntryPayload::Normal(cmd) => m.apply(cmd),
+                        EntryPayload::Membership(mem) => {
+                            membership = StoredMembership::new(Some(e.log_id), mem.clone());
+                            Applied::None
+                        }
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        self.applied = applied;
+        self.membership = membership;
+
+        let (rows, leases) = self.shared.read(|m| {
+            let rows: Vec<(String, Option<KeyValue>)> = dirty
+                .keys
+                .iter()
+                .map(|k| (k.clone(), m.get(k).cloned()))
+                .collect();
+            let leases: Vec<(u64, Option<u64>)> = dirty
+                .leases
+                .iter()
+                .map(|id| (*id, m.lease(*id).map(|l| l.ttl)))
+                .collect();
+            (rows, leases)
+        });
+        let meta = self.meta();
+        let meta_bytes = encode(&meta).map_err(write_err)?;
+        let mut history_rows = Vec::with_capacity(dirty.batches.len());
+        for b in &dirty.batches {
+            history_rows.push((b.revision, encode(b).map_err(write_err)?));
+        }
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = self.pool.begin().await?;
+            // The first statement writes, so the transaction takes the write
+            // lock at once (waiting on busy_timeout, never failing a
+            // read-to-write upgrade).
+            sqlx::query("INSERT OR REPLACE INTO sm_meta (name, value) VALUES ('state', ?)")
+                .bind(&meta_bytes)
+                .execute(&mut *tx)
+                .await?;
+            for (key, kv) in &rows {
+                match kv {
+                    Some(kv) => insert_kv(&mut tx, kv).await?,
+                    None => {
+                        sqlx::query("DELETE FROM sm_kv WHERE key = ?")
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            for (id, ttl) in &leases {
+                match ttl {
+                    Some(ttl) => {
+                        sqlx::query("INSERT OR REPLACE INTO sm_lease (id, ttl) VALUES (?, ?)")
+                            .bind(i64_of(*id))
+                            .bind(i64_of(*ttl))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM sm_lease WHERE id = ?")
+                            .bind(i64_of(*id))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            for (rev, bytes) in &history_rows {
+                sqlx::query("INSERT OR REPLACE INTO sm_history (rev, batch) VALUES (?, ?)")
+                    .bind(i64_of(*rev))
+                    .bind(bytes)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if dirty.compacted_changed {
+                sqlx::query("DELETE FROM sm_history WHERE rev <= ?")
+                    .bind(i64_of(meta.compacted))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        result.map_err(|e| StorageError::from(StorageIOError::write_state_machine(&e)))?;
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        SqliteSnapshotBuilder {
+            pool: self.pool.clone(),
+            machine: self.shared.read(|m| m.clone()),
+            applied: self.applied,
+            membership: self.membership.clone(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> SResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, openraft::BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> SResult<()> {
+        let data = snapshot.into_inner();
+        let machine: KvMachine = decode(&data).map_err(|e| {
+            StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
+        })?;
+        self.shared.replace(machine);
+        self.applied = meta.last_log_id;
+        self.membership = meta.last_membership.clone();
+        let meta_bytes = encode(meta).map_err(write_err)?;
+        self.persist_all(Some((&meta_bytes, &data))).await
+    }
+
+    async fn get_current_snapshot(&mut self) -> SResult<Option<Snapshot<TypeConfig>>> {
+        let row = sqlx::query("SELECT meta, data FROM sm_snapshot WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(read_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let meta: SnapshotMeta<NodeId, openraft::BasicNode> =
+            decode(row.get::<&[u8], _>(0)).map_err(read_err)?;
+        let data: Vec<u8> = row.get(1);
+        Ok(Some(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        }))
+    }
+}
+
+/// Serialises a consistent copy of the machine taken when the builder was
+/// made, off the apply path.
+#[derive(Debug)]
+pub struct SqliteSnapshotBuilder {
+    pool: SqlitePool,
+    machine: KvMachine,
+    applied: Option<LogId<NodeId>>,
+    membership: Membership,
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SqliteSnapshotBuilder {
+    async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
+        let data = encode(&self.machine).map_err(write_err)?;
+        let snapshot_id = match self.applied {
+            Some(id) => format!(
+                "{}-{}-{:08x}",
+                id.leader_id.term,
+                id.index,
+                rand::random::<u32>()
+            ),
+            None => format!("0-0-{:08x}", rand::random::<u32>()),
+        };
+        let meta = SnapshotMeta {
+            last_log_id: self.applied,
+            last_membership: self.membership.clone(),
+            snapshot_id,
+        };
+        let meta_bytes = encode(&meta).map_err(write_err)?;
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = self.pool.begin().await?;
+            save_snapshot(&mut tx, &meta_bytes, &data).await?;
+            tx.commit().await
+        }
+        .await;
+        result.map_err(write_err)?;
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+}

@@ -1,0 +1,72 @@
+//! The KV conformance suite against every implementation: the in-memory
+//! store, a replicated SQLite-backed node, and the HTTP client talking to a
+//! node over a real socket.
+
+use std::sync::Arc;
+
+use dcos_store::{conformance, Client, MemStore, NodeConfig, StoreNode};
+
+#[tokio::test]
+async fn in_memory_store() {
+    let store = MemStore::new();
+    conformance::run_all(&store, "/mem").await;
+}
+
+async fn start_node(dir: &std::path::Path) -> (Arc<StoreNode>, String) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let node = StoreNode::start(NodeConfig::new(dir, addr.clone()))
+        .await
+        .unwrap();
+    let app = dcos_store::http::router(Arc::clone(&node));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    node.bootstrap().await.unwrap();
+    (node, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_node_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, _) = start_node(dir.path()).await;
+    conformance::run_all(node.as_ref(), "/node").await;
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_client_against_sqlite_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (node, addr) = start_node(dir.path()).await;
+    let client = Client::new([addr]);
+    conformance::run_all(&client, "/http").await;
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_restart_from_the_sqlite_file() {
+    use dcos_store::types::PutRequest;
+    use dcos_store::Kv;
+    let dir = tempfile::tempdir().unwrap();
+    let rev = {
+        let (node, _) = start_node(dir.path()).await;
+        for i in 0..50 {
+            node.put(PutRequest {
+                key: format!("/r/{i}"),
+                value: vec![i as u8],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        }
+        let rev = node.shared().read(|m| m.revision());
+        node.shutdown().await;
+        rev
+    };
+    let (node, _) = start_node(dir.path()).await;
+    let kv = node.get("/r/49").await.unwrap().unwrap();
+    assert_eq!(kv.value, vec![49]);
+    assert_eq!(node.shared().read(|m| m.revision()), rev);
+    // The watch history came back too.
+    let hist = node.shared().read(|m| m.history_after(0).unwrap().len());
+    assert_eq!(hist as u64, rev);
+    node.shutdown().await;
+}
