@@ -1,1 +1,209 @@
-//! harness
+//! Harness for the multi-process tests: find the built `dcos` binary, start
+//! `dcos daemon master` processes on ephemeral loopback ports with temp data
+//! dirs, wait for them to be ready, kill -9 and restart them.
+//!
+//! Tests that need a system tool call [`require_tool`]: outside CI a missing
+//! tool skips the test with a message; under `CI=true` it fails it, so CI
+//! never passes by skipping.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use dcos_store::types::Status;
+use dcos_store::Client;
+
+/// The `dcos` binary built alongside the tests (`target/<profile>/dcos`).
+pub fn dcos_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("DCOS_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/dcos
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join("dcos");
+    assert!(
+        bin.exists(),
+        "{} not found: build it first with `cargo build -p dcos-cli` (or run `cargo test --workspace`)",
+        bin.display()
+    );
+    bin
+}
+
+/// Whether a missing tool may skip a test (not under CI).
+pub fn require_tool(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if found {
+        return true;
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!("SKIP-FORBIDDEN: {tool} is required under CI=true but is not installed");
+    }
+    eprintln!("SKIPPED: {tool} is not installed");
+    false
+}
+
+/// A free loopback port (bound then released; the OS does not hand it out
+/// again at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One `dcos daemon master` process.
+#[derive(Debug)]
+pub struct Master {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub join: Option<String>,
+    pub extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Master {
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts a master and waits until it prints its ready line.
+    pub fn start(dir: &Path, join: Option<String>, extra: &[&str]) -> Master {
+        let mut m = Master {
+            dir: dir.to_path_buf(),
+            port: free_port(),
+            join,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(dcos_bin());
+        cmd.args(["daemon", "master", "--listen", &self.addr(), "--data-dir"])
+            .arg(&self.dir)
+            .args(&self.extra)
+            .env("DCOS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(j) = &self.join {
+            cmd.args(["--join", j]);
+        }
+        let mut child = cmd.spawn().expect("spawn dcos daemon master");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = child.kill();
+            panic!(
+                "master on port {} did not become ready within 60 s",
+                self.port
+            );
+        }
+        self.child = Some(child);
+    }
+
+    /// kill -9: no goodbye, no flush beyond what was fsynced.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the process again on the same port and data dir.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new([self.url()])
+    }
+
+    pub async fn status(&self) -> Status {
+        self.client()
+            .with_retry_for(Duration::from_secs(5))
+            .status()
+            .await
+            .expect("status")
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// `n` masters in one store cluster: the first bootstraps, the rest join it.
+pub async fn cluster(root: &Path, n: usize, extra: &[&str]) -> Vec<Master> {
+    let first = Master::start(&root.join("m0"), None, extra);
+    let seed = first.url();
+    let mut masters = vec![first];
+    for i in 1..n {
+        masters.push(Master::start(
+            &root.join(format!("m{i}")),
+            Some(seed.clone()),
+            extra,
+        ));
+    }
+    let client = masters[0].client();
+    wait_until(
+        Duration::from_secs(30),
+        "all members are voters",
+        || async {
+            client
+                .members()
+                .await
+                .map(|m| m.iter().filter(|m| m.voter).count() == n)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    masters
+}
+
+/// Polls `cond` every 50 ms until it holds; panics after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !cond().await {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

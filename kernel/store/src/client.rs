@@ -172,7 +172,7 @@ impl Client {
                     last_error = resp
                         .json::<KvError>()
                         .await
-                        .unwrap_or_else(|e| KvError::unavailable(e));
+                        .unwrap_or_else(KvError::unavailable);
                     self.rotate();
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_millis(500));
@@ -355,10 +355,7 @@ impl Client {
                 Ok(r)
                     if r.status() == StatusCode::GONE || r.status() == StatusCode::BAD_REQUEST =>
                 {
-                    let err = r
-                        .json::<KvError>()
-                        .await
-                        .unwrap_or_else(|e| KvError::internal(e));
+                    let err = r.json::<KvError>().await.unwrap_or_else(KvError::internal);
                     let _ = tx.send(Err(err)).await;
                     return;
                 }

@@ -139,7 +139,9 @@ impl StoreNode {
             election_timeout_min: cfg.election_timeout_ms.0,
             election_timeout_max: cfg.election_timeout_ms.1,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.snapshot_every),
-            max_in_snapshot_log_to_keep: 1_000,
+            max_in_snapshot_log_to_keep: cfg.snapshot_every.min(1_000),
+            // A chunk of a large snapshot takes a while on a loaded machine.
+            install_snapshot_timeout: 10_000,
             ..Default::default()
         }
         .validate()?;
@@ -298,6 +300,8 @@ impl StoreNode {
             revision: self.shared.read(|s| s.revision()),
             last_log_index: m.last_log_index,
             last_applied_index: m.last_applied.map(|l| l.index),
+            snapshot_index: m.snapshot.map(|l| l.index),
+            purged_index: m.purged.map(|l| l.index),
             members: self.members(),
         }
     }

@@ -323,6 +323,10 @@ pub struct Status {
     pub revision: u64,
     pub last_log_index: Option<u64>,
     pub last_applied_index: Option<u64>,
+    /// Last log index covered by this node's latest snapshot.
+    pub snapshot_index: Option<u64>,
+    /// Log entries up to here have been deleted (compacted behind a snapshot).
+    pub purged_index: Option<u64>,
     pub members: Vec<Member>,
 }
 

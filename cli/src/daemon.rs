@@ -1,0 +1,144 @@
+//! `dcos daemon <component>`: the servers. Each parses its flags, starts
+//! its library, serves until SIGINT/SIGTERM and shuts down gracefully.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use dcos_store::{NodeConfig, StoreNode};
+
+#[derive(Debug, Subcommand)]
+pub enum Daemon {
+    /// A master: for now the replicated store member (Raft over SQLite)
+    /// and its HTTP API under /store/.
+    Master(MasterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MasterArgs {
+    /// Directory for the node's SQLite file and id.
+    #[arg(long, env = "DCOS_DATA_DIR", default_value = "/var/lib/dcos/master")]
+    pub data_dir: PathBuf,
+    /// Address to listen on (`host:port`; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    pub listen: String,
+    /// Address other nodes reach this one at; defaults to the listen address.
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// URL of any member of an existing cluster to join. Without it, the
+    /// first start makes a new one-node cluster.
+    #[arg(long)]
+    pub join: Option<String>,
+    /// Join as a non-voting learner.
+    #[arg(long, requires = "join")]
+    pub learner: bool,
+    /// Fix this node's id (otherwise chosen at first start and kept).
+    #[arg(long)]
+    pub node_id: Option<u64>,
+    /// Log entries between snapshots (the log is compacted behind them).
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_every: u64,
+}
+
+pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
+    match daemon {
+        Daemon::Master(args) => master(args).await,
+    }
+}
+
+async fn master(args: MasterArgs) -> anyhow::Result<()> {
+    raise_fd_limit();
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: is another process using the port?",
+                args.listen
+            )
+        })?;
+    let local = listener.local_addr()?;
+    let advertise = match args.advertise {
+        Some(a) => a,
+        None if local.ip().is_unspecified() => {
+            anyhow::bail!(
+                "listening on {local}: give --advertise with an address other nodes can reach"
+            )
+        }
+        None => local.to_string(),
+    };
+    let mut cfg = NodeConfig::new(&args.data_dir, advertise.clone());
+    cfg.node_id = args.node_id;
+    cfg.snapshot_every = args.snapshot_every;
+    let node = StoreNode::start(cfg)
+        .await
+        .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
+
+    let app = dcos_store::http::router(Arc::clone(&node));
+    let shutdown = shutdown_signal();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+    });
+
+    let initialized = node.raft().is_initialized().await?;
+    match (&args.join, initialized) {
+        (_, true) => tracing::info!(id = node.id(), "restarting with existing state"),
+        (Some(seed), false) => {
+            tracing::info!(id = node.id(), seed = %seed, "joining the cluster");
+            node.join(seed, args.learner).await?;
+        }
+        (None, false) => {
+            tracing::info!(id = node.id(), "starting a new one-node cluster");
+            node.bootstrap().await?;
+        }
+    }
+    // One line on stdout that scripts and tests wait for.
+    println!("dcos master {} listening on http://{advertise}", node.id());
+
+    let served = server.await;
+    node.shutdown().await;
+    served??;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutting down");
+    }
+}
+
+/// Thousands of agents mean thousands of connections: raise the soft
+/// file-descriptor limit to the hard one.
+fn raise_fd_limit() {
+    use rlimit::Resource;
+    if let Ok((soft, hard)) = Resource::NOFILE.get() {
+        if soft < hard {
+            if let Err(e) = Resource::NOFILE.set(hard, hard) {
+                tracing::warn!(error = %e, "could not raise the open-file limit");
+            }
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The replicated store as real processes: three `dcos daemon master`
+//! processes on loopback, kill -9 of the leader while a client writes, a
+//! watch that must see every revision exactly once across the failover, and
+//! the killed node catching up from its SQLite file.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dcos_store::types::{PutRequest, RangeRequest, WatchRequest};
+use dcos_store::{Client, Kv, KvError};
+use dcos_tests::{cluster, wait_until};
+use futures::StreamExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_kill9_loses_no_acknowledged_write_and_watch_sees_each_revision_once() {
+    let root = tempfile::tempdir().unwrap();
+    // Snapshot often, so the restarted node may have to catch up through a
+    // snapshot rather than the log.
+    let mut masters = cluster(root.path(), 3, &["--snapshot-every", "100"]).await;
+    let urls: Vec<String> = masters.iter().map(|m| m.url()).collect();
+    let client = Client::new(urls.clone());
+
+    // A watch opened before anything happens, from the first revision.
+    let mut watch = client
+        .watch(WatchRequest {
+            key: "/w/".into(),
+            prefix: true,
+            start_revision: 1,
+            prev_kv: false,
+        })
+        .await
+        .unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<(u64, String)>::new()));
+    let watcher = {
+        let seen = Arc::clone(&seen);
+        tokio::spawn(async move {
+            while let Some(batch) = watch.next().await {
+                let batch = batch.expect("watch failed");
+                let mut seen = seen.lock().unwrap();
+                for e in batch.events {
+                    seen.push((batch.revision, e.kv.key));
+                }
+            }
+        })
+    };
+
+    // A writer that records what was acknowledged.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
+    let writer = {
+        let (client, stop, acked) = (client.clone(), Arc::clone(&stop), Arc::clone(&acked));
+        tokio::spawn(async move {
+            let mut i = 0u64;
+            let mut unknown = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("/w/{i:06}");
+                match client
+                    .put(PutRequest {
+                        key: key.clone(),
+                        value: i.to_string().into_bytes(),
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    Ok(r) => {
+                        acked.lock().unwrap().insert(key, r.revision);
+                    }
+                    Err(KvError::Unavailable { .. }) => unknown += 1,
+                    Err(e) => panic!("unexpected write error: {e}"),
+                }
+                i += 1;
+            }
+            unknown
+        })
+    };
+
+    let acked_len = || acked.lock().unwrap().len();
+    wait_until(
+        Duration::from_secs(60),
+        "300 writes are acknowledged",
+        || async { acked_len() >= 300 },
+    )
+    .await;
+
+    // kill -9 the leader.
+    let status = masters[0].status().await;
+    let leader_addr = status.leader_addr.expect("a leader");
+    let leader = masters
+        .iter()
+        .position(|m| m.addr() == leader_addr)
+        .unwrap();
+    let before_kill = acked_len();
+    masters[leader].kill9();
+    let survivor = (leader + 1) % 3;
+    wait_until(Duration::from_secs(30), "a new leader is elected", || async {
+        let s = masters[survivor].client().with_retry_for(Duration::from_secs(1)).status().await;
+        matches!(s, Ok(s) if s.leader_addr.is_some() && s.leader_addr.as_deref() != Some(leader_addr.as_str()))
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(60),
+        "300 more writes are acknowledged",
+        || async { acked_len() >= before_kill + 300 },
+    )
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let unknown = writer.await.unwrap();
+    let acked = acked.lock().unwrap().clone();
+    eprintln!(
+        "acknowledged {} writes, {unknown} with unknown outcome",
+        acked.len()
+    );
+
+    // Every acknowledged write is readable (linearizable reads).
+    let all = client
+        .range(RangeRequest {
+            key: "/w/".into(),
+            prefix: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let stored: BTreeMap<String, u64> = all
+        .kvs
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.mod_revision))
+        .collect();
+    for (key, rev) in &acked {
+        assert_eq!(
+            stored.get(key),
+            Some(rev),
+            "acknowledged write {key} at revision {rev} is lost"
+        );
+    }
+
+    // The killed node restarts from its SQLite file and catches up.
+    masters[leader].restart();
+    let target = all.revision;
+    let restarted = masters[leader].client();
+    wait_until(
+        Duration::from_secs(60),
+        "the restarted node catches up",
+        || async {
+            restarted
+                .status()
+                .await
+                .map(|s| s.revision >= target)
+                .unwrap_or(false)
+        },
+    )
+    .await;
+    let local = restarted
+        .range(RangeRequest {
+            key: "/w/".into(),
+            prefix: true,
+            serializable: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(local.kvs, all.kvs, "the restarted node holds the same data");
+
+    // The watch saw every stored write exactly once, in revision order.
+    wait_until(
+        Duration::from_secs(30),
+        "the watch delivered every write",
+        || async { seen.lock().unwrap().last().map(|(r, _)| *r) >= Some(target) },
+    )
+    .await;
+    watcher.abort();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.windows(2).all(|w| w[0].0 < w[1].0),
+        "watch revisions strictly increase (no repeats)"
+    );
+    let watched: BTreeMap<String, u64> = seen.iter().map(|(r, k)| (k.clone(), *r)).collect();
+    assert_eq!(watched.len(), seen.len(), "no key delivered twice");
+    assert_eq!(
+        watched, stored,
+        "the watch saw exactly what is stored, at the stored revisions"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_to_a_real_master_get_json_errors_and_it_keeps_serving() {
+    let root = tempfile::tempdir().unwrap();
+    let masters = cluster(root.path(), 1, &[]).await;
+    let m = &masters[0];
+    let client = m.client();
+    client
+        .put(PutRequest {
+            key: "/keep".into(),
+            value: b"safe".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "/store/v1/kv/put",
+            b"{not json".to_vec(),
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/store/v1/kv/put",
+            br#"{"key":"/keep","value":"c2FmZQ==","extra":1}"#.to_vec(),
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/store/v1/kv/put",
+            br#"{"key":"/keep","value":"eA==","expect_mod_revision":999}"#.to_vec(),
+            409,
+            "cas_failed",
+        ),
+        (
+            "/store/v1/kv/get",
+            br#"{"key":"/missing"}"#.to_vec(),
+            404,
+            "key_not_found",
+        ),
+        (
+            "/store/v1/kv/delete",
+            br#"{"key":"/missing"}"#.to_vec(),
+            404,
+            "key_not_found",
+        ),
+        (
+            "/store/v1/lease/keepalive",
+            br#"{"id":424242}"#.to_vec(),
+            404,
+            "lease_not_found",
+        ),
+        (
+            "/store/v1/watch",
+            br#"{"key":"/","prefix":true,"start_revision":1,"bogus":true}"#.to_vec(),
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/store/v1/members",
+            br#"{"id":0,"addr":"x"}"#.to_vec(),
+            400,
+            "invalid_argument",
+        ),
+        (
+            "/store/raft/append",
+            b"\xff\xfe garbage".to_vec(),
+            400,
+            "invalid_argument",
+        ),
+        ("/store/raft/vote", Vec::new(), 400, "invalid_argument"),
+    ];
+    for (path, body, status, code) in cases {
+        let resp = http
+            .post(format!("{}{path}", m.url()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        let json: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(json["error"], code, "{path}: {json}");
+        assert!(
+            json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{path} has a message"
+        );
+    }
+    // 1 MiB + 1 value: 413 with a JSON body.
+    let big = format!(
+        r#"{{"key":"/keep","value":"{}"}}"#,
+        base64_of(&vec![b'x'; 1024 * 1024 + 1])
+    );
+    let resp = http
+        .post(format!("{}/store/v1/kv/put", m.url()))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(json["error"], "value_too_large");
+
+    let kv = client.get("/keep").await.unwrap().unwrap();
+    assert_eq!(
+        (kv.value.as_slice(), kv.version),
+        (&b"safe"[..], 1),
+        "nothing stored changed"
+    );
+}
+
+fn base64_of(bytes: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
