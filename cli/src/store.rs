@@ -19,6 +19,9 @@ pub struct StoreArgs {
         value_delimiter = ','
     )]
     pub master: Vec<String>,
+    /// How long to keep trying unreachable or leaderless masters.
+    #[arg(long, env = "DCOS_STORE_RETRY_SECS", default_value_t = 10)]
+    pub retry_secs: u64,
     /// Print JSON for scripts instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
@@ -64,7 +67,8 @@ pub enum StoreCommand {
 }
 
 pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
-    let client = Client::new(args.master.clone());
+    let client = Client::new(args.master.clone())
+        .with_retry_for(std::time::Duration::from_secs(args.retry_secs));
     let json = args.json;
     let hint = || {
         format!(

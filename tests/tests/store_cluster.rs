@@ -161,6 +161,11 @@ async fn leader_kill9_loses_no_acknowledged_write_and_watch_sees_each_revision_o
         .await
         .unwrap();
     assert_eq!(local.kvs, all.kvs, "the restarted node holds the same data");
+    let s = masters[survivor].status().await;
+    assert!(
+        s.purged_index.is_some_and(|p| p >= 100),
+        "the log was compacted behind a snapshot: {s:?}"
+    );
 
     // The watch saw every stored write exactly once, in revision order.
     wait_until(
@@ -312,4 +317,58 @@ fn base64_of(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_survive_two_failures_and_dead_members_can_be_removed() {
+    let root = tempfile::tempdir().unwrap();
+    let mut masters = cluster(root.path(), 5, &[]).await;
+    let client = Client::new(masters.iter().map(|m| m.url()));
+    let put = |key: &'static str| PutRequest {
+        key: key.into(),
+        value: b"v".to_vec(),
+        ..Default::default()
+    };
+    client.put(put("/five/before")).await.unwrap();
+
+    // Kill the leader and one more: three of five is still a quorum.
+    let leader_addr = masters[0].status().await.leader_addr.unwrap();
+    let leader = masters
+        .iter()
+        .position(|m| m.addr() == leader_addr)
+        .unwrap();
+    let other = (leader + 1) % 5;
+    let dead_ids: Vec<u64> = {
+        let members = client.members().await.unwrap();
+        [leader, other]
+            .iter()
+            .map(|i| {
+                members
+                    .iter()
+                    .find(|m| m.addr == masters[*i].addr())
+                    .unwrap()
+                    .id
+            })
+            .collect()
+    };
+    masters[leader].kill9();
+    masters[other].kill9();
+    client.put(put("/five/after")).await.unwrap();
+    assert!(client.get("/five/before").await.unwrap().is_some());
+
+    // Remove the dead members through the API; the cluster is now three.
+    for id in dead_ids {
+        client.remove_member(id).await.unwrap();
+    }
+    let members = client.members().await.unwrap();
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(members.iter().all(|m| m.voter));
+    client.put(put("/five/three")).await.unwrap();
+
+    // Removing the last voters is refused with a clear error.
+    let survivor = (0..5).find(|i| ![leader, other].contains(i)).unwrap();
+    let s = masters[survivor].status().await;
+    assert!(s.members.len() == 3);
+    let bad = client.remove_member(123_456_789).await.unwrap_err();
+    assert!(matches!(bad, KvError::InvalidArgument { .. }), "{bad}");
 }

@@ -69,6 +69,25 @@ pub struct Dirty {
     pub compacted_changed: bool,
 }
 
+impl Dirty {
+    /// Adds later changes to these.
+    pub fn merge(&mut self, later: Dirty) {
+        self.keys.extend(later.keys);
+        self.leases.extend(later.leases);
+        self.batches.extend(later.batches);
+        self.compacted_changed |= later.compacted_changed;
+    }
+
+    /// Rows to write (keys, leases and history batches).
+    pub fn len(&self) -> usize {
+        self.keys.len() + self.leases.len() + self.batches.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0 && !self.compacted_changed
+    }
+}
+
 impl KvMachine {
     pub fn new(history_limit: HistoryLimit) -> Self {
         KvMachine {

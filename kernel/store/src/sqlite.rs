@@ -2,16 +2,23 @@
 //! the log and vote ([`SqliteLogStore`]) and the KV state machine with its
 //! snapshots ([`SqliteStateMachine`]).
 //!
-//! Durability: the log connection commits with `synchronous=FULL`, so an
-//! appended entry is on disk before Raft counts it. The state machine uses
-//! `synchronous=NORMAL` on the same WAL file: its commits become durable with
-//! the next log commit's fsync (the WAL is one sequential file), and if a
-//! power loss takes the last few, they are re-applied from the log, which
-//! still holds them (the log is purged only behind a persisted snapshot).
+//! One writer connection serves both the log and the state machine, so
+//! their transactions queue in order instead of contending for SQLite's
+//! write lock (whose busy handler sleeps for milliseconds); reads go through
+//! a separate reader pool (WAL readers never block the writer).
 //!
-//! Each apply batch writes only the rows it changed (keys, leases, watch
-//! history) and one metadata row, in one transaction: group commit, not one
-//! fsync per key.
+//! Durability: log writes commit with `synchronous=FULL`, so an appended
+//! entry is on disk before Raft counts it. State machine batches commit with
+//! `synchronous=NORMAL` on the same WAL file: they become durable with the
+//! next log commit's fsync (the WAL is one sequential file), and if a power
+//! loss takes the last few, they are re-applied from the log, which still
+//! holds them (the log is purged only behind a persisted snapshot).
+//!
+//! The state machine's rows are written in batches, at most every
+//! [`FLUSH_EVERY`]: only the rows that changed (keys, leases, watch history)
+//! and one metadata row holding the applied log id, in one transaction:
+//! group commit, not a write per key. What was applied after the last flush
+//! is re-applied from the log on restart.
 
 use std::fmt::Debug;
 use std::io::Cursor;
@@ -26,10 +33,11 @@ use openraft::{
     StorageError, StorageIOError, StoredMembership, Vote,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{Row, Sqlite, SqlitePool};
 
-use crate::machine::{HistoryLimit, KvMachine};
+use crate::machine::{Dirty, HistoryLimit, KvMachine};
 use crate::raft::{NodeId, TypeConfig};
 use crate::shared::SharedMachine;
 use crate::types::{Applied, KeyValue, WatchBatch};
@@ -60,21 +68,23 @@ pub async fn open(
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(30));
-    let log_pool = SqlitePoolOptions::new()
-        .max_connections(4)
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
         .min_connections(1)
+        .test_before_acquire(false)
         .connect_with(base.clone().synchronous(SqliteSynchronous::Full))
         .await?;
     for stmt in SCHEMA {
-        sqlx::query(stmt).execute(&log_pool).await?;
+        sqlx::query(stmt).execute(&writer).await?;
     }
-    let sm_pool = SqlitePoolOptions::new()
-        .max_connections(2)
+    let reader = SqlitePoolOptions::new()
+        .max_connections(4)
         .min_connections(1)
-        .connect_with(base.synchronous(SqliteSynchronous::Normal))
+        .test_before_acquire(false)
+        .connect_with(base.read_only(true))
         .await?;
-    let sm = SqliteStateMachine::load(sm_pool, history).await?;
-    Ok((SqliteLogStore { pool: log_pool }, sm))
+    let sm = SqliteStateMachine::load(writer.clone(), reader.clone(), history).await?;
+    Ok((SqliteLogStore { writer, reader }, sm))
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
@@ -120,7 +130,9 @@ fn i64_of(v: u64) -> i64 {
 /// The Raft log and vote.
 #[derive(Debug, Clone)]
 pub struct SqliteLogStore {
-    pool: SqlitePool,
+    /// The one writer connection (`synchronous=FULL`).
+    writer: SqlitePool,
+    reader: SqlitePool,
 }
 
 impl SqliteLogStore {
@@ -129,14 +141,14 @@ impl SqliteLogStore {
         sqlx::query("INSERT OR REPLACE INTO raft_meta (name, value) VALUES (?, ?)")
             .bind(name)
             .bind(bytes)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(write_err)?;
         Ok(())
     }
 
     async fn get_meta<T: DeserializeOwned>(&self, name: &str) -> SResult<Option<T>> {
-        meta_get(&self.pool, "raft_meta", name)
+        meta_get(&self.reader, "raft_meta", name)
             .await
             .map_err(read_err)
     }
@@ -161,7 +173,7 @@ impl RaftLogReader<TypeConfig> for SqliteLogStore {
             sqlx::query("SELECT entry FROM raft_log WHERE idx >= ? AND idx < ? ORDER BY idx")
                 .bind(i64_of(start))
                 .bind(i64_of(end))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
                 .map_err(read_err)?;
         rows.iter()
@@ -176,7 +188,7 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
     async fn get_log_state(&mut self) -> SResult<LogState<TypeConfig>> {
         let last_purged: Option<LogId<NodeId>> = self.get_meta("last_purged").await?;
         let last = sqlx::query("SELECT entry FROM raft_log ORDER BY idx DESC LIMIT 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(read_err)?;
         let last_log_id = match last {
@@ -205,17 +217,6 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
         self.get_meta("vote").await
     }
 
-    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> SResult<()> {
-        self.put_meta("committed", &committed).await
-    }
-
-    async fn read_committed(&mut self) -> SResult<Option<LogId<NodeId>>> {
-        Ok(self
-            .get_meta::<Option<LogId<NodeId>>>("committed")
-            .await?
-            .flatten())
-    }
-
     async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> SResult<()>
     where
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
@@ -226,7 +227,7 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
             encoded.push((entry.log_id.index, encode(&entry).map_err(write_err)?));
         }
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             for (idx, bytes) in encoded {
                 sqlx::query("INSERT OR REPLACE INTO raft_log (idx, entry) VALUES (?, ?)")
                     .bind(i64_of(idx))
@@ -252,7 +253,7 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
         sqlx::query("DELETE FROM raft_log WHERE idx >= ?")
             .bind(i64_of(log_id.index))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(write_err)?;
         Ok(())
@@ -261,7 +262,7 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
         let bytes = encode(&log_id).map_err(write_err)?;
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.writer.begin().await?;
             sqlx::query("INSERT OR REPLACE INTO raft_meta (name, value) VALUES ('last_purged', ?)")
                 .bind(bytes)
                 .execute(&mut *tx)
@@ -290,14 +291,30 @@ struct SmMeta {
 /// The KV state machine: in memory for reads, persisted row by row.
 #[derive(Debug)]
 pub struct SqliteStateMachine {
-    pool: SqlitePool,
+    writer: SqlitePool,
+    reader: SqlitePool,
     shared: Arc<SharedMachine>,
     applied: Option<LogId<NodeId>>,
     membership: Membership,
+    /// Rows changed since the last flush.
+    pending: Dirty,
+    /// The applied log id the SQLite rows correspond to.
+    flushed: Option<LogId<NodeId>>,
+    last_flush: std::time::Instant,
 }
 
+/// State machine rows are written in batches (like etcd's backend commit
+/// interval): at most this long after a change...
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+/// ...or once this many rows changed.
+pub const FLUSH_EVERY_ROWS: usize = 4096;
+
 impl SqliteStateMachine {
-    async fn load(pool: SqlitePool, history: HistoryLimit) -> Result<Self, sqlx::Error> {
+    async fn load(
+        writer: SqlitePool,
+        pool: SqlitePool,
+        history: HistoryLimit,
+    ) -> Result<Self, sqlx::Error> {
         let meta: SmMeta = meta_get(&pool, "sm_meta", "state")
             .await?
             .unwrap_or_default();
@@ -339,10 +356,14 @@ impl SqliteStateMachine {
             history,
         );
         Ok(SqliteStateMachine {
-            pool,
+            writer,
+            reader: pool,
             shared: SharedMachine::new(machine),
             applied: meta.applied,
             membership: meta.membership,
+            pending: Dirty::default(),
+            flushed: meta.applied,
+            last_flush: std::time::Instant::now(),
         })
     }
 
@@ -362,6 +383,96 @@ impl SqliteStateMachine {
             next_lease_id,
             compacted,
         }
+    }
+
+    /// Writes the rows changed since the last flush, with the applied log
+    /// id they correspond to, in one transaction. Entries applied after the
+    /// last flush are re-applied from the log after a restart (the log is
+    /// never purged past a flush: a snapshot flushes first).
+    async fn flush(&mut self) -> SResult<()> {
+        if self.pending.is_empty() && self.flushed == self.applied {
+            self.last_flush = std::time::Instant::now();
+            return Ok(());
+        }
+        let (rows, leases) = self.shared.read(|m| {
+            let rows: Vec<(String, Option<KeyValue>)> = self
+                .pending
+                .keys
+                .iter()
+                .map(|k| (k.clone(), m.get(k).cloned()))
+                .collect();
+            let leases: Vec<(u64, Option<u64>)> = self
+                .pending
+                .leases
+                .iter()
+                .map(|id| (*id, m.lease(*id).map(|l| l.ttl)))
+                .collect();
+            (rows, leases)
+        });
+        let meta = self.meta();
+        let meta_bytes = encode(&meta).map_err(write_err)?;
+        let mut history_rows = Vec::with_capacity(self.pending.batches.len());
+        for b in &self.pending.batches {
+            history_rows.push((b.revision, encode(b).map_err(write_err)?));
+        }
+        let mut conn = relaxed(&self.writer).await.map_err(write_err)?;
+        let result: Result<(), sqlx::Error> = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::query("INSERT OR REPLACE INTO sm_meta (name, value) VALUES ('state', ?)")
+                .bind(&meta_bytes)
+                .execute(&mut *tx)
+                .await?;
+            for (key, kv) in &rows {
+                match kv {
+                    Some(kv) => insert_kv(&mut tx, kv).await?,
+                    None => {
+                        sqlx::query("DELETE FROM sm_kv WHERE key = ?")
+                            .bind(key)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            for (id, ttl) in &leases {
+                match ttl {
+                    Some(ttl) => {
+                        sqlx::query("INSERT OR REPLACE INTO sm_lease (id, ttl) VALUES (?, ?)")
+                            .bind(i64_of(*id))
+                            .bind(i64_of(*ttl))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    None => {
+                        sqlx::query("DELETE FROM sm_lease WHERE id = ?")
+                            .bind(i64_of(*id))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            for (rev, bytes) in &history_rows {
+                sqlx::query("INSERT OR REPLACE INTO sm_history (rev, batch) VALUES (?, ?)")
+                    .bind(i64_of(*rev))
+                    .bind(bytes)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if self.pending.compacted_changed {
+                sqlx::query("DELETE FROM sm_history WHERE rev <= ?")
+                    .bind(i64_of(meta.compacted))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        restore(conn, result)
+            .await
+            .map_err(|e| StorageError::from(StorageIOError::write_state_machine(&e)))?;
+        self.pending = Dirty::default();
+        self.flushed = self.applied;
+        self.last_flush = std::time::Instant::now();
+        Ok(())
     }
 
     /// Writes every row of the in-memory state (after a snapshot install).
@@ -385,8 +496,9 @@ impl SqliteStateMachine {
         for b in &history {
             history_rows.push((b.revision, encode(b).map_err(write_err)?));
         }
+        let mut conn = relaxed(&self.writer).await.map_err(write_err)?;
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             for table in ["sm_kv", "sm_lease", "sm_history"] {
                 sqlx::query(&format!("DELETE FROM {table}"))
                     .execute(&mut *tx)
@@ -419,8 +531,35 @@ impl SqliteStateMachine {
             tx.commit().await
         }
         .await;
-        result.map_err(write_err)
+        restore(conn, result).await.map_err(write_err)
     }
+}
+
+/// Takes the writer connection for a state machine transaction, which
+/// needs no fsync of its own (see the module docs).
+async fn relaxed(writer: &SqlitePool) -> Result<PoolConnection<Sqlite>, sqlx::Error> {
+    let mut conn = writer.acquire().await?;
+    sqlx::query("PRAGMA synchronous = NORMAL")
+        .execute(&mut *conn)
+        .await?;
+    Ok(conn)
+}
+
+/// Puts the writer connection back to `synchronous=FULL` whatever happened;
+/// a connection that cannot be restored is closed rather than reused, so a
+/// log write never runs without fsync.
+async fn restore(
+    mut conn: PoolConnection<Sqlite>,
+    result: Result<(), sqlx::Error>,
+) -> Result<(), sqlx::Error> {
+    if let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
+        .execute(&mut *conn)
+        .await
+    {
+        conn.close_on_drop();
+        return result.and(Err(e));
+    }
+    result
 }
 
 async fn insert_kv(
@@ -489,85 +628,19 @@ impl RaftStateMachine<TypeConfig> for SqliteStateMachine {
         self.applied = applied;
         self.membership = membership;
 
-        let (rows, leases) = self.shared.read(|m| {
-            let rows: Vec<(String, Option<KeyValue>)> = dirty
-                .keys
-                .iter()
-                .map(|k| (k.clone(), m.get(k).cloned()))
-                .collect();
-            let leases: Vec<(u64, Option<u64>)> = dirty
-                .leases
-                .iter()
-                .map(|id| (*id, m.lease(*id).map(|l| l.ttl)))
-                .collect();
-            (rows, leases)
-        });
-        let meta = self.meta();
-        let meta_bytes = encode(&meta).map_err(write_err)?;
-        let mut history_rows = Vec::with_capacity(dirty.batches.len());
-        for b in &dirty.batches {
-            history_rows.push((b.revision, encode(b).map_err(write_err)?));
+        self.pending.merge(dirty);
+        if self.pending.len() >= FLUSH_EVERY_ROWS || self.last_flush.elapsed() >= FLUSH_EVERY {
+            self.flush().await?;
         }
-        let result: Result<(), sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
-            // The first statement writes, so the transaction takes the write
-            // lock at once (waiting on busy_timeout, never failing a
-            // read-to-write upgrade).
-            sqlx::query("INSERT OR REPLACE INTO sm_meta (name, value) VALUES ('state', ?)")
-                .bind(&meta_bytes)
-                .execute(&mut *tx)
-                .await?;
-            for (key, kv) in &rows {
-                match kv {
-                    Some(kv) => insert_kv(&mut tx, kv).await?,
-                    None => {
-                        sqlx::query("DELETE FROM sm_kv WHERE key = ?")
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-            }
-            for (id, ttl) in &leases {
-                match ttl {
-                    Some(ttl) => {
-                        sqlx::query("INSERT OR REPLACE INTO sm_lease (id, ttl) VALUES (?, ?)")
-                            .bind(i64_of(*id))
-                            .bind(i64_of(*ttl))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    None => {
-                        sqlx::query("DELETE FROM sm_lease WHERE id = ?")
-                            .bind(i64_of(*id))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-            }
-            for (rev, bytes) in &history_rows {
-                sqlx::query("INSERT OR REPLACE INTO sm_history (rev, batch) VALUES (?, ?)")
-                    .bind(i64_of(*rev))
-                    .bind(bytes)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            if dirty.compacted_changed {
-                sqlx::query("DELETE FROM sm_history WHERE rev <= ?")
-                    .bind(i64_of(meta.compacted))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            tx.commit().await
-        }
-        .await;
-        result.map_err(|e| StorageError::from(StorageIOError::write_state_machine(&e)))?;
         Ok(results)
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        // The snapshot lets the log be purged: the rows must be on disk first.
+        let flush_error = self.flush().await.err().map(|e| e.to_string());
         SqliteSnapshotBuilder {
-            pool: self.pool.clone(),
+            flush_error,
+            pool: self.writer.clone(),
             machine: self.shared.read(|m| m.clone()),
             applied: self.applied,
             membership: self.membership.clone(),
@@ -588,7 +661,9 @@ impl RaftStateMachine<TypeConfig> for SqliteStateMachine {
             StorageError::from(StorageIOError::read_snapshot(Some(meta.signature()), &e))
         })?;
         self.shared.replace(machine);
+        self.pending = Dirty::default();
         self.applied = meta.last_log_id;
+        self.flushed = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         let meta_bytes = encode(meta).map_err(write_err)?;
         self.persist_all(Some((&meta_bytes, &data))).await
@@ -596,7 +671,7 @@ impl RaftStateMachine<TypeConfig> for SqliteStateMachine {
 
     async fn get_current_snapshot(&mut self) -> SResult<Option<Snapshot<TypeConfig>>> {
         let row = sqlx::query("SELECT meta, data FROM sm_snapshot WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(read_err)?;
         let Some(row) = row else { return Ok(None) };
@@ -614,6 +689,7 @@ impl RaftStateMachine<TypeConfig> for SqliteStateMachine {
 /// made, off the apply path.
 #[derive(Debug)]
 pub struct SqliteSnapshotBuilder {
+    flush_error: Option<String>,
     pool: SqlitePool,
     machine: KvMachine,
     applied: Option<LogId<NodeId>>,
@@ -622,6 +698,11 @@ pub struct SqliteSnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SqliteSnapshotBuilder {
     async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
+        if let Some(e) = &self.flush_error {
+            return Err(write_err(std::io::Error::other(format!(
+                "state machine rows could not be flushed before the snapshot: {e}"
+            ))));
+        }
         let data = encode(&self.machine).map_err(write_err)?;
         let snapshot_id = match self.applied {
             Some(id) => format!(

@@ -1,0 +1,44 @@
+//! The `dcos` binary as a user meets it: version, help, and the error a
+//! user gets when no master is running (exit code 1 and what to do next).
+
+use std::process::Command;
+
+fn dcos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_dcos"))
+}
+
+#[test]
+fn prints_its_version() {
+    let out = dcos().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("dcos "));
+}
+
+#[test]
+fn a_store_command_without_a_master_says_what_to_do() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = dcos()
+        .args([
+            "store",
+            "--master",
+            &format!("http://127.0.0.1:{port}"),
+            "status",
+        ])
+        .env("DCOS_LOG", "off")
+        .env("DCOS_STORE_RETRY_SECS", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a master running at"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = dcos().args(["store", "frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
