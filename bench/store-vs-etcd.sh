@@ -31,7 +31,12 @@ TMP=$(mktemp -d)
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
 trap cleanup EXIT
-stop_all() { for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done; PIDS=(); sleep 0.5; }
+# Between systems: stop everything and let the disk settle (etcd preallocates
+# 64 MB WAL files; their writeback would otherwise slow the next system's fsyncs).
+stop_all() {
+  for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done
+  PIDS=(); rm -rf "${TMP:?}"/*; sync; sleep 2
+}
 
 wait_http() { # url
   for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
@@ -58,7 +63,7 @@ start_etcd() { # n -> prints leader URL
 import json,sys
 for s in json.load(sys.stdin):
     if s["Status"]["leader"] == s["Status"]["header"]["member_id"]: print(s["Endpoint"])' || true)
-    if [ -n "$leader" ]; then echo "$leader"; return 0; fi
+    if [ "$(printf '%s\n' "$leader" | grep -c .)" = 1 ]; then echo "$leader"; sleep 1; return 0; fi
     sleep 0.1
   done
   echo "no etcd leader" >&2; return 1
@@ -80,6 +85,7 @@ start_dcos() { # n -> prints leader URL
     [ "$voters" = "$n" ] && break
     sleep 0.1
   done
+  sleep 1
   curl -fsS "http://127.0.0.1:25050/store/v1/status" | python3 -c 'import json,sys; print("http://" + json.load(sys.stdin)["leader_addr"])'
 }
 

@@ -73,13 +73,25 @@ async fn client_loop(
         let key = format!("/bench/{client_id:03}/{i:08}");
         let payload = body(target, &key, &value);
         let start = Instant::now();
-        let resp = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(payload)
-            .send()
-            .await
-            .with_context(|| format!("put to {url}"))?;
+        // A keep-alive connection the server closed is retried (up to 3
+        // times) on a new one; the retry counts in the latency.
+        let mut attempt = 0;
+        let resp = loop {
+            match http
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(payload.clone())
+                .send()
+                .await
+            {
+                Ok(r) => break r,
+                Err(e) if attempt < 3 => {
+                    attempt += 1;
+                    eprintln!("retrying a put to {url} after: {e}");
+                }
+                Err(e) => return Err(e).with_context(|| format!("put to {url}")),
+            }
+        };
         let status = resp.status();
         let _ = resp.bytes().await?;
         lat.push(start.elapsed());

@@ -127,6 +127,9 @@ fn i64_of(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// Rows per INSERT when appending (well under SQLite's variable limit).
+const APPEND_ROWS_PER_STATEMENT: usize = 256;
+
 /// The Raft log and vote.
 #[derive(Debug, Clone)]
 pub struct SqliteLogStore {
@@ -227,13 +230,16 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
             encoded.push((entry.log_id.index, encode(&entry).map_err(write_err)?));
         }
         let result: Result<(), sqlx::Error> = async {
+            // One statement per chunk of entries, one transaction (and one
+            // fsync) per append.
             let mut tx = self.writer.begin().await?;
-            for (idx, bytes) in encoded {
-                sqlx::query("INSERT OR REPLACE INTO raft_log (idx, entry) VALUES (?, ?)")
-                    .bind(i64_of(idx))
-                    .bind(bytes)
-                    .execute(&mut *tx)
-                    .await?;
+            for chunk in encoded.chunks(APPEND_ROWS_PER_STATEMENT) {
+                let mut insert =
+                    sqlx::QueryBuilder::<Sqlite>::new("INSERT OR REPLACE INTO raft_log (idx, entry) ");
+                insert.push_values(chunk, |mut row, (idx, bytes)| {
+                    row.push_bind(i64_of(*idx)).push_bind(bytes.as_slice());
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await
         }
