@@ -16,6 +16,11 @@ CONC_OPS=${CONC_OPS:-16000}
 CONC_CLIENTS=${CONC_CLIENTS:-16}
 ROUNDS=${ROUNDS:-1}
 
+for port in 23790 23791 23792 23800 23801 23802 25050 25051 25052; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "port $port is in use: stop what listens there first" >&2; exit 1
+  fi
+done
 if ! command -v etcd >/dev/null; then
   echo "installing etcd-server and etcd-client from Debian..." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null
@@ -34,7 +39,7 @@ trap cleanup EXIT
 # Between systems: stop everything and let the disk settle (etcd preallocates
 # 64 MB WAL files; their writeback would otherwise slow the next system's fsyncs).
 stop_all() {
-  for p in "${PIDS[@]:-}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do { kill -9 "$p"; wait "$p"; } 2>/dev/null || true; done
   PIDS=(); rm -rf "${TMP:?}"/*; sync; sleep 2
 }
 
@@ -43,7 +48,7 @@ wait_http() { # url
   echo "server at $1 did not come up" >&2; return 1
 }
 
-start_etcd() { # n -> prints leader URL
+start_etcd() { # n -> sets LEADER (runs in this shell, so PIDS is kept)
   local n=$1 cluster="" i
   for ((i = 0; i < n; i++)); do cluster+="${cluster:+,}e$i=http://127.0.0.1:$((23800 + i))"; done
   for ((i = 0; i < n; i++)); do
@@ -63,13 +68,13 @@ start_etcd() { # n -> prints leader URL
 import json,sys
 for s in json.load(sys.stdin):
     if s["Status"]["leader"] == s["Status"]["header"]["member_id"]: print(s["Endpoint"])' || true)
-    if [ "$(printf '%s\n' "$leader" | grep -c .)" = 1 ]; then echo "$leader"; sleep 1; return 0; fi
+    if [ "$(printf '%s\n' "$leader" | grep -c .)" = 1 ]; then LEADER=$leader; sleep 1; return 0; fi
     sleep 0.1
   done
   echo "no etcd leader" >&2; return 1
 }
 
-start_dcos() { # n -> prints leader URL
+start_dcos() { # n -> sets LEADER
   local n=$1 i
   for ((i = 0; i < n; i++)); do
     local join=()
@@ -86,7 +91,7 @@ start_dcos() { # n -> prints leader URL
     sleep 0.1
   done
   sleep 1
-  curl -fsS "http://127.0.0.1:25050/store/v1/status" | python3 -c 'import json,sys; print("http://" + json.load(sys.stdin)["leader_addr"])'
+  LEADER=$(curl -fsS "http://127.0.0.1:25050/store/v1/status" | python3 -c 'import json,sys; print("http://" + json.load(sys.stdin)["leader_addr"])')
 }
 
 run() { # target leader label clients ops
@@ -95,13 +100,13 @@ run() { # target leader label clients ops
 
 for round in $(seq 1 "$ROUNDS"); do
   for n in 1 3; do
-    leader=$(start_etcd "$n")
-    run etcd "$leader" "${n}node-seq" 1 "$SEQ_OPS"
-    run etcd "$leader" "${n}node-c$CONC_CLIENTS" "$CONC_CLIENTS" "$CONC_OPS"
+    start_etcd "$n"
+    run etcd "$LEADER" "${n}node-seq" 1 "$SEQ_OPS"
+    run etcd "$LEADER" "${n}node-c$CONC_CLIENTS" "$CONC_CLIENTS" "$CONC_OPS"
     stop_all
-    leader=$(start_dcos "$n")
-    run dcos "$leader" "${n}node-seq" 1 "$SEQ_OPS"
-    run dcos "$leader" "${n}node-c$CONC_CLIENTS" "$CONC_CLIENTS" "$CONC_OPS"
+    start_dcos "$n"
+    run dcos "$LEADER" "${n}node-seq" 1 "$SEQ_OPS"
+    run dcos "$LEADER" "${n}node-c$CONC_CLIENTS" "$CONC_CLIENTS" "$CONC_OPS"
     stop_all
   done
 done

@@ -234,8 +234,9 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
             // fsync) per append.
             let mut tx = self.writer.begin().await?;
             for chunk in encoded.chunks(APPEND_ROWS_PER_STATEMENT) {
-                let mut insert =
-                    sqlx::QueryBuilder::<Sqlite>::new("INSERT OR REPLACE INTO raft_log (idx, entry) ");
+                let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+                    "INSERT OR REPLACE INTO raft_log (idx, entry) ",
+                );
                 insert.push_values(chunk, |mut row, (idx, bytes)| {
                     row.push_bind(i64_of(*idx)).push_bind(bytes.as_slice());
                 });
