@@ -16,7 +16,7 @@
 
 /// Declares a proto enum. See the module docs.
 ///
-/// ```ignore
+/// ```text
 /// wire_enum! {
 ///     /// Docs.
 ///     pub enum TaskState {
