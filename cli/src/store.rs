@@ -1,10 +1,9 @@
 //! `dcos store ...`: read and write the replicated store from the shell,
 //! through [`dcos_store::Client`] (which follows the leader).
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use dcos_store::types::*;
-use dcos_store::{Client, Kv};
+use dcos_store::{Client, Kv, KvError};
 use futures::StreamExt;
 
 use crate::output;
@@ -70,15 +69,21 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
     let client = Client::new(args.master.clone())
         .with_retry_for(std::time::Duration::from_secs(args.retry_secs));
     let json = args.json;
-    let hint = || {
-        format!(
-            "is a master running at {}? (set --master or DCOS_MASTER_URL)",
-            args.master.join(",")
-        )
+    let masters = args.master.join(",");
+    // Only a connection problem gets the "is a master running" hint; a CAS
+    // conflict or a missing key is reported as it is.
+    let hint = |e: KvError| -> anyhow::Error {
+        match e {
+            KvError::Unavailable { .. } | KvError::NotLeader { .. } => anyhow::Error::new(e)
+                .context(format!(
+                    "is a master running at {masters}? (set --master or DCOS_MASTER_URL)"
+                )),
+            other => anyhow::Error::new(other),
+        }
     };
     match args.command {
         StoreCommand::Status => {
-            let status = client.status().await.with_context(hint)?;
+            let status = client.status().await.map_err(hint)?;
             if json {
                 return output::json(&status);
             }
@@ -95,7 +100,7 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
             );
         }
         StoreCommand::Members => {
-            let members = client.members().await.with_context(hint)?;
+            let members = client.members().await.map_err(hint)?;
             if json {
                 return output::json(&members);
             }
@@ -128,7 +133,7 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
                     ..Default::default()
                 })
                 .await
-                .with_context(hint)?;
+                .map_err(hint)?;
             if json {
                 return output::json(&resp);
             }
@@ -163,7 +168,7 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
                     expect_mod_revision,
                 })
                 .await
-                .with_context(hint)?;
+                .map_err(hint)?;
             if json {
                 return output::json(&resp);
             }
@@ -177,7 +182,7 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
                     expect_mod_revision: None,
                 })
                 .await
-                .with_context(hint)?;
+                .map_err(hint)?;
             if json {
                 return output::json(&resp);
             }
@@ -195,7 +200,7 @@ pub async fn run(args: StoreArgs) -> anyhow::Result<()> {
                     prev_kv: false,
                 })
                 .await
-                .with_context(hint)?;
+                .map_err(hint)?;
             while let Some(batch) = stream.next().await {
                 let batch = batch?;
                 for e in &batch.events {

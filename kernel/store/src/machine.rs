@@ -240,15 +240,8 @@ impl KvMachine {
     pub fn apply(&mut self, cmd: &Command) -> Applied {
         match cmd {
             Command::Put(req) => {
-                if let Some(expected) = req.expect_mod_revision {
-                    let actual = self.kvs.get(&req.key).map_or(0, |kv| kv.mod_revision);
-                    if actual != expected {
-                        return Applied::Rejected(KvError::CasFailed {
-                            key: req.key.clone(),
-                            expected,
-                            actual,
-                        });
-                    }
+                if let Err(e) = self.check_cas(&req.key, req.expect_mod_revision) {
+                    return Applied::Rejected(e);
                 }
                 if let Err(e) = self.check_lease(req.lease) {
                     return Applied::Rejected(e);
@@ -264,15 +257,8 @@ impl KvMachine {
                         key: req.key.clone(),
                     });
                 }
-                if let Some(expected) = req.expect_mod_revision {
-                    let actual = self.kvs.get(&req.key).map_or(0, |kv| kv.mod_revision);
-                    if actual != expected {
-                        return Applied::Rejected(KvError::CasFailed {
-                            key: req.key.clone(),
-                            expected,
-                            actual,
-                        });
-                    }
+                if let Err(e) = self.check_cas(&req.key, req.expect_mod_revision) {
+                    return Applied::Rejected(e);
                 }
                 let mut tx = Tx::new(self);
                 let resp = tx.delete(req);
@@ -360,6 +346,22 @@ impl KvMachine {
                 Applied::LeaseRevoked(LeaseRevokeResponse { revision, deleted })
             }
         }
+    }
+
+    /// Compare-and-set: the key's mod revision must be `expected` (0: absent).
+    fn check_cas(&self, key: &str, expected: Option<u64>) -> Result<(), KvError> {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        let actual = self.kvs.get(key).map_or(0, |kv| kv.mod_revision);
+        if actual != expected {
+            return Err(KvError::CasFailed {
+                key: key.to_string(),
+                expected,
+                actual,
+            });
+        }
+        Ok(())
     }
 
     fn check_lease(&self, lease: Option<u64>) -> Result<(), KvError> {
