@@ -39,6 +39,16 @@ enum Cmd {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Puts straight into an in-process one-node store (no HTTP): what the
+    /// Raft and SQLite path alone costs.
+    StoreInproc {
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
+        #[arg(long, default_value_t = 2000)]
+        ops: usize,
+        #[arg(long, default_value_t = 64)]
+        value_bytes: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -113,6 +123,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Cmd::StoreInproc {
+            clients,
+            ops,
+            value_bytes,
+        } => store_inproc(clients, ops, value_bytes).await?,
         Cmd::KvPut {
             target,
             endpoint,
@@ -159,5 +174,53 @@ async fn main() -> anyhow::Result<()> {
             println!("{result}");
         }
     }
+    Ok(())
+}
+
+async fn store_inproc(clients: usize, ops: usize, value_bytes: usize) -> anyhow::Result<()> {
+    use dcos_store::types::PutRequest;
+    use dcos_store::{Kv, NodeConfig, StoreNode};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir()?;
+    let node = StoreNode::start(NodeConfig::new(dir.path(), "127.0.0.1:1")).await?;
+    node.bootstrap().await?;
+    let per_client = ops / clients.max(1);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let node = Arc::clone(&node);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per_client);
+            for i in 0..per_client {
+                let t = Instant::now();
+                node.put(PutRequest {
+                    key: format!("/bench/{c:03}/{i:08}"),
+                    value: vec![b'v'; value_bytes],
+                    ..Default::default()
+                })
+                .await?;
+                lat.push(t.elapsed());
+            }
+            Ok::<_, dcos_store::KvError>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    all.sort();
+    println!(
+        "{}",
+        serde_json::json!({
+            "target": "dcos-inproc",
+            "clients": clients,
+            "ops": all.len(),
+            "ops_per_sec": (all.len() as f64 / wall).round(),
+            "p50_ms": (percentile(&all, 0.50) * 1000.0).round() / 1000.0,
+            "p99_ms": (percentile(&all, 0.99) * 1000.0).round() / 1000.0,
+        })
+    );
+    node.shutdown().await;
     Ok(())
 }

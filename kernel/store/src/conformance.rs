@@ -25,6 +25,7 @@ pub async fn run_all<K: Kv>(kv: &K, root: &str) {
     watch_resume(kv, &format!("{root}/watch/")).await;
     leases(kv, &format!("{root}/lease/")).await;
     validation(kv, &format!("{root}/bad/")).await;
+    concurrent_writes(kv, &format!("{root}/conc/")).await;
 }
 
 fn put_req(key: &str, value: &str) -> PutRequest {
@@ -484,5 +485,38 @@ pub async fn validation(kv: &impl Kv, p: &str) {
         (got.value.as_slice(), got.version),
         (&b"kept"[..], 1),
         "bad input changed nothing"
+    );
+}
+
+/// Concurrent writers (which the replicated node batches into shared log
+/// entries) each get their own answer: distinct revisions, and of several
+/// racing creates of one key exactly one wins.
+pub async fn concurrent_writes<K: Kv>(kv: &K, p: &str) {
+    let puts = (0..32).map(|i| kv.put(put_req(&format!("{p}k{i:02}"), &i.to_string())));
+    let answers = futures::future::join_all(puts).await;
+    let mut revisions: Vec<u64> = answers.into_iter().map(|a| a.unwrap().revision).collect();
+    revisions.sort_unstable();
+    revisions.dedup();
+    assert_eq!(
+        revisions.len(),
+        32,
+        "every concurrent put has its own revision"
+    );
+
+    let racers = (0..16).map(|i| {
+        let mut req = put_req(&format!("{p}race"), &i.to_string());
+        req.expect_mod_revision = Some(0);
+        kv.put(req)
+    });
+    let results = futures::future::join_all(racers).await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let lost = results
+        .iter()
+        .filter(|r| matches!(r, Err(KvError::CasFailed { .. })))
+        .count();
+    assert_eq!(
+        (won, lost),
+        (1, 15),
+        "exactly one create-if-absent wins: {results:?}"
     );
 }

@@ -178,6 +178,15 @@ pub fn validate_command(cmd: &Command) -> Result<(), KvError> {
         Command::Txn(t) => validate_txn(t),
         Command::LeaseGrant(g) => validate_lease_grant(g),
         Command::LeaseRevoke { .. } => Ok(()),
+        Command::Batch(cmds) => {
+            for c in cmds {
+                if matches!(c, Command::Batch(_)) {
+                    return Err(KvError::invalid("a batch cannot hold another batch"));
+                }
+                validate_command(c)?;
+            }
+            Ok(())
+        }
     }
 }
 

@@ -327,6 +327,7 @@ impl KvMachine {
                 self.dirty.leases.insert(id);
                 Applied::LeaseGranted(Lease { id, ttl: req.ttl })
             }
+            Command::Batch(cmds) => Applied::Batch(cmds.iter().map(|c| self.apply(c)).collect()),
             Command::LeaseRevoke { id } => {
                 let Some(lease) = self.leases.remove(id) else {
                     return Applied::Rejected(KvError::LeaseNotFound { id: *id });
@@ -645,6 +646,38 @@ mod tests {
         assert_eq!((r.deleted, r.revision), (2, rev + 1));
         assert!(m.is_empty());
         assert_eq!(m.history_after(rev).unwrap()[0].events.len(), 2);
+    }
+
+    #[test]
+    fn a_batch_answers_each_command_on_its_own() {
+        let mut m = KvMachine::new(HistoryLimit::default());
+        let cas = Command::Put(PutRequest {
+            key: "/a".into(),
+            expect_mod_revision: Some(0),
+            ..Default::default()
+        });
+        let Applied::Batch(answers) =
+            m.apply(&Command::Batch(vec![put("/a", "1"), cas, put("/b", "2")]))
+        else {
+            panic!("a batch answers with a batch")
+        };
+        assert!(matches!(
+            answers[0],
+            Applied::Put(PutResponse { revision: 1, .. })
+        ));
+        assert!(matches!(
+            answers[1],
+            Applied::Rejected(KvError::CasFailed { actual: 1, .. })
+        ));
+        assert!(matches!(
+            answers[2],
+            Applied::Put(PutResponse { revision: 2, .. })
+        ));
+        assert_eq!(
+            m.history_after(0).unwrap().len(),
+            2,
+            "one history batch per revision"
+        );
     }
 
     #[test]

@@ -284,6 +284,10 @@ pub enum Command {
     LeaseRevoke {
         id: u64,
     },
+    /// Several independent commands in one log entry, applied in order,
+    /// each with its own answer (and revision). The node batches concurrent
+    /// writes this way so that they share one fsync.
+    Batch(Vec<Command>),
 }
 
 /// What applying a [`Command`] answered. Failures of preconditions are
@@ -298,6 +302,8 @@ pub enum Applied {
     LeaseGranted(Lease),
     LeaseRevoked(LeaseRevokeResponse),
     Rejected(crate::error::KvError),
+    /// The answers of a [`Command::Batch`], in order.
+    Batch(Vec<Applied>),
 }
 
 /// A member of the store's Raft group.
