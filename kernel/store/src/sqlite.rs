@@ -429,17 +429,14 @@ impl SqliteStateMachine {
                 .bind(&meta_bytes)
                 .execute(&mut *tx)
                 .await?;
-            for (key, kv) in &rows {
-                match kv {
-                    Some(kv) => insert_kv(&mut tx, kv).await?,
-                    None => {
-                        sqlx::query("DELETE FROM sm_kv WHERE key = ?")
-                            .bind(key)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                }
-            }
+            let upserts: Vec<&KeyValue> = rows.iter().filter_map(|(_, kv)| kv.as_ref()).collect();
+            let deletes: Vec<&str> = rows
+                .iter()
+                .filter(|(_, kv)| kv.is_none())
+                .map(|(k, _)| k.as_str())
+                .collect();
+            upsert_kvs(&mut tx, &upserts).await?;
+            delete_kvs(&mut tx, &deletes).await?;
             for (id, ttl) in &leases {
                 match ttl {
                     Some(ttl) => {
@@ -457,13 +454,7 @@ impl SqliteStateMachine {
                     }
                 }
             }
-            for (rev, bytes) in &history_rows {
-                sqlx::query("INSERT OR REPLACE INTO sm_history (rev, batch) VALUES (?, ?)")
-                    .bind(i64_of(*rev))
-                    .bind(bytes)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_history(&mut tx, &history_rows).await?;
             if self.pending.compacted_changed {
                 sqlx::query("DELETE FROM sm_history WHERE rev <= ?")
                     .bind(i64_of(meta.compacted))
@@ -511,9 +502,7 @@ impl SqliteStateMachine {
                     .execute(&mut *tx)
                     .await?;
             }
-            for kv in &kvs {
-                insert_kv(&mut tx, kv).await?;
-            }
+            upsert_kvs(&mut tx, &kvs.iter().collect::<Vec<_>>()).await?;
             for (id, ttl) in &leases {
                 sqlx::query("INSERT INTO sm_lease (id, ttl) VALUES (?, ?)")
                     .bind(i64_of(*id))
@@ -521,13 +510,7 @@ impl SqliteStateMachine {
                     .execute(&mut *tx)
                     .await?;
             }
-            for (rev, bytes) in &history_rows {
-                sqlx::query("INSERT INTO sm_history (rev, batch) VALUES (?, ?)")
-                    .bind(i64_of(*rev))
-                    .bind(bytes)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_history(&mut tx, &history_rows).await?;
             sqlx::query("INSERT OR REPLACE INTO sm_meta (name, value) VALUES ('state', ?)")
                 .bind(&meta)
                 .execute(&mut *tx)
@@ -569,22 +552,60 @@ async fn restore(
     result
 }
 
-async fn insert_kv(
+/// Rows per multi-row statement of the state machine (6 variables a row,
+/// well under SQLite's limit). Few statements, because each is a round trip
+/// to sqlx's connection thread.
+const SM_ROWS_PER_STATEMENT: usize = 400;
+
+async fn upsert_kvs(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    kv: &KeyValue,
+    kvs: &[&KeyValue],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT OR REPLACE INTO sm_kv (key, value, create_rev, mod_rev, version, lease) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&kv.key)
-    .bind(&kv.value)
-    .bind(i64_of(kv.create_revision))
-    .bind(i64_of(kv.mod_revision))
-    .bind(i64_of(kv.version))
-    .bind(kv.lease.map(i64_of))
-    .execute(&mut **tx)
-    .await?;
+    for chunk in kvs.chunks(SM_ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+            "INSERT OR REPLACE INTO sm_kv (key, value, create_rev, mod_rev, version, lease) ",
+        );
+        q.push_values(chunk, |mut row, kv| {
+            row.push_bind(kv.key.as_str())
+                .push_bind(kv.value.as_slice())
+                .push_bind(i64_of(kv.create_revision))
+                .push_bind(i64_of(kv.mod_revision))
+                .push_bind(i64_of(kv.version))
+                .push_bind(kv.lease.map(i64_of));
+        });
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn delete_kvs(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    keys: &[&str],
+) -> Result<(), sqlx::Error> {
+    for chunk in keys.chunks(SM_ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<Sqlite>::new("DELETE FROM sm_kv WHERE key IN (");
+        let mut sep = q.separated(", ");
+        for key in chunk {
+            sep.push_bind(*key);
+        }
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn insert_history(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    rows: &[(u64, Vec<u8>)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(SM_ROWS_PER_STATEMENT) {
+        let mut q =
+            sqlx::QueryBuilder::<Sqlite>::new("INSERT OR REPLACE INTO sm_history (rev, batch) ");
+        q.push_values(chunk, |mut row, (rev, bytes)| {
+            row.push_bind(i64_of(*rev)).push_bind(bytes.as_slice());
+        });
+        q.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -57,6 +57,23 @@ async fn state_survives_a_restart_from_the_sqlite_file() {
             .await
             .unwrap();
         }
+        node.delete(dcos_store::types::DeleteRequest {
+            key: "/r/1".into(),
+            prefix: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        // Let the state machine's batched row flush run (it does on the
+        // next apply after 100 ms), so the restart reads rows, not only log.
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        node.put(PutRequest {
+            key: "/r/last".into(),
+            value: vec![1],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let rev = node.shared().read(|m| m.revision());
         node.shutdown().await;
         rev
@@ -64,6 +81,20 @@ async fn state_survives_a_restart_from_the_sqlite_file() {
     let (node, _) = start_node(dir.path()).await;
     let kv = node.get("/r/49").await.unwrap().unwrap();
     assert_eq!(kv.value, vec![49]);
+    assert!(
+        node.get("/r/15").await.unwrap().is_none(),
+        "deleted keys stay deleted"
+    );
+    let left = node
+        .range(dcos_store::types::RangeRequest {
+            key: "/r/".into(),
+            prefix: true,
+            count_only: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left.count, 50 - 11 + 1);
     assert_eq!(node.shared().read(|m| m.revision()), rev);
     // The watch history came back too.
     let hist = node.shared().read(|m| m.history_after(0).unwrap().len());
