@@ -84,7 +84,14 @@ pub async fn open(
         .connect_with(base.read_only(true))
         .await?;
     let sm = SqliteStateMachine::load(writer.clone(), reader.clone(), history).await?;
-    Ok((SqliteLogStore { writer, reader }, sm))
+    Ok((
+        SqliteLogStore {
+            writer,
+            reader,
+            recent: Arc::default(),
+        },
+        sm,
+    ))
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {
@@ -136,9 +143,33 @@ pub struct SqliteLogStore {
     /// The one writer connection (`synchronous=FULL`).
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The last entries written, so that replication (which reads what was
+    /// just appended) does not go back to SQLite. Always equal to the rows
+    /// of the same indexes: updated only after the database changed.
+    recent: Arc<std::sync::Mutex<std::collections::VecDeque<Entry<TypeConfig>>>>,
 }
 
+/// Entries kept in [`SqliteLogStore::recent`].
+const RECENT_ENTRIES: usize = 1024;
+
 impl SqliteLogStore {
+    fn recent(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Entry<TypeConfig>>> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Entries `[start, end)` if the cache holds all of them.
+    fn cached(&self, start: u64, end: u64) -> Option<Vec<Entry<TypeConfig>>> {
+        let recent = self.recent();
+        let first = recent.front()?.log_id.index;
+        let last = recent.back()?.log_id.index;
+        if start < first || end > last + 1 || start >= end {
+            return None;
+        }
+        let from = (start - first) as usize;
+        let to = (end - first) as usize;
+        Some(recent.range(from..to).cloned().collect())
+    }
+
     async fn put_meta<T: Serialize>(&self, name: &str, v: &T) -> SResult<()> {
         let bytes = encode(v).map_err(write_err)?;
         sqlx::query("INSERT OR REPLACE INTO raft_meta (name, value) VALUES (?, ?)")
@@ -172,6 +203,9 @@ impl RaftLogReader<TypeConfig> for SqliteLogStore {
             Bound::Excluded(x) => *x,
             Bound::Unbounded => u64::MAX,
         };
+        if let Some(entries) = self.cached(start, end) {
+            return Ok(entries);
+        }
         let rows =
             sqlx::query("SELECT entry FROM raft_log WHERE idx >= ? AND idx < ? ORDER BY idx")
                 .bind(i64_of(start))
@@ -225,9 +259,10 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut encoded = Vec::new();
-        for entry in entries {
-            encoded.push((entry.log_id.index, encode(&entry).map_err(write_err)?));
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let mut encoded = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            encoded.push((entry.log_id.index, encode(entry).map_err(write_err)?));
         }
         let result: Result<(), sqlx::Error> = async {
             // One statement per chunk of entries, one transaction (and one
@@ -247,6 +282,23 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
         .await;
         match result {
             Ok(()) => {
+                {
+                    let mut recent = self.recent();
+                    for entry in entries {
+                        // Keep the cache contiguous: an append that does not
+                        // follow it (after a truncate) starts it again.
+                        let follows = recent
+                            .back()
+                            .is_none_or(|last| last.log_id.index + 1 == entry.log_id.index);
+                        if !follows {
+                            recent.clear();
+                        }
+                        recent.push_back(entry);
+                    }
+                    while recent.len() > RECENT_ENTRIES {
+                        recent.pop_front();
+                    }
+                }
                 callback.log_io_completed(Ok(()));
                 Ok(())
             }
@@ -258,6 +310,9 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
+        // Forget first: between the two steps a reader must not find in the
+        // cache what the database no longer has.
+        self.recent().retain(|e| e.log_id.index < log_id.index);
         sqlx::query("DELETE FROM raft_log WHERE idx >= ?")
             .bind(i64_of(log_id.index))
             .execute(&self.writer)
@@ -281,6 +336,7 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
             tx.commit().await
         }
         .await;
+        self.recent().retain(|e| e.log_id.index > log_id.index);
         result.map_err(write_err)
     }
 }
