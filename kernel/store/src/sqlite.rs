@@ -266,7 +266,18 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
         }
         let result: Result<(), sqlx::Error> = async {
             // One statement per chunk of entries, one transaction (and one
-            // fsync) per append.
+            // fsync) per append. A single statement is its own transaction:
+            // no BEGIN/COMMIT round trips on the common path.
+            if encoded.len() <= APPEND_ROWS_PER_STATEMENT {
+                let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
+                    "INSERT OR REPLACE INTO raft_log (idx, entry) ",
+                );
+                insert.push_values(&encoded, |mut row, (idx, bytes)| {
+                    row.push_bind(i64_of(*idx)).push_bind(bytes.as_slice());
+                });
+                insert.build().execute(&self.writer).await?;
+                return Ok(());
+            }
             let mut tx = self.writer.begin().await?;
             for chunk in encoded.chunks(APPEND_ROWS_PER_STATEMENT) {
                 let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
