@@ -76,6 +76,12 @@ async fn master(args: MasterArgs) -> anyhow::Result<()> {
 
     let app = dcos_store::http::router(Arc::clone(&node));
     let shutdown = shutdown_signal();
+    // Small request/response pairs (Raft RPCs, KV calls): no Nagle delay.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
