@@ -10,9 +10,11 @@ use dcos_store::{NodeConfig, StoreNode};
 
 #[derive(Debug, Subcommand)]
 pub enum Daemon {
-    /// A master: for now the replicated store member (Raft over SQLite)
-    /// and its HTTP API under /store/.
+    /// A master: a replicated store member (Raft over SQLite, HTTP API under
+    /// /store/) and the Mesos-compatible master on the same port.
     Master(MasterArgs),
+    /// An agent: runs tasks for the master (default port 5051).
+    Agent(dcos_agent::AgentFlags),
 }
 
 #[derive(Debug, Args)]
@@ -39,11 +41,17 @@ pub struct MasterArgs {
     /// Log entries between snapshots (the log is compacted behind them).
     #[arg(long, default_value_t = 10_000)]
     pub snapshot_every: u64,
+    #[command(flatten)]
+    pub master: dcos_master::MasterFlags,
 }
 
 pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
     match daemon {
         Daemon::Master(args) => master(args).await,
+        Daemon::Agent(flags) => {
+            raise_fd_limit();
+            dcos_agent::run(flags, shutdown_signal()).await
+        }
     }
 }
 
@@ -74,7 +82,8 @@ async fn master(args: MasterArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?;
 
-    let app = dcos_store::http::router(Arc::clone(&node));
+    let master = dcos_master::Master::start(Arc::clone(&node), args.master.clone()).await?;
+    let app = dcos_store::http::router(Arc::clone(&node)).merge(dcos_master::router(master));
     let shutdown = shutdown_signal();
     // Small request/response pairs (Raft RPCs, KV calls): no Nagle delay.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {

@@ -5,6 +5,7 @@
 //!
 //! | module | owns |
 //! |---|---|
+//! | [`agent`] | the master ↔ agent protocol (ours): registration stream, calls, events |
 //! | [`v1`] | serde types for `mesos.proto` messages (IDs, resources, offers, tasks, statuses, containers, …) |
 //! | [`scheduler`] | `/api/v1/scheduler`: `Call` and `Event`, including the doc-vs-proto gotchas |
 //! | [`executor`] | `/api/v1/executor`: `Call` and `Event`, and the executor's environment variables |
@@ -54,6 +55,7 @@
 #[macro_use]
 mod macros;
 
+pub mod agent;
 pub mod executor;
 pub mod operator;
 pub mod recordio;
