@@ -6,6 +6,8 @@
 //! endpoints (`/master/state`, `/metrics/snapshot`, ...). It never runs
 //! tasks.
 
+pub mod allocator;
+
 use std::sync::Arc;
 
 use axum::Router;
