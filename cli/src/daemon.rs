@@ -15,6 +15,9 @@ pub enum Daemon {
     Master(MasterArgs),
     /// An agent: runs tasks for the master (default port 5051).
     Agent(dcos_agent::AgentFlags),
+    /// The per-task command executor (started by the agent).
+    #[command(hide = true)]
+    Executor(dcos_agent::executor::ExecutorFlags),
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +55,7 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
             raise_fd_limit();
             dcos_agent::run(flags, shutdown_signal()).await
         }
+        Daemon::Executor(flags) => dcos_agent::executor::run(flags).await,
     }
 }
 

@@ -30,3 +30,21 @@ pub async fn run(
     shutdown.await;
     Ok(())
 }
+
+pub mod executor {
+    //! The per-task command executor (`dcos daemon executor`, started by
+    //! the agent, not by people): runs one task's command, speaks the Mesos
+    //! executor HTTP API to the agent, and outlives agent restarts.
+
+    use clap::Args;
+
+    /// Executor flags; everything else comes from the `MESOS_*` environment.
+    #[derive(Debug, Clone, Args)]
+    pub struct ExecutorFlags {}
+
+    /// Runs the executor until its task is done.
+    pub async fn run(flags: ExecutorFlags) -> anyhow::Result<()> {
+        let _ = flags;
+        anyhow::bail!("the command executor is not implemented yet")
+    }
+}
