@@ -164,6 +164,142 @@ impl Drop for Master {
     }
 }
 
+/// One `dcos daemon agent` process registered with a master.
+#[derive(Debug)]
+pub struct Agent {
+    pub dir: PathBuf,
+    pub port: u16,
+    pub master: String,
+    pub extra: Vec<String>,
+    /// Agent id from the ready line (same across restarts).
+    pub id: String,
+    child: Option<Child>,
+}
+
+impl Agent {
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts an agent and waits until it says it registered.
+    pub fn start(dir: &Path, master: &str, extra: &[&str]) -> Agent {
+        let mut a = Agent {
+            dir: dir.to_path_buf(),
+            port: free_port(),
+            master: master.to_string(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            id: String::new(),
+            child: None,
+        };
+        a.spawn();
+        a
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new(dcos_bin());
+        cmd.args(["daemon", "agent", "--master", &self.master, "--listen"])
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--work-dir")
+            .arg(&self.dir)
+            .args(&self.extra)
+            .env("DCOS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn dcos daemon agent");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // "dcos agent <id> registered with <master> ..."
+                if line.contains("registered") {
+                    let id = line.split_whitespace().nth(2).unwrap_or_default();
+                    let _ = tx.send(id.to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(id) => self.id = id,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "agent on port {} did not register within 60 s",
+                    self.port
+                );
+            }
+        }
+        self.child = Some(child);
+    }
+
+    /// kill -9 the agent process only (its executors and tasks live on).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the agent again on the same port and work dir.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// SIGTERM and wait: a graceful stop.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The Python interpreter of the test venv that `.ci/run` creates
+/// (`target/pyenv`, with `mesoshttp` and the other real clients), or
+/// `DCOS_TEST_PYTHON`. `None` (test skipped) outside CI when it is absent;
+/// a panic under `CI=true`.
+pub fn test_python(module: &str) -> Option<PathBuf> {
+    let python = match std::env::var("DCOS_TEST_PYTHON") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => workspace_root().join("target/pyenv/bin/python"),
+    };
+    let ok = python.exists()
+        && Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+    if ok {
+        return Some(python);
+    }
+    if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+        panic!(
+            "SKIP-FORBIDDEN: {} cannot import {module} under CI=true (.ci/run creates the venv)",
+            python.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: no Python venv with {module} at {} (run .ci/run or set DCOS_TEST_PYTHON)",
+        python.display()
+    );
+    None
+}
+
+/// The workspace root (parent of this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
 /// `n` masters in one store cluster: the first bootstraps, the rest join it.
 pub async fn cluster(root: &Path, n: usize, extra: &[&str]) -> Vec<Master> {
     let first = Master::start(&root.join("m0"), None, extra);
