@@ -5,14 +5,36 @@
 //! agent protocol (`/agent/v1`, see [`dcos_api::agent`]) and the legacy
 //! endpoints (`/master/state`, `/metrics/snapshot`, ...). It never runs
 //! tasks.
+//!
+//! # Map
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`state`] | the books as a pure state machine: inputs in, [`state::Effect`]s out |
+//! | [`allocator`] | DRF over a snapshot (pure) |
+//! | [`runtime`] | the lock around the books, streams, leadership, registry writes, timers, allocation loop |
+//! | [`http`] | routes, request parsing, the one [`http::ApiError`], redirects to the leader |
+//! | [`views`] | operator API and legacy JSON shapes of the books |
+//!
+//! Only the store's Raft leader acts as master; other nodes redirect.
 
 pub mod allocator;
+pub mod http;
+pub mod runtime;
+pub mod state;
+pub mod views;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
 use clap::Args;
-use dcos_store::StoreNode;
+
+pub use runtime::Master;
+
+/// The Mesos version this master reports (`/version`, `/master/state`):
+/// clients gate features on it.
+pub const MESOS_VERSION: &str = "1.11.0";
 
 /// Master flags (`dcos daemon master ...`), next to the store's own.
 #[derive(Debug, Clone, Args)]
@@ -23,34 +45,36 @@ pub struct MasterFlags {
     /// Missed heartbeats before an agent is marked unreachable.
     #[arg(long, default_value_t = 5)]
     pub max_agent_ping_timeouts: u32,
+    /// Seconds between HEARTBEAT events on scheduler and operator streams.
+    #[arg(long, default_value_t = 15.0)]
+    pub framework_heartbeat_interval: f64,
 }
 
-/// A running master.
-#[derive(Debug)]
-pub struct Master {
-    node: Arc<StoreNode>,
-    flags: MasterFlags,
+impl Default for MasterFlags {
+    fn default() -> Self {
+        MasterFlags {
+            agent_ping_timeout: 15.0,
+            max_agent_ping_timeouts: 5,
+            framework_heartbeat_interval: 15.0,
+        }
+    }
 }
 
-impl Master {
-    /// Starts the master on a store node (which may not be the leader yet).
-    pub async fn start(node: Arc<StoreNode>, flags: MasterFlags) -> anyhow::Result<Arc<Master>> {
-        Ok(Arc::new(Master { node, flags }))
-    }
-
-    /// The store node under this master.
-    pub fn node(&self) -> &Arc<StoreNode> {
-        &self.node
-    }
-
-    /// The flags it runs with.
-    pub fn flags(&self) -> &MasterFlags {
-        &self.flags
+impl MasterFlags {
+    /// The flags as `/master/flags` and GET_FLAGS show them.
+    pub fn as_map(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            ("agent_ping_timeout".into(), format!("{}secs", self.agent_ping_timeout)),
+            ("max_agent_ping_timeouts".into(), self.max_agent_ping_timeouts.to_string()),
+            ("framework_heartbeat_interval".into(), format!("{}secs", self.framework_heartbeat_interval)),
+            ("allocation_interval".into(), "1secs".into()),
+            ("allocator".into(), "hierarchical".into()),
+            ("registry".into(), "replicated_store".into()),
+        ])
     }
 }
 
 /// The master's HTTP routes (merged with the store's by `dcos daemon master`).
 pub fn router(master: Arc<Master>) -> Router {
-    let _ = master;
-    Router::new()
+    http::router(master)
 }
