@@ -8,6 +8,12 @@
 //! over a few ms), calls [`allocate`], and turns each [`Allocation`] into
 //! an offer.
 
+mod cycle;
+mod qty;
+mod roles;
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
@@ -119,7 +125,5 @@ pub struct Allocation {
 /// One allocation cycle: decides which framework gets which agent's
 /// available resources. Deterministic for a given snapshot.
 pub fn allocate(snapshot: &Snapshot) -> Vec<Allocation> {
-    let _ = snapshot;
-    // Placeholder until the DRF implementation lands (same module).
-    Vec::new()
+    cycle::run(snapshot)
 }
