@@ -12,6 +12,7 @@
 //! | [`operator`] | `/api/v1` operator API: `Call`, `Response`, the SUBSCRIBE `Event` stream and their messages |
 //! | [`recordio`] | RecordIO framing (`<length>\n<bytes>`) for event streams: encoder and incremental decoder |
 //! | [`resources`] | arithmetic on collections of resources, the agent `--resources` syntax, fixed-point scalars |
+//! | `client` | (feature `client`, on by default) the scheduler client SDK: subscribe, heartbeat watchdog, resubscribe with backoff, leader redirects, calls, acknowledgements |
 //!
 //! # What this crate does not own
 //!
@@ -56,6 +57,8 @@
 mod macros;
 
 pub mod agent;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod executor;
 pub mod operator;
 pub mod recordio;
