@@ -20,11 +20,16 @@ use dcos_api::v1::{DrainConfig, FrameworkId};
 use serde_json::json;
 
 use crate::runtime::{
-    agent_heartbeat, event_stream, operator_stream, scheduler_heartbeat, Master, Owner,
-    StreamGuard,
+    agent_heartbeat, event_stream, operator_stream, scheduler_heartbeat, Master, Owner, StreamGuard,
 };
 use crate::state::StateError;
 use crate::views;
+
+/// A mutation of the books for an operator call.
+type Mutation<'a> = &'a dyn Fn(
+    &mut crate::state::State,
+    crate::state::Clock,
+) -> Result<Vec<crate::state::Effect>, StateError>;
 
 /// Largest request body accepted (a LAUNCH of many tasks fits).
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -141,7 +146,9 @@ fn not_active(m: &Master, path: &str) -> Option<Response> {
 /// Requests must be JSON (we do not speak protobuf).
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(ct) = headers.get(header::CONTENT_TYPE) else {
-        return Err(ApiError::bad_request("Expecting 'Content-Type' to be present"));
+        return Err(ApiError::bad_request(
+            "Expecting 'Content-Type' to be present",
+        ));
     };
     let ct = ct.to_str().unwrap_or("").to_ascii_lowercase();
     let media = ct.split(';').next().unwrap_or("").trim();
@@ -186,7 +193,10 @@ fn stream_id(headers: &HeaderMap) -> Option<String> {
 fn streaming(body: Body, stream: &str, content_type: &str) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).expect("static"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).expect("static"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if let Ok(v) = HeaderValue::from_str(stream) {
         h.insert(agent::STREAM_ID_HEADER, v);
@@ -232,7 +242,9 @@ fn scheduler_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<R
             subscribe_framework(m, subscribe)
         }
         body => {
-            let framework_id = call.framework_id.expect("validated: non-SUBSCRIBE calls have one");
+            let framework_id = call
+                .framework_id
+                .expect("validated: non-SUBSCRIBE calls have one");
             let Some(stream) = stream else {
                 return Err(ApiError::bad_request(
                     "All non-subscribe calls should include the 'Mesos-Stream-Id' header",
@@ -251,7 +263,12 @@ fn scheduler_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<R
                 })
                 .ok_or_else(inactive)?;
             result?;
-            Ok(if sync { StatusCode::OK } else { StatusCode::ACCEPTED }.into_response())
+            Ok(if sync {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            }
+            .into_response())
         }
     }
 }
@@ -291,7 +308,11 @@ fn subscribe_framework(
         Duration::from_secs_f64(interval),
         Some(guard),
     );
-    Ok(streaming(Body::from_stream(events), &stream, "application/json"))
+    Ok(streaming(
+        Body::from_stream(events),
+        &stream,
+        "application/json",
+    ))
 }
 
 // ---------------------------------------------------------------- agents
@@ -346,11 +367,7 @@ async fn agent_subscribe(
     }
 }
 
-async fn agent_call(
-    AxState(m): AxState<Arc<Master>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn agent_call(AxState(m): AxState<Arc<Master>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(r) = not_active(&m, agent::CALL_PATH) {
         return r;
     }
@@ -405,14 +422,16 @@ fn operator_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<Re
     // Answered by any node.
     match call.kind() {
         OpCall::GetHealth => {
-            return Ok(op_json(operator::Response::GetHealth(response::GetHealth {
-                healthy: true,
-            })))
+            return Ok(op_json(operator::Response::GetHealth(
+                response::GetHealth { healthy: true },
+            )))
         }
         OpCall::GetVersion => {
-            return Ok(op_json(operator::Response::GetVersion(response::GetVersion {
-                version_info: version_info(),
-            })))
+            return Ok(op_json(operator::Response::GetVersion(
+                response::GetVersion {
+                    version_info: version_info(),
+                },
+            )))
         }
         OpCall::GetFlags => {
             return Ok(op_json(operator::Response::GetFlags(response::GetFlags {
@@ -428,15 +447,17 @@ fn operator_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<Re
             })))
         }
         OpCall::GetMetrics => {
-            return Ok(op_json(operator::Response::GetMetrics(response::GetMetrics {
-                metrics: metrics_map(m)
-                    .into_iter()
-                    .map(|(name, value)| operator::Metric {
-                        name,
-                        value: Some(value),
-                    })
-                    .collect(),
-            })))
+            return Ok(op_json(operator::Response::GetMetrics(
+                response::GetMetrics {
+                    metrics: metrics_map(m)
+                        .into_iter()
+                        .map(|(name, value)| operator::Metric {
+                            name,
+                            value: Some(value),
+                        })
+                        .collect(),
+                },
+            )))
         }
         _ => {}
     }
@@ -451,7 +472,7 @@ fn operator_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<Re
         r.ok_or_else(inactive)?.map_err(operator_error)?;
         Ok(StatusCode::OK.into_response())
     };
-    let mutate = |f: &dyn Fn(&mut crate::state::State, crate::state::Clock) -> Result<Vec<crate::state::Effect>, StateError>| {
+    let mutate = |f: Mutation<'_>| {
         m.with_state(|s, c| match f(s, c) {
             Ok(effects) => (Ok(()), effects),
             Err(e) => (Err(e), Vec::new()),
@@ -523,9 +544,7 @@ fn operator_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<Re
                 Ok(s.remove_framework(&id, c))
             }))
         }
-        operator::Call::MarkAgentGone(g) => {
-            done(mutate(&|s, c| s.mark_agent_gone(&g.agent_id, c)))
-        }
+        operator::Call::MarkAgentGone(g) => done(mutate(&|s, c| s.mark_agent_gone(&g.agent_id, c))),
         operator::Call::DrainAgent(d) => {
             let config = DrainConfig {
                 max_grace_period: d.max_grace_period,

@@ -64,9 +64,18 @@ impl MasterFlags {
     /// The flags as `/master/flags` and GET_FLAGS show them.
     pub fn as_map(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("agent_ping_timeout".into(), format!("{}secs", self.agent_ping_timeout)),
-            ("max_agent_ping_timeouts".into(), self.max_agent_ping_timeouts.to_string()),
-            ("framework_heartbeat_interval".into(), format!("{}secs", self.framework_heartbeat_interval)),
+            (
+                "agent_ping_timeout".into(),
+                format!("{}secs", self.agent_ping_timeout),
+            ),
+            (
+                "max_agent_ping_timeouts".into(),
+                self.max_agent_ping_timeouts.to_string(),
+            ),
+            (
+                "framework_heartbeat_interval".into(),
+                format!("{}secs", self.framework_heartbeat_interval),
+            ),
             ("allocation_interval".into(), "1secs".into()),
             ("allocator".into(), "hierarchical".into()),
             ("registry".into(), "replicated_store".into()),

@@ -17,8 +17,8 @@ use dcos_api::operator;
 use dcos_api::recordio;
 use dcos_api::scheduler;
 use dcos_api::v1::{
-    Address, FrameworkId, MasterCapability, MasterCapabilityType, MasterInfo,
-    ResourceQuantities, Scalar,
+    Address, FrameworkId, MasterCapability, MasterCapabilityType, MasterInfo, ResourceQuantities,
+    Scalar,
 };
 use dcos_store::types::{PutRequest, RangeRequest};
 use dcos_store::{Kv, StoreNode};
@@ -286,9 +286,7 @@ impl Master {
                             s.operator_events = false;
                         }
                     } else {
-                        let _ = self
-                            .operator_tx
-                            .send(recordio::encode(&event.to_json()));
+                        let _ = self.operator_tx.send(recordio::encode(&event.to_json()));
                     }
                 }
                 Effect::Allocate => self.alloc_wake.notify_one(),
@@ -332,7 +330,12 @@ impl Master {
         let mut sorted: Vec<f64> = samples.iter().copied().collect();
         sorted.sort_by(|a, b| a.total_cmp(b));
         let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-        (sorted.len(), pick(0.5), pick(0.99), sorted[sorted.len() - 1])
+        (
+            sorted.len(),
+            pick(0.5),
+            pick(0.99),
+            sorted[sorted.len() - 1],
+        )
     }
 
     /// One allocation cycle: snapshot under the lock, plan outside it,
@@ -371,7 +374,9 @@ impl Master {
 /// Mesos' default `--min_allocatable_resources=cpus:0.01|mem:32`.
 fn min_allocatable() -> Vec<ResourceQuantities> {
     let one = |name: &str, v: f64| ResourceQuantities {
-        quantities: [(name.to_owned(), Scalar { value: v })].into_iter().collect(),
+        quantities: [(name.to_owned(), Scalar { value: v })]
+            .into_iter()
+            .collect(),
     };
     vec![one("cpus", 0.01), one("mem", 32.0)]
 }
@@ -382,7 +387,10 @@ fn send(core: &mut Core, stream: &str, frame: Bytes) {
     };
     if let Err(e) = tx.try_send(frame) {
         if matches!(e, mpsc::error::TrySendError::Full(_)) {
-            tracing::warn!(stream, "subscriber is not reading its stream; disconnecting it");
+            tracing::warn!(
+                stream,
+                "subscriber is not reading its stream; disconnecting it"
+            );
         }
         core.streams.remove(stream);
     }
@@ -508,7 +516,9 @@ async fn load_registry(node: &StoreNode) -> anyhow::Result<Vec<Record>> {
         for kv in &page.kvs {
             match serde_json::from_slice::<Record>(&kv.value) {
                 Ok(r) => records.push(r),
-                Err(e) => tracing::warn!(key = %kv.key, error = %e, "unreadable registry record; skipped"),
+                Err(e) => {
+                    tracing::warn!(key = %kv.key, error = %e, "unreadable registry record; skipped")
+                }
             }
         }
         if !page.more {

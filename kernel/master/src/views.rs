@@ -84,7 +84,11 @@ pub fn get_frameworks(s: &State) -> response::GetFrameworks {
     }
     response::GetFrameworks {
         frameworks,
-        completed_frameworks: s.completed_frameworks.iter().map(operator_framework).collect(),
+        completed_frameworks: s
+            .completed_frameworks
+            .iter()
+            .map(operator_framework)
+            .collect(),
         recovered_frameworks: Vec::new(),
     }
 }
@@ -102,10 +106,12 @@ pub fn get_tasks(s: &State) -> response::GetTasks {
                 out.tasks.push(task.clone());
             }
         }
-        out.completed_tasks.extend(fw.completed_tasks.iter().cloned());
+        out.completed_tasks
+            .extend(fw.completed_tasks.iter().cloned());
     }
     for fw in &s.completed_frameworks {
-        out.completed_tasks.extend(fw.completed_tasks.iter().cloned());
+        out.completed_tasks
+            .extend(fw.completed_tasks.iter().cloned());
     }
     out
 }
@@ -207,7 +213,11 @@ fn attributes(a: &Agent) -> Value {
     for attr in &a.info.attributes {
         let v = match attr.kind {
             ValueType::Scalar => json!(attr.scalar.map(|s| s.value).unwrap_or_default()),
-            ValueType::Text => json!(attr.text.as_ref().map(|t| t.value.clone()).unwrap_or_default()),
+            ValueType::Text => json!(attr
+                .text
+                .as_ref()
+                .map(|t| t.value.clone())
+                .unwrap_or_default()),
             ValueType::Ranges => json!(attr
                 .ranges
                 .as_ref()
@@ -441,8 +451,16 @@ pub fn legacy_state_summary(s: &State, facts: &MasterFacts) -> Value {
     let count_states = |tasks: &mut dyn Iterator<Item = &Task>| {
         let mut m: BTreeMap<&'static str, u64> = BTreeMap::new();
         for name in [
-            "TASK_STAGING", "TASK_STARTING", "TASK_RUNNING", "TASK_KILLING", "TASK_FINISHED",
-            "TASK_KILLED", "TASK_FAILED", "TASK_LOST", "TASK_ERROR", "TASK_UNREACHABLE",
+            "TASK_STAGING",
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_KILLING",
+            "TASK_FINISHED",
+            "TASK_KILLED",
+            "TASK_FAILED",
+            "TASK_LOST",
+            "TASK_ERROR",
+            "TASK_UNREACHABLE",
         ] {
             m.insert(name, 0);
         }
@@ -540,17 +558,29 @@ pub fn metrics(s: &State, uptime_secs: f64) -> BTreeMap<String, f64> {
     put("slaves_active", agents(AgentState::Active));
     put("slaves_connected", agents(AgentState::Active));
     put("slaves_disconnected", agents(AgentState::Disconnected));
-    put("slaves_inactive", s.agents.values().filter(|a| a.deactivated).count() as f64);
+    put(
+        "slaves_inactive",
+        s.agents.values().filter(|a| a.deactivated).count() as f64,
+    );
     put("slaves_unreachable", agents(AgentState::Unreachable));
     put("slave_registrations", s.counters.agent_registrations as f64);
-    put("slave_reregistrations", s.counters.agent_reregistrations as f64);
+    put(
+        "slave_reregistrations",
+        s.counters.agent_reregistrations as f64,
+    );
     put("slave_removals", s.counters.agent_removals as f64);
-    put("slave_unreachable_completed", s.counters.agents_unreachable as f64);
+    put(
+        "slave_unreachable_completed",
+        s.counters.agents_unreachable as f64,
+    );
     let fws = s.frameworks.values();
     let connected = fws.clone().filter(|f| f.connected()).count() as f64;
     put("frameworks_active", connected);
     put("frameworks_connected", connected);
-    put("frameworks_disconnected", s.frameworks.len() as f64 - connected);
+    put(
+        "frameworks_disconnected",
+        s.frameworks.len() as f64 - connected,
+    );
     put("frameworks_inactive", s.frameworks.len() as f64 - connected);
     put("outstanding_offers", s.offers.len() as f64);
     let counts = s.task_state_counts();
@@ -562,7 +592,10 @@ pub fn metrics(s: &State, uptime_secs: f64) -> BTreeMap<String, f64> {
         TaskState::Unreachable,
     ] {
         let name = st.as_str().to_ascii_lowercase();
-        put(&name.replacen("task_", "tasks_", 1), *counts.get(&st).unwrap_or(&0) as f64);
+        put(
+            &name.replacen("task_", "tasks_", 1),
+            *counts.get(&st).unwrap_or(&0) as f64,
+        );
     }
     for st in [
         TaskState::Finished,
@@ -578,8 +611,14 @@ pub fn metrics(s: &State, uptime_secs: f64) -> BTreeMap<String, f64> {
         let n = s.counters.terminal.get(st.as_str()).copied().unwrap_or(0);
         put(&name.replacen("task_", "tasks_", 1), n as f64);
     }
-    put("valid_status_updates", s.counters.valid_status_updates as f64);
-    put("invalid_status_updates", s.counters.invalid_status_updates as f64);
+    put(
+        "valid_status_updates",
+        s.counters.valid_status_updates as f64,
+    );
+    put(
+        "invalid_status_updates",
+        s.counters.invalid_status_updates as f64,
+    );
     put(
         "valid_framework_to_executor_messages",
         s.counters.framework_to_executor_messages as f64,

@@ -14,8 +14,8 @@ use dcos_api::operator;
 use dcos_api::resources::{self, Resources};
 use dcos_api::scheduler;
 use dcos_api::v1::{
-    AgentId, ExecutorInfo, ExecutorType, FrameworkId, Operation, Reason, Task, TaskId,
-    TaskInfo, TaskState,
+    AgentId, ExecutorInfo, ExecutorType, FrameworkId, Operation, Reason, Task, TaskId, TaskInfo,
+    TaskState,
 };
 
 use super::{Agent, Clock, Effect, Framework, State};
@@ -60,14 +60,14 @@ pub fn validate_task(
     }
     let mut needed = allocated(&task.resources, role)?;
     if let Some(executor) = &task.executor {
-        if executor
-            .framework_id
-            .as_ref()
-            .is_some_and(|f| *f != fw.id)
-        {
+        if executor.framework_id.as_ref().is_some_and(|f| *f != fw.id) {
             return Err(format!(
                 "ExecutorInfo has an invalid FrameworkID (actual: {}, expected: {})",
-                executor.framework_id.as_ref().map(|f| f.as_str()).unwrap_or(""),
+                executor
+                    .framework_id
+                    .as_ref()
+                    .map(|f| f.as_str())
+                    .unwrap_or(""),
                 fw.id
             ));
         }
@@ -149,9 +149,7 @@ impl State {
                     error.get_or_insert_with(|| format!("Offer {offer_id} is no longer valid"));
                 }
                 Some(rec) if rec.offer.framework_id != *framework_id => {
-                    error.get_or_insert_with(|| {
-                        format!("Offer {offer_id} has invalid framework")
-                    });
+                    error.get_or_insert_with(|| format!("Offer {offer_id} has invalid framework"));
                 }
                 Some(rec) => match &agent_id {
                     None => agent_id = Some(rec.offer.agent_id.clone()),
@@ -210,7 +208,11 @@ impl State {
         let role = offered
             .iter()
             .find_map(|r| r.allocation_role().map(str::to_owned))
-            .or_else(|| self.frameworks.get(framework_id).and_then(|f| f.roles.first().cloned()))
+            .or_else(|| {
+                self.frameworks
+                    .get(framework_id)
+                    .and_then(|f| f.roles.first().cloned())
+            })
             .unwrap_or_else(|| dcos_api::v1::UNRESERVED_ROLE.to_owned());
 
         // 2. The operations, in order, against what is left.
@@ -322,7 +324,11 @@ impl State {
         if executor.effective_kind() != ExecutorType::Default {
             return Err("The executor of a task group must be of type DEFAULT".into());
         }
-        if executor.framework_id.as_ref().is_some_and(|f| f != framework_id) {
+        if executor
+            .framework_id
+            .as_ref()
+            .is_some_and(|f| f != framework_id)
+        {
             return Err("ExecutorInfo has an invalid FrameworkID".into());
         }
         let mut seen = launched.clone();
@@ -366,7 +372,11 @@ impl State {
             true,
             clock,
         );
-        *self.counters.terminal.entry(TaskState::Error.as_str()).or_default() += 1;
+        *self
+            .counters
+            .terminal
+            .entry(TaskState::Error.as_str())
+            .or_default() += 1;
         match self.frameworks.get(framework_id) {
             Some(fw) => vec![State::update_event(fw, status)],
             None => Vec::new(),

@@ -13,9 +13,7 @@ use dcos_api::v1::{
     Resource, Task, TaskState, TaskStatus, TimeInfo,
 };
 
-use super::{
-    new_framework, Agent, AgentState, Clock, Effect, Record, State, StateError, StreamId,
-};
+use super::{new_framework, Agent, AgentState, Clock, Effect, Record, State, StateError, StreamId};
 
 impl State {
     /// `POST /agent/v1/subscribe`: registers a new agent, or re-registers
@@ -147,7 +145,9 @@ impl State {
                 let mut fw = new_framework(fid.clone(), info.clone(), clock.unix);
                 fw.recovered = true;
                 fw.failover_deadline = Some(
-                    clock.now + self.config.reregister_window + super::secs(info.failover_timeout()),
+                    clock.now
+                        + self.config.reregister_window
+                        + super::secs(info.failover_timeout()),
                 );
                 self.frameworks.insert(fid, fw);
             }
@@ -178,7 +178,11 @@ impl State {
             .cloned()
             .collect();
         for (fid, tid) in known {
-            let state = self.frameworks.get(&fid).and_then(|f| f.tasks.get(&tid)).map(|t| t.state);
+            let state = self
+                .frameworks
+                .get(&fid)
+                .and_then(|f| f.tasks.get(&tid))
+                .map(|t| t.state);
             match state {
                 Some(s) if !s.is_terminal() && s != TaskState::Staging => {
                     let status = self.master_status(
@@ -224,7 +228,10 @@ impl State {
         }
         task.agent_id = agent_id.clone();
         let latest = task.statuses.last().cloned();
-        let existing = self.frameworks[&fid].tasks.get(&task.task_id).map(|t| t.state);
+        let existing = self.frameworks[&fid]
+            .tasks
+            .get(&task.task_id)
+            .map(|t| t.state);
         match existing {
             None => {
                 self.add_task(task.clone());

@@ -14,8 +14,8 @@ use dcos_api::v1::{
 };
 
 use super::{
-    new_framework, secs, AgentState, Clock, Effect, Record, State, StateError,
-    StreamId, MAX_COMPLETED_FRAMEWORKS,
+    new_framework, secs, AgentState, Clock, Effect, Record, State, StateError, StreamId,
+    MAX_COMPLETED_FRAMEWORKS,
 };
 use crate::allocator::OfferFilter;
 
@@ -28,8 +28,7 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result<(), StateError> {
     let multi = info.has_capability(dcos_api::v1::FrameworkCapabilityType::MultiRole);
     if multi && info.role.is_some() {
         return Err(StateError::Invalid(
-            "'FrameworkInfo.role' must not be set when the MULTI_ROLE capability is present"
-                .into(),
+            "'FrameworkInfo.role' must not be set when the MULTI_ROLE capability is present".into(),
         ));
     }
     if !multi && !info.roles.is_empty() {
@@ -40,7 +39,10 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result<(), StateError> {
     for role in info.effective_roles() {
         validate_role(&role)?;
     }
-    if info.failover_timeout.is_some_and(|t| !t.is_finite() || t < 0.0) {
+    if info
+        .failover_timeout
+        .is_some_and(|t| !t.is_finite() || t < 0.0)
+    {
         return Err(StateError::Invalid(
             "FrameworkInfo.failover_timeout must be a non-negative number".into(),
         ));
@@ -206,9 +208,9 @@ impl State {
     ) -> Result<Vec<Effect>, StateError> {
         let kind = body.kind();
         match body {
-            CallBody::Subscribe(_) => Err(StateError::Invalid(
-                "SUBSCRIBE is not handled here".into(),
-            )),
+            CallBody::Subscribe(_) => {
+                Err(StateError::Invalid("SUBSCRIBE is not handled here".into()))
+            }
             CallBody::Teardown => Ok(self.remove_framework(framework_id, clock)),
             CallBody::Accept(accept) => Ok(self.accept(framework_id, accept, clock)),
             CallBody::Decline(decline) => {
@@ -295,10 +297,7 @@ impl State {
             }
             self.complete_task(framework_id, &task_id);
         }
-        let mut fw = self
-            .frameworks
-            .remove(framework_id)
-            .expect("checked above");
+        let mut fw = self.frameworks.remove(framework_id).expect("checked above");
         fw.stream = None;
         fw.unregistered_time = Some(clock.unix);
         self.removed_frameworks.insert(framework_id.clone());
@@ -549,10 +548,9 @@ impl State {
                         TaskState::Unreachable,
                         "Reconciliation: Task is unreachable",
                     ),
-                    Some(AgentState::Gone) => (
-                        TaskState::GoneByOperator,
-                        "Reconciliation: Task is gone",
-                    ),
+                    Some(AgentState::Gone) => {
+                        (TaskState::GoneByOperator, "Reconciliation: Task is gone")
+                    }
                     None if recovering => continue,
                     None => (TaskState::Unknown, "Reconciliation: Task is unknown"),
                 };

@@ -24,9 +24,9 @@ use dcos_api::operator;
 use dcos_api::resources::Resources;
 use dcos_api::scheduler;
 use dcos_api::v1::{
-    AgentId, AgentInfo, Base64Bytes, DrainInfo, ExecutorInfo, FrameworkCapabilityType,
-    FrameworkId, FrameworkInfo, MasterInfo, OfferId, Reason, Source, Task, TaskId, TaskState,
-    TaskStatus, UNRESERVED_ROLE,
+    AgentId, AgentInfo, Base64Bytes, DrainInfo, ExecutorInfo, FrameworkCapabilityType, FrameworkId,
+    FrameworkInfo, MasterInfo, OfferId, Reason, Source, Task, TaskId, TaskState, TaskStatus,
+    UNRESERVED_ROLE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -93,6 +93,9 @@ pub enum StateError {
 }
 
 /// What the runtime must do after an input.
+// Effects live for one dispatch and are moved once: boxing the big
+// variants would only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     /// Send a scheduler event on the framework's current stream (dropped
@@ -401,7 +404,11 @@ impl State {
     ) -> State {
         let master_id = master_info.id.clone();
         let mut uuid_prefix = [0u8; 8];
-        for (i, b) in master_id.bytes().filter(|b| b.is_ascii_hexdigit()).enumerate() {
+        for (i, b) in master_id
+            .bytes()
+            .filter(|b| b.is_ascii_hexdigit())
+            .enumerate()
+        {
             uuid_prefix[i % 8] = uuid_prefix[i % 8].wrapping_mul(31).wrapping_add(b);
         }
         let mut state = State {
@@ -425,6 +432,10 @@ impl State {
         for record in records {
             state.recover(record, clock);
         }
+        if state.agents.is_empty() {
+            // Nothing to wait for.
+            state.recovering_until = clock.now;
+        }
         state
     }
 
@@ -436,9 +447,8 @@ impl State {
                     self.removed_frameworks.insert(id);
                     return;
                 }
-                let deadline = clock.now
-                    + self.config.reregister_window
-                    + secs(r.info.failover_timeout());
+                let deadline =
+                    clock.now + self.config.reregister_window + secs(r.info.failover_timeout());
                 let mut fw = new_framework(id.clone(), r.info, r.registered_time);
                 fw.recovered = true;
                 fw.failover_deadline = Some(deadline);
@@ -619,9 +629,7 @@ impl State {
             }
         }
         if let Some(agent) = self.agents.get_mut(&task.agent_id) {
-            agent
-                .tasks
-                .remove(&(framework_id.clone(), task_id.clone()));
+            agent.tasks.remove(&(framework_id.clone(), task_id.clone()));
         }
         push_completed(fw, task);
     }
@@ -675,9 +683,7 @@ impl State {
         let expired: Vec<FrameworkId> = self
             .frameworks
             .values()
-            .filter(|f| {
-                f.stream.is_none() && f.failover_deadline.is_some_and(|d| clock.now >= d)
-            })
+            .filter(|f| f.stream.is_none() && f.failover_deadline.is_some_and(|d| clock.now >= d))
             .map(|f| f.id.clone())
             .collect();
         for id in expired {
@@ -711,11 +717,7 @@ impl State {
         let mut roles: BTreeMap<String, (Vec<FrameworkId>, Resources)> = BTreeMap::new();
         for fw in self.frameworks.values() {
             for role in &fw.roles {
-                roles
-                    .entry(role.clone())
-                    .or_default()
-                    .0
-                    .push(fw.id.clone());
+                roles.entry(role.clone()).or_default().0.push(fw.id.clone());
             }
             for (role, res) in by_allocation_role(&(&fw.used + &fw.offered), &fw.roles) {
                 roles.entry(role).or_default().1 += &res;

@@ -6,11 +6,8 @@
 
 use std::collections::BTreeMap;
 
-use dcos_api::resources::Resources;
 use dcos_api::scheduler;
-use dcos_api::v1::{
-    Address, AllocationInfo, FrameworkId, Offer, ResourceQuantities, Url,
-};
+use dcos_api::v1::{Address, AllocationInfo, FrameworkId, Offer, ResourceQuantities, Url};
 
 use super::{by_allocation_role, Clock, Effect, OfferRec, State};
 use crate::allocator::{AgentSlot, Allocation, FrameworkSlot, Snapshot};
@@ -117,7 +114,11 @@ impl State {
                 framework_id: alloc.framework_id.clone(),
                 agent_id: alloc.agent_id.clone(),
                 hostname: agent.info.hostname.clone(),
-                url: Some(agent_url(&agent.endpoint, &agent.info.hostname, agent.info.port())),
+                url: Some(agent_url(
+                    &agent.endpoint,
+                    &agent.info.hostname,
+                    agent.info.port(),
+                )),
                 domain: agent.info.domain.clone(),
                 resources: resources.clone().into_vec(),
                 attributes: agent.info.attributes.clone(),
@@ -137,7 +138,7 @@ impl State {
                 offer_id,
                 OfferRec {
                     offer: offer.clone(),
-                    resources: Resources::from(resources),
+                    resources,
                 },
             );
             self.counters.offers_sent += 1;
@@ -149,10 +150,7 @@ impl State {
         per_framework
             .into_iter()
             .map(|(id, offers)| {
-                Effect::ToFramework(
-                    id,
-                    scheduler::Event::Offers(scheduler::Offers { offers }),
-                )
+                Effect::ToFramework(id, scheduler::Event::Offers(scheduler::Offers { offers }))
             })
             .collect()
     }
@@ -160,9 +158,7 @@ impl State {
 
 /// `Offer.url`: how to reach the agent (from its endpoint `http://h:p`).
 fn agent_url(endpoint: &str, hostname: &str, port: i32) -> Url {
-    let (scheme, rest) = endpoint
-        .split_once("://")
-        .unwrap_or(("http", endpoint));
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("http", endpoint));
     let hostport = rest.split('/').next().unwrap_or(rest);
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) => (h.to_owned(), p.parse().unwrap_or(port)),
@@ -173,7 +169,10 @@ fn agent_url(endpoint: &str, hostname: &str, port: i32) -> Url {
         scheme: scheme.to_owned(),
         address: Address {
             hostname: Some(host.clone()),
-            ip: host.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string()),
+            ip: host
+                .parse::<std::net::IpAddr>()
+                .ok()
+                .map(|ip| ip.to_string()),
             port,
         },
         path: Some("/slave(1)".into()),
