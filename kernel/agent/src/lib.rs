@@ -1,13 +1,50 @@
 //! `dcos-agent`: runs tasks for the master. It registers (agent-initiated
 //! connection, see [`dcos_api::agent`]), offers the machine's resources,
 //! runs each task through a per-task executor process inside cgroups,
-//! keeps sandboxes, fetches URIs, runs health checks, checkpoints and
-//! retries status updates, recovers after its own restart, and serves
-//! `/files`. It never decides placement.
+//! keeps sandboxes, fetches URIs, checkpoints and retries status updates,
+//! recovers after its own restart, and serves `/files`. It never decides
+//! placement.
+//!
+//! Modules:
+//! - [`agent`]: the core — master events and executor calls in; launches,
+//!   kills, checkpoints and status updates out.
+//! - [`state`]: task records and the per-task status-update stream (pure).
+//! - [`checkpoint`]: the SQLite checkpoint with group commit.
+//! - [`master`]: the connection to the master (subscribe, redirects,
+//!   backoff, heartbeats, calls).
+//! - [`http`]: the agent's HTTP server; [`files`]: sandbox-confined files.
+//! - [`isolator`]: cgroups (v1/v2) behind a trait; [`launcher`]: executor
+//!   processes behind a trait; [`fetcher`]: `CommandInfo.uris`.
+//! - [`detect`]: resources and attributes; [`executor`]: the command
+//!   executor process (`dcos daemon executor`).
 
+pub mod agent;
+pub mod checkpoint;
+pub mod detect;
+pub mod executor;
+pub mod fetcher;
+pub mod files;
+pub mod http;
+pub mod isolator;
+pub mod launcher;
+pub mod master;
+pub mod state;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 use clap::Args;
+use dcos_api::v1::AgentInfo;
 
-/// Agent flags (`dcos daemon agent ...`).
+use crate::agent::{Agent, Config};
+use crate::checkpoint::Checkpoint;
+use crate::isolator::{CgroupsIsolator, Isolator, NoIsolation};
+use crate::launcher::ProcessLauncher;
+
+/// Agent flags (`dcos daemon agent ...`). Mesos' underscore spellings are
+/// accepted as aliases.
 #[derive(Debug, Clone, Args)]
 pub struct AgentFlags {
     /// The master to register with (any master; redirects are followed).
@@ -17,34 +54,170 @@ pub struct AgentFlags {
     #[arg(long, default_value = "127.0.0.1:5051")]
     pub listen: String,
     /// Where sandboxes and checkpoints live.
-    #[arg(long, env = "DCOS_WORK_DIR", default_value = "/var/lib/dcos/agent")]
+    #[arg(
+        long,
+        alias = "work_dir",
+        env = "DCOS_WORK_DIR",
+        default_value = "/var/lib/dcos/agent"
+    )]
     pub work_dir: std::path::PathBuf,
+    /// Resources in Mesos syntax (`cpus:4;mem:8192;disk:10000;ports:[31000-32000]`);
+    /// what is not given is detected from the machine.
+    #[arg(long)]
+    pub resources: Option<String>,
+    /// Attributes (`rack:r1;zone:a`).
+    #[arg(long)]
+    pub attributes: Option<String>,
+    /// Hostname to report (default: the machine's).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// URL the master and UI use to reach this agent's HTTP server
+    /// (default: `http://<listen address>`).
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// `auto` (cgroups when the agent may create them, else none),
+    /// `cgroups` (required; Mesos' `cgroups/cpu,cgroups/mem` also works),
+    /// or `none` (`posix/cpu,posix/mem`).
+    #[arg(long, default_value = "auto")]
+    pub isolation: String,
+    /// Parent cgroup of every container.
+    #[arg(long, alias = "cgroups_root", default_value = "dcos")]
+    pub cgroups_root: String,
+    /// First re-send interval of an unacknowledged status update (doubles
+    /// per attempt, up to 10 minutes), in Mesos duration syntax.
+    #[arg(long, alias = "status_update_retry_interval", default_value = "10secs")]
+    pub status_update_retry_interval: String,
+    /// How long executors keep their tasks while the agent is away.
+    #[arg(long, alias = "recovery_timeout", default_value = "15mins")]
+    pub recovery_timeout: String,
 }
 
-/// Runs an agent until `shutdown` resolves.
+fn duration_flag(name: &str, value: &str) -> anyhow::Result<Duration> {
+    dcos_api::executor::parse_duration(value)
+        .with_context(|| format!("--{name}: '{value}' is not a duration like 10secs"))
+}
+
+fn isolator(flags: &AgentFlags) -> anyhow::Result<Arc<dyn Isolator>> {
+    let want = flags.isolation.as_str();
+    if want == "none" || want.starts_with("posix") {
+        return Ok(Arc::new(NoIsolation));
+    }
+    match CgroupsIsolator::detect(&flags.cgroups_root) {
+        Some(c) => Ok(Arc::new(c)),
+        None if want == "auto" => {
+            tracing::warn!("cgroups are not available to this agent; running tasks without limits");
+            Ok(Arc::new(NoIsolation))
+        }
+        None => anyhow::bail!("--isolation={want}: cannot create cgroups on this machine"),
+    }
+}
+
+/// Runs an agent until `shutdown` resolves (or the master shuts it down).
 pub async fn run(
     flags: AgentFlags,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let _ = flags;
-    shutdown.await;
+    std::fs::create_dir_all(&flags.work_dir)
+        .with_context(|| format!("creating {}", flags.work_dir.display()))?;
+    let work_dir = flags.work_dir.canonicalize()?;
+    let retry_interval = duration_flag(
+        "status_update_retry_interval",
+        &flags.status_update_retry_interval,
+    )?;
+    let recovery_timeout = duration_flag("recovery_timeout", &flags.recovery_timeout)?;
+    let resources = detect::resources(flags.resources.as_deref(), &work_dir)?;
+    let attributes = detect::attributes(flags.attributes.as_deref())?;
+    let isolator = isolator(&flags)?;
+
+    let listener = tokio::net::TcpListener::bind(&flags.listen)
+        .await
+        .with_context(|| format!("listening on {}", flags.listen))?;
+    let local = listener.local_addr()?;
+    let hostname = match &flags.hostname {
+        Some(h) => h.clone(),
+        None => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into()),
+    };
+    let reach_ip = if local.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else {
+        local.ip().to_string()
+    };
+    let executor_endpoint = format!("{reach_ip}:{}", local.port());
+    let endpoint = flags
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{executor_endpoint}"));
+
+    let (checkpoint, stored) = Checkpoint::open(&work_dir.join("meta")).await?;
+    let exe = std::env::current_exe().context("locating the executor binary")?;
+    let cfg = Config {
+        work_dir,
+        agent_info: AgentInfo {
+            hostname,
+            port: Some(i32::from(local.port())),
+            resources,
+            attributes,
+            id: None,
+            domain: None,
+        },
+        endpoint: endpoint.clone(),
+        executor_endpoint,
+        retry_interval,
+        recovery_timeout,
+        executor_command: (exe, vec!["daemon".into(), "executor".into()]),
+    };
+    let (agent, outbox) = Agent::new(cfg, checkpoint, stored, isolator, Arc::new(ProcessLauncher));
+    agent.recover();
+
+    let stop = agent.stop.clone();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown.await;
+            stop.cancel();
+        }
+    });
+    let server = {
+        let stop = stop.clone();
+        let app = http::router(agent.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+        })
+    };
+    tokio::spawn({
+        let agent = agent.clone();
+        let stop = stop.clone();
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => agent.retry_due(std::time::Instant::now()),
+                }
+            }
+        }
+    });
+    let listen_url = endpoint;
+    master::run(
+        agent.clone(),
+        flags.master.clone(),
+        outbox,
+        move |id, master| {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "dcos agent {id} registered with {master} (listening on {listen_url})"
+            );
+            let _ = out.flush();
+        },
+    )
+    .await;
+    stop.cancel();
+    let _ = server.await;
     Ok(())
-}
-
-pub mod executor {
-    //! The per-task command executor (`dcos daemon executor`, started by
-    //! the agent, not by people): runs one task's command, speaks the Mesos
-    //! executor HTTP API to the agent, and outlives agent restarts.
-
-    use clap::Args;
-
-    /// Executor flags; everything else comes from the `MESOS_*` environment.
-    #[derive(Debug, Clone, Args)]
-    pub struct ExecutorFlags {}
-
-    /// Runs the executor until its task is done.
-    pub async fn run(flags: ExecutorFlags) -> anyhow::Result<()> {
-        let _ = flags;
-        anyhow::bail!("the command executor is not implemented yet")
-    }
 }
