@@ -17,14 +17,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use dcos_api::client::testing::{LaunchPlan, TaskLauncher, TaskSpec, WaitError};
 use dcos_api::client::{
     ClientError, CloseReason, Disconnect, MasterUrl, Scheduler, SchedulerConfig, SchedulerEvent,
 };
 use dcos_api::recordio;
 use dcos_api::scheduler::{self, Call, CallBody, CallType, Event};
 use dcos_api::v1::{
-    AgentId, Base64Bytes, Filters, FrameworkId, FrameworkInfo, Offer, OfferId, Resource, TaskId,
-    TaskState, TaskStatus,
+    AgentId, Base64Bytes, Filters, FrameworkId, FrameworkInfo, Offer, OfferId, Operation, Resource,
+    TaskId, TaskState, TaskStatus,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -745,4 +746,151 @@ async fn invalid_configurations_are_refused() {
         Scheduler::start(SchedulerConfig::new(["http://"], framework)),
         Err(ClientError::InvalidMasterUrl { .. })
     ));
+}
+
+#[tokio::test]
+async fn task_launcher_packs_offers_records_updates_and_acknowledges() {
+    let master = MockMaster::start("fw-1", 1.0).await;
+    let scheduler = Scheduler::start(config(vec![master.url()])).unwrap();
+    let mut plan = LaunchPlan::new(TaskSpec::command("sleep 10", 0.5, 128.0), 3);
+    plan.refuse_seconds = 30.0;
+    let launcher = TaskLauncher::start(scheduler, plan);
+    launcher
+        .wait_until("subscribed", WAIT, |s| s.subscriptions == 1)
+        .await
+        .unwrap();
+
+    // Room for two tasks, and an offer too small for any.
+    master.push(&Event::Offers(scheduler::Offers {
+        offers: vec![
+            offer("o-1", "a-1", 1.0, 300.0),
+            offer("o-2", "a-2", 0.1, 64.0),
+        ],
+    }));
+    let accepts = master.wait_calls(CallType::Accept, 1).await;
+    let CallBody::Accept(accept) = &accepts[0].call.body else {
+        unreachable!()
+    };
+    assert_eq!(accept.offer_ids, vec![OfferId::new("o-1")]);
+    assert_eq!(accept.filters, Some(Filters::refuse(30.0)));
+    let Operation::Launch(launch) = &accept.operations[0].operation else {
+        panic!("not a launch")
+    };
+    let ids: Vec<_> = launch
+        .task_infos
+        .iter()
+        .map(|t| t.task_id.as_str())
+        .collect();
+    assert_eq!(ids, vec!["task-0", "task-1"]);
+    for task in &launch.task_infos {
+        assert_eq!(task.agent_id.as_str(), "a-1");
+        assert_eq!(
+            task.command.as_ref().unwrap().value.as_deref(),
+            Some("sleep 10")
+        );
+        let amounts: Vec<_> = task
+            .resources
+            .iter()
+            .map(|r| (r.name.as_str(), r.scalar.unwrap().value))
+            .collect();
+        assert_eq!(amounts, vec![("cpus", 0.5), ("mem", 128.0)]);
+        task.validate_shape(false).unwrap();
+    }
+    let declines = master.wait_calls(CallType::Decline, 1).await;
+    let CallBody::Decline(decline) = &declines[0].call.body else {
+        unreachable!()
+    };
+    assert_eq!(decline.offer_ids, vec![OfferId::new("o-2")]);
+    assert_eq!(decline.filters, Some(Filters::refuse(30.0)));
+    assert_eq!(launcher.snapshot().pending, 1);
+    assert!(master.calls_of(CallType::Suppress).is_empty());
+
+    // The last task goes into the next offer; then offers are suppressed.
+    master.push(&Event::Offers(scheduler::Offers {
+        offers: vec![offer("o-3", "a-2", 4.0, 1024.0)],
+    }));
+    let accepts = master.wait_calls(CallType::Accept, 2).await;
+    let CallBody::Accept(accept) = &accepts[1].call.body else {
+        unreachable!()
+    };
+    let Operation::Launch(launch) = &accept.operations[0].operation else {
+        panic!("not a launch")
+    };
+    assert_eq!(launch.task_infos.len(), 1);
+    assert_eq!(launch.task_infos[0].task_id.as_str(), "task-2");
+    master.wait_calls(CallType::Suppress, 1).await;
+
+    // Updates are recorded in order and acknowledged.
+    let task0 = TaskId::new("task-0");
+    let states = [
+        TaskState::Staging,
+        TaskState::Starting,
+        TaskState::Running,
+        TaskState::Finished,
+    ];
+    for (n, state) in states.iter().enumerate() {
+        let uuid = [n as u8; 16];
+        master.push(&update("task-0", "a-1", *state, Some(&uuid)));
+    }
+    let finished = launcher
+        .wait_for(&task0, TaskState::Finished, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(finished.state, TaskState::Finished);
+    let history = launcher.history(&task0).unwrap();
+    assert_eq!(history.states(), states.to_vec());
+    assert!(history.launched.unwrap() <= history.statuses[0].received);
+    assert!(history
+        .statuses
+        .windows(2)
+        .all(|w| w[0].received <= w[1].received));
+    let running = launcher
+        .wait_for(&task0, TaskState::Running, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(running.status.uuid.unwrap().as_bytes(), &[2u8; 16]);
+    let acks = master.wait_calls(CallType::Acknowledge, 4).await;
+    let mut uuids: Vec<_> = acks
+        .iter()
+        .map(|r| match &r.call.body {
+            CallBody::Acknowledge(a) => a.uuid.as_bytes()[0],
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    uuids.sort_unstable();
+    assert_eq!(uuids, vec![0, 1, 2, 3]);
+    assert_eq!(launcher.snapshot().count_in(TaskState::Finished), 1);
+    assert_eq!(launcher.histories().len(), 3);
+
+    // A wait that cannot succeed says what it saw.
+    let err = launcher
+        .wait_for(
+            &TaskId::new("task-1"),
+            TaskState::Running,
+            Duration::from_millis(50),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, WaitError::Timeout { .. }), "{err}");
+
+    // After a resubscription, the live tasks are reconciled explicitly.
+    master.drop_streams();
+    let reconciles = master.wait_calls(CallType::Reconcile, 1).await;
+    let CallBody::Reconcile(reconcile) = &reconciles[0].call.body else {
+        unreachable!()
+    };
+    let mut ids: Vec<_> = reconcile.tasks.iter().map(|t| t.task_id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, vec!["task-1", "task-2"]);
+    assert_eq!(
+        master.calls_of(CallType::Subscribe)[1].call.framework_id,
+        Some(FrameworkId::new("fw-1"))
+    );
+
+    // More work revives offers.
+    master.wait_calls(CallType::Suppress, 2).await;
+    launcher.launch_more(1);
+    master.wait_calls(CallType::Revive, 1).await;
+    assert!(launcher.snapshot().call_errors.is_empty());
+    launcher.stop().await;
 }

@@ -19,6 +19,7 @@
 //! | `handle.rs` | [`SchedulerHandle`]: one method per scheduler call |
 //! | `leader.rs` | master URLs: endpoint paths and `Location` resolution (pure) |
 //! | `backoff.rs` | the retry delay schedule (pure) |
+//! | [`testing`] | [`testing::TaskLauncher`], a small framework for tests and benchmarks |
 //!
 //! What it does not own: the wire types (they are [`crate::scheduler`] and
 //! [`crate::v1`]), any policy about offers (that is the framework's), and
@@ -57,6 +58,7 @@ mod backoff;
 mod handle;
 mod leader;
 mod session;
+pub mod testing;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};

@@ -462,7 +462,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Auto-acknowledgement: ACKNOWLEDGE each queued status, a bounded number
 /// at a time. A failed one is only logged: the agent retries the update,
 /// and the next copy is acknowledged again.
-async fn acknowledge_all(
+pub(crate) async fn acknowledge_all(
     handle: SchedulerHandle,
     mut statuses: mpsc::UnboundedReceiver<TaskStatus>,
 ) {
