@@ -274,6 +274,13 @@ impl Master {
                         send(core, &stream, recordio::encode(&json));
                     }
                 }
+                Effect::ToFrameworkStream(stream, event) => {
+                    send(core, &stream, recordio::encode(&event.to_json()));
+                }
+                Effect::ToAgentStream(stream, event) => {
+                    let json = serde_json::to_vec(&event).unwrap_or_default();
+                    send(core, &stream, recordio::encode(&json));
+                }
                 Effect::CloseStream(stream) => {
                     core.streams.remove(&stream);
                 }

@@ -251,7 +251,7 @@ pub fn legacy_agent(a: &Agent) -> Value {
         .map(|(role, r)| (role.clone(), model_resources(r)))
         .collect();
     json!({
-        "id": a.id,
+        "id": a.id.value,
         "pid": pid(a),
         "hostname": a.info.hostname,
         "port": a.info.port(),

@@ -519,13 +519,13 @@ impl State {
             return Ok(effects);
         }
         agent.state = AgentState::Gone;
-        effects.push(Effect::ToAgent(
-            agent_id.clone(),
-            agent::Event::Shutdown {
-                message: "the operator marked this agent gone".into(),
-            },
-        ));
         if let Some(stream) = agent.stream.take() {
+            effects.push(Effect::ToAgentStream(
+                stream.clone(),
+                agent::Event::Shutdown {
+                    message: "the operator marked this agent gone".into(),
+                },
+            ));
             effects.push(Effect::CloseStream(stream));
         }
         self.counters.agent_removals += 1;

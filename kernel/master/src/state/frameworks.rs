@@ -92,8 +92,8 @@ impl State {
         if let Some(fw) = self.frameworks.get_mut(&id) {
             added = fw.recovered;
             if let Some(old) = fw.stream.replace(stream.clone()) {
-                effects.push(Effect::ToFramework(
-                    id.clone(),
+                effects.push(Effect::ToFrameworkStream(
+                    old.clone(),
                     scheduler::Event::Error(scheduler::Error {
                         message: "Framework failed over".into(),
                     }),

@@ -15,6 +15,8 @@ mod accept;
 mod agents;
 mod frameworks;
 mod offers;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -103,6 +105,12 @@ pub enum Effect {
     ToFramework(FrameworkId, scheduler::Event),
     /// Send an event on the agent's current stream (dropped when none).
     ToAgent(AgentId, agent::Event),
+    /// Send a scheduler event on one particular stream (e.g. the ERROR to
+    /// the stream a failover replaces).
+    ToFrameworkStream(StreamId, scheduler::Event),
+    /// Send an agent event on one particular stream (e.g. the SHUTDOWN
+    /// before the stream is closed).
+    ToAgentStream(StreamId, agent::Event),
     /// Close a subscription stream (replaced, torn down, refused).
     CloseStream(StreamId),
     /// Write a registry record to the store.

@@ -38,7 +38,13 @@ impl Cluster {
     }
 
     pub async fn start_in(dir: tempfile::TempDir, flags: MasterFlags) -> Cluster {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_at(dir, "127.0.0.1:0", flags).await
+    }
+
+    /// Starts on `bind` (a fixed address lets a restarted node keep its
+    /// Raft membership address).
+    pub async fn start_at(dir: tempfile::TempDir, bind: &str, flags: MasterFlags) -> Cluster {
+        let listener = tokio::net::TcpListener::bind(bind).await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let node = StoreNode::start(NodeConfig::new(dir.path(), addr.clone()))
             .await

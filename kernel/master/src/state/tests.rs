@@ -1,0 +1,410 @@
+//! The core without I/O: inputs in, effects out.
+
+use std::time::{Duration, Instant};
+
+use dcos_api::agent::{self, Register};
+use dcos_api::resources::Resources;
+use dcos_api::scheduler;
+use dcos_api::v1::{
+    AgentId, AgentInfo, CommandInfo, FrameworkCapability, FrameworkCapabilityType, FrameworkId,
+    FrameworkInfo, MasterInfo, OfferOperation, Reason, TaskId, TaskInfo, TaskState, TaskStatus,
+};
+
+use super::*;
+use crate::allocator::Allocation;
+
+fn clock(t0: Instant, ms: u64) -> Clock {
+    Clock {
+        now: t0 + Duration::from_millis(ms),
+        unix: 1_700_000_000.0 + ms as f64 / 1000.0,
+    }
+}
+
+fn state(t0: Instant) -> State {
+    let info = MasterInfo {
+        id: "m".into(),
+        ip: 0,
+        port: 5050,
+        pid: None,
+        hostname: None,
+        version: None,
+        address: None,
+        domain: None,
+        capabilities: Vec::new(),
+    };
+    State::new(
+        info,
+        Config {
+            agent_timeout: Duration::from_secs(1),
+            reregister_window: Duration::from_secs(1),
+        },
+        Vec::new(),
+        clock(t0, 0),
+    )
+}
+
+fn reg() -> Register {
+    Register {
+        agent_id: None,
+        agent_info: AgentInfo {
+            hostname: "h".into(),
+            port: None,
+            resources: Resources::parse("cpus:4;mem:1024", "*").unwrap().into_vec(),
+            attributes: Vec::new(),
+            id: None,
+            domain: None,
+        },
+        endpoint: "http://h:5051".into(),
+        version: String::new(),
+        tasks: Vec::new(),
+        executors: Vec::new(),
+        frameworks: Vec::new(),
+    }
+}
+
+fn subscribe(s: &mut State, info: FrameworkInfo, t0: Instant) -> FrameworkId {
+    let sub = scheduler::Subscribe {
+        framework_info: info,
+        suppressed_roles: Vec::new(),
+        offer_constraints: None,
+    };
+    let (id, effects) = s.subscribe(sub, "fs".into(), 15.0, clock(t0, 0)).unwrap();
+    assert!(matches!(
+        &effects[0],
+        Effect::ToFramework(_, scheduler::Event::Subscribed(_))
+    ));
+    id
+}
+
+/// One agent, one framework, one offer of everything.
+fn setup(partition_aware: bool) -> (State, Instant, AgentId, FrameworkId, dcos_api::v1::Offer) {
+    let t0 = Instant::now();
+    let mut s = state(t0);
+    let (agent, _) = s.register_agent(reg(), "as".into(), clock(t0, 0)).unwrap();
+    let mut info = FrameworkInfo::new("u", "f");
+    if partition_aware {
+        info.capabilities = vec![FrameworkCapability::from(
+            FrameworkCapabilityType::PartitionAware,
+        )];
+    }
+    let fw = subscribe(&mut s, info, t0);
+    let effects = s.apply_allocations(
+        vec![Allocation {
+            framework_id: fw.clone(),
+            role: "*".into(),
+            agent_id: agent.clone(),
+            resources: Resources::parse("cpus:4;mem:1024", "*")
+                .unwrap()
+                .allocate("*"),
+        }],
+        clock(t0, 0),
+    );
+    let offer = match &effects[..] {
+        [Effect::ToFramework(_, scheduler::Event::Offers(o))] => o.offers[0].clone(),
+        other => panic!("expected one OFFERS event, got {other:?}"),
+    };
+    (s, t0, agent, fw, offer)
+}
+
+fn task(id: &str, agent: &AgentId, res: &str) -> TaskInfo {
+    let mut t = TaskInfo::command(id, TaskId::new(id), agent.clone(), CommandInfo::shell("x"));
+    t.resources = Resources::parse(res, "*").unwrap().into_vec();
+    t
+}
+
+fn accept(offer: &dcos_api::v1::Offer, tasks: Vec<TaskInfo>) -> scheduler::Accept {
+    scheduler::Accept {
+        offer_ids: vec![offer.id.clone()],
+        operations: vec![OfferOperation::launch(tasks)],
+        filters: None,
+    }
+}
+
+fn updates(effects: &[Effect]) -> Vec<TaskStatus> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::ToFramework(_, scheduler::Event::Update(u)) => Some(u.status.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ids_follow_the_mesos_formats() {
+    let (s, _, agent, fw, offer) = setup(false);
+    assert_eq!(agent.as_str(), "m-S0");
+    assert_eq!(fw.as_str(), "m-0000");
+    assert_eq!(offer.id.as_str(), "m-O0");
+    assert_eq!(s.agents[&agent].offered.cpus(), Some(4.0));
+    assert!(s.agents[&agent].available().is_empty());
+}
+
+#[test]
+fn accept_launches_valid_tasks_and_returns_the_rest_filtered() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    let effects = s.accept(
+        &fw,
+        accept(&offer, vec![task("a", &agent, "cpus:1;mem:100")]),
+        clock(t0, 1),
+    );
+    let runs: Vec<_> = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::ToAgent(_, agent::Event::RunTask { .. })))
+        .collect();
+    assert_eq!(runs.len(), 1);
+    assert!(updates(&effects).is_empty());
+    assert!(s.offers.is_empty());
+    let a = &s.agents[&agent];
+    assert_eq!(a.used.cpus(), Some(1.0));
+    assert!(a.offered.is_empty());
+    // The unused remainder is filtered for the default 5 s.
+    let f = &s.frameworks[&fw].filters[0];
+    assert_eq!(f.resources.cpus(), Some(3.0));
+    assert_eq!(f.until, clock(t0, 1).now + Duration::from_secs(5));
+    assert_eq!(
+        s.frameworks[&fw].tasks[&TaskId::new("a")].state,
+        TaskState::Staging
+    );
+}
+
+#[test]
+fn accept_rejects_bad_tasks_individually() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    let mut both = task("both", &agent, "cpus:1");
+    both.executor = Some(dcos_api::v1::ExecutorInfo::new("e".into()));
+    let tasks = vec![
+        task("ok", &agent, "cpus:3;mem:100"),
+        task("over", &agent, "cpus:2"), // only 1 cpu left after "ok"
+        task("ok", &agent, "cpus:0.5"),
+        task("elsewhere", &AgentId::new("other"), "cpus:0.5"),
+        both,
+    ];
+    let effects = s.accept(&fw, accept(&offer, tasks), clock(t0, 1));
+    let u = updates(&effects);
+    let got: Vec<_> = u
+        .iter()
+        .map(|s| (s.task_id.as_str(), s.state, s.reason))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("over", TaskState::Error, Some(Reason::TaskInvalid)),
+            ("ok", TaskState::Error, Some(Reason::TaskInvalid)),
+            ("elsewhere", TaskState::Error, Some(Reason::TaskInvalid)),
+            ("both", TaskState::Error, Some(Reason::TaskInvalid)),
+        ]
+    );
+    assert!(u
+        .iter()
+        .all(|s| s.uuid.is_some() && s.source == Some(dcos_api::v1::Source::Master)));
+    assert_eq!(s.agents[&agent].used.cpus(), Some(3.0));
+}
+
+#[test]
+fn invalid_offers_drop_every_task() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    s.accept(
+        &fw,
+        accept(&offer, vec![task("a", &agent, "cpus:1")]),
+        clock(t0, 1),
+    );
+    // Used twice.
+    let effects = s.accept(
+        &fw,
+        accept(&offer, vec![task("b", &agent, "cpus:1")]),
+        clock(t0, 2),
+    );
+    let u = updates(&effects);
+    assert_eq!(u.len(), 1);
+    // Not partition-aware: TASK_DROPPED is shown as TASK_LOST.
+    assert_eq!(u[0].state, TaskState::Lost);
+    assert_eq!(u[0].reason, Some(Reason::InvalidOffers));
+    assert!(!s.frameworks[&fw].tasks.contains_key(&TaskId::new("b")));
+    // Another framework's offer.
+    let other = subscribe(&mut s, FrameworkInfo::new("u", "g"), t0);
+    let effects = s.accept(
+        &other,
+        accept(&offer, vec![task("c", &agent, "cpus:1")]),
+        clock(t0, 3),
+    );
+    assert_eq!(updates(&effects)[0].reason, Some(Reason::InvalidOffers));
+}
+
+#[test]
+fn status_updates_move_tasks_and_free_resources_when_terminal() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    s.accept(
+        &fw,
+        accept(&offer, vec![task("a", &agent, "cpus:1")]),
+        clock(t0, 1),
+    );
+    let mut st = TaskStatus::new(TaskId::new("a"), TaskState::Running);
+    st.uuid = Some(dcos_api::v1::Base64Bytes::new(vec![1u8; 16]));
+    let call = agent::Call::Update {
+        agent_id: agent.clone(),
+        framework_id: fw.clone(),
+        status: st.clone(),
+    };
+    let effects = s.agent_call(call, "as", clock(t0, 2)).unwrap();
+    assert_eq!(updates(&effects)[0].uuid, st.uuid);
+    let mut done = st.clone();
+    done.state = TaskState::Finished;
+    done.uuid = Some(dcos_api::v1::Base64Bytes::new(vec![2u8; 16]));
+    s.agent_call(
+        agent::Call::Update {
+            agent_id: agent.clone(),
+            framework_id: fw.clone(),
+            status: done.clone(),
+        },
+        "as",
+        clock(t0, 3),
+    )
+    .unwrap();
+    assert!(s.agents[&agent].used.is_empty());
+    // Still listed until the terminal update is acknowledged.
+    assert!(s.frameworks[&fw].tasks.contains_key(&TaskId::new("a")));
+    let effects = s
+        .acknowledge(
+            &fw,
+            scheduler::Acknowledge {
+                agent_id: agent.clone(),
+                task_id: TaskId::new("a"),
+                uuid: done.uuid.clone().unwrap(),
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        &effects[0],
+        Effect::ToAgent(_, agent::Event::Acknowledge { .. })
+    ));
+    assert!(s.frameworks[&fw].tasks.is_empty());
+    assert_eq!(s.frameworks[&fw].completed_tasks.len(), 1);
+    // Updates from a stale stream are refused.
+    assert_eq!(
+        s.agent_call(
+            agent::Call::Heartbeat {
+                agent_id: agent.clone()
+            },
+            "old",
+            clock(t0, 4)
+        ),
+        Err(StateError::AgentStreamMismatch(agent))
+    );
+}
+
+#[test]
+fn silent_agents_become_unreachable_and_their_offers_are_rescinded() {
+    let (mut s, t0, agent, fw, offer) = setup(true);
+    // Launch one task, keep the rest offered.
+    let mut acc = accept(&offer, vec![task("a", &agent, "cpus:1")]);
+    acc.filters = Some(dcos_api::v1::Filters::refuse(0.0));
+    s.accept(&fw, acc, clock(t0, 1));
+    let effects = s.apply_allocations(
+        vec![Allocation {
+            framework_id: fw.clone(),
+            role: "*".into(),
+            agent_id: agent.clone(),
+            resources: Resources::parse("cpus:3;mem:1024", "*")
+                .unwrap()
+                .allocate("*"),
+        }],
+        clock(t0, 2),
+    );
+    assert_eq!(effects.len(), 1);
+    assert!(s.tick(clock(t0, 900)).is_empty());
+    let effects = s.tick(clock(t0, 1100));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::ToFramework(_, scheduler::Event::Rescind(_)))));
+    let u = updates(&effects);
+    assert_eq!(u[0].state, TaskState::Unreachable);
+    assert_eq!(u[0].reason, Some(Reason::AgentRemoved));
+    assert_eq!(s.agents[&agent].state, AgentState::Unreachable);
+    assert!(s.offers.is_empty());
+    // A non-partition-aware framework would have seen TASK_LOST.
+    assert_eq!(
+        s.frameworks[&fw].visible_state(TaskState::Unreachable),
+        TaskState::Unreachable
+    );
+}
+
+#[test]
+fn disconnected_framework_is_removed_after_its_failover_timeout() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    s.accept(
+        &fw,
+        accept(&offer, vec![task("a", &agent, "cpus:1")]),
+        clock(t0, 1),
+    );
+    // failover_timeout 0 (default): removed at the next tick.
+    let effects = s.framework_stream_closed(&fw, "fs", clock(t0, 2));
+    assert!(effects.iter().all(|e| !matches!(e, Effect::ToAgent(..))));
+    let effects = s.tick(clock(t0, 3));
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::ToAgent(_, agent::Event::ShutdownFramework { .. })
+    )));
+    assert!(s.frameworks.is_empty());
+    assert!(s.agents[&agent].used.is_empty());
+    let sub = scheduler::Subscribe {
+        framework_info: {
+            let mut i = FrameworkInfo::new("u", "f");
+            i.id = Some(fw.clone());
+            i
+        },
+        suppressed_roles: Vec::new(),
+        offer_constraints: None,
+    };
+    assert_eq!(
+        s.subscribe(sub, "fs2".into(), 15.0, clock(t0, 4))
+            .unwrap_err(),
+        StateError::FrameworkRemoved(fw)
+    );
+}
+
+#[test]
+fn failover_keeps_tasks_and_replaces_the_stream() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    s.accept(
+        &fw,
+        accept(&offer, vec![task("a", &agent, "cpus:1")]),
+        clock(t0, 1),
+    );
+    let mut info = s.frameworks[&fw].info.clone();
+    info.failover_timeout = Some(60.0);
+    info.id = Some(fw.clone());
+    let sub = scheduler::Subscribe {
+        framework_info: info,
+        suppressed_roles: Vec::new(),
+        offer_constraints: None,
+    };
+    let (id, effects) = s.subscribe(sub, "fs2".into(), 15.0, clock(t0, 2)).unwrap();
+    assert_eq!(id, fw);
+    assert!(effects.contains(&Effect::CloseStream("fs".into())));
+    assert_eq!(
+        s.check_framework_stream(&fw, Some("fs")).unwrap_err().to_string(),
+        format!("The stream ID 'fs' included in this request didn't match the stream ID currently associated with framework ID {fw}")
+    );
+    assert!(s.frameworks[&fw].tasks.contains_key(&TaskId::new("a")));
+}
+
+#[test]
+fn registry_records_recover_agents_and_frameworks() {
+    let (s, t0, agent, fw, _) = setup(false);
+    let records = vec![
+        Record::Agent(s.agents[&agent].record()),
+        Record::Framework(s.frameworks[&fw].record(false)),
+    ];
+    let json = serde_json::to_string(&records).unwrap();
+    let back: Vec<Record> = serde_json::from_str(&json).unwrap();
+    let mut info = s.master_info.clone();
+    info.id = "m2".into();
+    let s2 = State::new(info, s.config, back, clock(t0, 10));
+    assert_eq!(s2.agents[&agent].state, AgentState::Disconnected);
+    assert!(s2.frameworks[&fw].recovered);
+    assert!(s2.recovering(clock(t0, 10)));
+    // New ids come from the new master id.
+    let mut s2 = s2;
+    assert_eq!(s2.new_framework_id().as_str(), "m2-0000");
+}
