@@ -22,6 +22,7 @@
 //! Owns the per-cycle working state (agents' leftovers, frameworks' shares,
 //! headroom); role arithmetic is in `roles`, quantity vectors in `qty`.
 
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -44,7 +45,9 @@ pub(super) fn run(snapshot: &Snapshot) -> Vec<Allocation> {
 /// An active agent's resources not yet given out in this cycle.
 struct AgentWork<'a> {
     slot: &'a AgentSlot,
-    unreserved: Resources,
+    /// Borrowed from the snapshot until partly given out (most agents are
+    /// given out whole, and `Resource` is large: cloning costs).
+    unreserved: Cow<'a, Resources>,
     unreserved_q: Qty,
     reserved: Vec<Reserved>,
 }
@@ -153,27 +156,24 @@ impl<'a> Cycle<'a> {
         let mut agents = Vec::with_capacity(s.agents.len());
         for a in &s.agents {
             names.add_qty(&mut totals, &a.total);
-            let mut unreserved = Resources::new();
             let mut reserved: Vec<Reserved> = Vec::new();
-            for r in &a.available {
-                if !r.is_reserved() {
-                    unreserved.push(r.clone());
-                    continue;
+            let unreserved = if a.available.iter().any(|r| r.is_reserved()) {
+                for r in a.available.iter().filter(|r| r.is_reserved()) {
+                    let name = r.reservation_role();
+                    let role = roles.intern(name, &names);
+                    if reserved.iter().all(|g| g.role != role) {
+                        let resources = a
+                            .available
+                            .filter(|x| x.is_reserved() && x.reservation_role() == name);
+                        let q = names.qty(&resources);
+                        roles.add_consumption(role, &q, false);
+                        reserved.push(Reserved { role, resources, q });
+                    }
                 }
-                let role = roles.intern(r.reservation_role(), &names);
-                match reserved.iter_mut().find(|g| g.role == role) {
-                    Some(g) => g.resources.push(r.clone()),
-                    None => reserved.push(Reserved {
-                        role,
-                        resources: Resources::from(r.clone()),
-                        q: Vec::new(),
-                    }),
-                }
-            }
-            for g in &mut reserved {
-                g.q = names.qty(&g.resources);
-                roles.add_consumption(g.role, &g.q, false);
-            }
+                Cow::Owned(a.available.unreserved())
+            } else {
+                Cow::Borrowed(&a.available)
+            };
             if !a.active {
                 continue;
             }
@@ -374,14 +374,18 @@ impl<'a> Cycle<'a> {
             return false;
         }
         let fw = self.members[r][m].fw;
-        if let Some(filters) = self.filters[fw].get(&agent.slot.id) {
+        let filters = &self.filters[fw];
+        if let Some(filters) = (!filters.is_empty())
+            .then(|| filters.get(&agent.slot.id))
+            .flatten()
+        {
             let mut offered = Resources::new();
             for &g in &groups {
                 offered += &agent.reserved[g].resources;
             }
             match &take {
                 Take::Nothing => {}
-                Take::All => offered += &agent.unreserved,
+                Take::All => offered += agent.unreserved.as_ref(),
                 Take::Part(p) => offered += p,
             }
             if filters.iter().any(|f| f.contains(&offered)) {
@@ -485,7 +489,22 @@ impl<'a> Cycle<'a> {
             return (Take::All, q);
         }
         let mut left = caps.to_vec();
-        let mut whole = true;
+        let fits = resources.iter().all(|res| {
+            let i = self.names.get(&res.name).expect("interned");
+            let amount = qty::amount(res);
+            match left[i] {
+                None => true,
+                Some(l) => {
+                    left[i] = Some(l - amount);
+                    amount <= l
+                }
+            }
+        });
+        if fits {
+            self.names.add_qty(&mut q, resources);
+            return (Take::All, q);
+        }
+        let mut left = caps.to_vec();
         let mut part: Vec<Resource> = Vec::new();
         for res in resources {
             let i = self.names.get(&res.name).expect("interned");
@@ -501,7 +520,6 @@ impl<'a> Cycle<'a> {
                     part.push(res.clone());
                 }
                 Some(l) => {
-                    whole = false;
                     if l > 0 && divisible(res) {
                         let mut cut = res.clone();
                         cut.scalar = Some(Scalar::new(from_fixed_point(l)));
@@ -512,9 +530,7 @@ impl<'a> Cycle<'a> {
                 }
             }
         }
-        if whole {
-            (Take::All, q)
-        } else if part.is_empty() {
+        if part.is_empty() {
             (Take::Nothing, q)
         } else {
             (Take::Part(Resources::from(part)), q)
@@ -547,13 +563,16 @@ impl<'a> Cycle<'a> {
         match take {
             Take::Nothing => {}
             Take::All => {
-                let all = std::mem::take(&mut agent.unreserved);
-                extend(&mut resources, all.allocate(&role_name));
+                let all = match std::mem::take(&mut agent.unreserved) {
+                    Cow::Borrowed(all) => all.allocate(&role_name),
+                    Cow::Owned(all) => all.allocate(&role_name),
+                };
+                extend(&mut resources, all);
                 agent.unreserved_q.iter_mut().for_each(|x| *x = 0);
             }
             Take::Part(p) => {
                 extend(&mut resources, p.allocate(&role_name));
-                agent.unreserved -= &p;
+                *agent.unreserved.to_mut() -= &p;
                 qty::sub(&mut agent.unreserved_q, q_unres);
             }
         }

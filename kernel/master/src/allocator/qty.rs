@@ -12,12 +12,18 @@ use std::collections::{BTreeMap, HashMap};
 use dcos_api::resources::{fixed_point, Resources};
 use dcos_api::v1::{ResourceQuantities, ValueType};
 
+/// Up to this many names, [`Names::get`] scans instead of hashing.
+const LINEAR: usize = 16;
+
 /// Quantities indexed by [`Names`] position, in thousandths.
 pub(super) type Qty = Vec<i64>;
 
 /// The resource names seen in one snapshot, each with a dense index.
 #[derive(Debug, Default)]
 pub(super) struct Names {
+    /// Names in index order: looked up by a linear scan while there are
+    /// few (faster than hashing for the usual handful).
+    list: Vec<String>,
     index: HashMap<String, usize>,
     /// Whether the name is a SCALAR somewhere (only those count in shares).
     scalar: Vec<bool>,
@@ -26,10 +32,11 @@ pub(super) struct Names {
 impl Names {
     /// Registers `name` (idempotent) and returns its index.
     pub(super) fn intern(&mut self, name: &str, kind: Option<ValueType>) -> usize {
-        let i = match self.index.get(name) {
-            Some(&i) => i,
+        let i = match self.get(name) {
+            Some(i) => i,
             None => {
                 let i = self.scalar.len();
+                self.list.push(name.to_owned());
                 self.index.insert(name.to_owned(), i);
                 self.scalar.push(false);
                 i
@@ -60,6 +67,9 @@ impl Names {
 
     /// Index of a registered name.
     pub(super) fn get(&self, name: &str) -> Option<usize> {
+        if self.list.len() <= LINEAR {
+            return self.list.iter().position(|n| n == name);
+        }
         self.index.get(name).copied()
     }
 
