@@ -44,6 +44,8 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(3);
 /// Extra time an executor gets beyond the grace period before the agent
 /// destroys its container itself.
 const KILL_ESCALATION_SLACK: Duration = Duration::from_secs(5);
+/// How often containers are checked for OOM kills.
+const LIMIT_POLL: Duration = Duration::from_millis(500);
 /// Completed tasks kept for `/state`.
 const MAX_COMPLETED_TASKS: usize = 1000;
 
@@ -224,6 +226,10 @@ impl Agent {
                         launcher::watch_pid(pid, start, Duration::from_millis(250)).await;
                         agent.executor_exited(&fw, &ex).await;
                     });
+                    self.watch_limits(
+                        key(&r.framework_id, r.executor_id.as_str()),
+                        r.container_id.clone(),
+                    );
                 }
                 _ => {
                     tracing::info!("executor of task {} is gone", r.info.task_id);
@@ -574,7 +580,48 @@ impl Agent {
             launched.exited.await;
             agent.executor_exited(&fw, &ex).await;
         });
+        self.watch_limits(k.clone(), container.to_owned());
         Ok(())
+    }
+
+    /// Mesos' memory isolator destroys a container the kernel OOM-killed
+    /// in (even when the task itself survived); the task is then reported
+    /// TASK_FAILED with the memory limitation.
+    fn watch_limits(self: &Arc<Self>, k: (String, String), container: String) {
+        let agent = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = agent.stop.cancelled() => return,
+                    _ = tokio::time::sleep(LIMIT_POLL) => {}
+                }
+                let pid = match agent.lock().tasks.get(&k) {
+                    Some(r) if !r.state.is_terminal() && r.container_id == container => {
+                        r.executor_pid
+                    }
+                    _ => return,
+                };
+                let isolator = agent.isolator.clone();
+                let c = container.clone();
+                let hit = tokio::task::spawn_blocking(move || isolator.memory_limitation(&c))
+                    .await
+                    .ok()
+                    .flatten();
+                if hit.is_some() {
+                    tracing::info!("container {container} hit its memory limit; destroying it");
+                    agent
+                        .destroy_and_report(
+                            &k,
+                            pid,
+                            TaskState::Failed,
+                            None,
+                            "Memory limit exceeded",
+                        )
+                        .await;
+                    return;
+                }
+            }
+        });
     }
 
     fn executor_spec(&self, k: &(String, String), dir: &Path) -> ExecutorSpec {
@@ -1227,7 +1274,12 @@ impl Agent {
             "slave/tasks_finished": count(TaskState::Finished),
             "slave/tasks_failed": count(TaskState::Failed),
             "slave/tasks_killed": count(TaskState::Killed),
-            "slave/executors_running": inner.tasks.values().filter(|r| r.executor_pid.is_some()).count(),
+            "slave/executors_running": inner.executors.len(),
+            "slave/executors_registering": inner
+                .tasks
+                .iter()
+                .filter(|(k, r)| r.executor_pid.is_some() && !inner.executors.contains_key(*k))
+                .count(),
             "slave/cpus_total": res.cpus().unwrap_or(0.0),
             "slave/mem_total": res.mem().unwrap_or(0.0),
             "slave/disk_total": res.disk().unwrap_or(0.0),
