@@ -108,6 +108,13 @@ impl MockMaster {
         }
     }
 
+    /// Sends raw bytes on every open stream.
+    fn push_raw(&self, bytes: &'static [u8]) {
+        for tx in self.state.streams.lock().unwrap().values() {
+            let _ = tx.send(Bytes::from_static(bytes));
+        }
+    }
+
     /// Ends every open stream (a clean end of the chunked body).
     fn drop_streams(&self) {
         self.state.streams.lock().unwrap().clear();
@@ -282,6 +289,22 @@ async fn connected(scheduler: &mut Scheduler) -> (FrameworkId, MasterUrl) {
     .await
 }
 
+async fn disconnected(scheduler: &mut Scheduler) -> Disconnect {
+    expect(scheduler, "Disconnected", |e| match e {
+        SchedulerEvent::Disconnected { reason } => Some(reason.clone()),
+        _ => None,
+    })
+    .await
+}
+
+async fn closed(scheduler: &mut Scheduler) -> CloseReason {
+    expect(scheduler, "Closed", |e| match e {
+        SchedulerEvent::Closed { reason } => Some(reason.clone()),
+        _ => None,
+    })
+    .await
+}
+
 fn offer(id: &str, agent: &str, cpus: f64, mem: f64) -> Offer {
     Offer {
         id: OfferId::new(id),
@@ -404,11 +427,7 @@ async fn resubscribes_with_the_same_framework_id_after_the_stream_drops() {
     connected(&mut scheduler).await;
 
     master.drop_streams();
-    let reason = expect(&mut scheduler, "Disconnected", |e| match e {
-        SchedulerEvent::Disconnected { reason } => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = disconnected(&mut scheduler).await;
     assert_eq!(
         reason,
         Disconnect::StreamEnded {
@@ -461,11 +480,7 @@ async fn follows_redirects_to_the_leader_and_back() {
         matches!(&err, ClientError::NotLeader { location, .. } if location.contains(&follower.addr.to_string())),
         "{err}"
     );
-    let reason = expect(&mut scheduler, "Disconnected", |e| match e {
-        SchedulerEvent::Disconnected { reason } => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = disconnected(&mut scheduler).await;
     assert_eq!(
         reason,
         Disconnect::LeaderChanged {
@@ -499,11 +514,7 @@ async fn reconnects_after_missed_heartbeats() {
     assert!(quiet.is_err(), "resubscribed while heartbeats flowed");
 
     master.state.heartbeats.store(false, Ordering::SeqCst);
-    let reason = expect(&mut scheduler, "Disconnected", |e| match e {
-        SchedulerEvent::Disconnected { reason } => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = disconnected(&mut scheduler).await;
     assert_eq!(
         reason,
         Disconnect::HeartbeatTimeout {
@@ -549,11 +560,7 @@ async fn gives_up_after_max_attempts() {
     cfg.max_attempts = Some(3);
     let mut scheduler = Scheduler::start(cfg).unwrap();
     let handle = scheduler.handle();
-    let reason = expect(&mut scheduler, "Closed", |e| match e {
-        SchedulerEvent::Closed { reason } => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = closed(&mut scheduler).await;
     let CloseReason::GaveUp { attempts, last } = reason else {
         panic!("{reason:?}")
     };
@@ -620,11 +627,7 @@ async fn an_error_event_closes_the_client_for_good() {
     })
     .await;
     assert_eq!(error, "Framework has been removed");
-    let reason = expect(&mut scheduler, "Closed", |e| match e {
-        SchedulerEvent::Closed { reason } => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = closed(&mut scheduler).await;
     assert_eq!(
         reason,
         CloseReason::Error("Framework has been removed".into())
@@ -645,11 +648,7 @@ async fn a_refused_subscribe_closes_with_the_masters_text() {
         "Invalid FrameworkInfo: 'name' is empty".into(),
     ));
     let mut scheduler = Scheduler::start(config(vec![master.url()])).unwrap();
-    let reason = expect(&mut scheduler, "Closed", |e| match e {
-        SchedulerEvent::Closed { reason } => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = closed(&mut scheduler).await;
     assert_eq!(
         reason,
         CloseReason::Refused {
@@ -724,11 +723,7 @@ async fn teardown_stops_the_client() {
     let handle = scheduler.handle();
     connected(&mut scheduler).await;
     handle.teardown().await.unwrap();
-    let reason = expect(&mut scheduler, "Closed", |e| match e {
-        SchedulerEvent::Closed { reason } => Some(reason.clone()),
-        _ => None,
-    })
-    .await;
+    let reason = closed(&mut scheduler).await;
     assert_eq!(reason, CloseReason::TornDown);
     assert_eq!(master.calls_of(CallType::Teardown).len(), 1);
     assert_eq!(master.calls_of(CallType::Subscribe).len(), 1);
@@ -893,4 +888,44 @@ async fn task_launcher_packs_offers_records_updates_and_acknowledges() {
     master.wait_calls(CallType::Revive, 1).await;
     assert!(launcher.snapshot().call_errors.is_empty());
     launcher.stop().await;
+}
+
+#[tokio::test]
+async fn skips_unknown_events_but_resubscribes_on_broken_framing() {
+    let master = MockMaster::start("fw-1", 1.0).await;
+    let mut scheduler = Scheduler::start(config(vec![master.url()])).unwrap();
+    connected(&mut scheduler).await;
+
+    // An event type from a newer master is skipped; the stream stays up.
+    master.push_raw(b"26\n{\"type\":\"FROM_THE_FUTURE\"}");
+    master.push(&Event::Rescind(scheduler::Rescind {
+        offer_id: OfferId::new("o-1"),
+    }));
+    expect(&mut scheduler, "RESCIND", |e| {
+        matches!(e, SchedulerEvent::Event(Event::Rescind(_))).then_some(())
+    })
+    .await;
+    assert_eq!(master.calls_of(CallType::Subscribe).len(), 1);
+
+    // A record cut off by the end of the stream.
+    master.push_raw(b"40\n{\"type\":");
+    master.drop_streams();
+    let reason = disconnected(&mut scheduler).await;
+    assert!(
+        matches!(&reason, Disconnect::Protocol { message, .. } if message.contains("inside a record")),
+        "{reason:?}"
+    );
+    connected(&mut scheduler).await;
+
+    // A length prefix that is not a number.
+    master.push_raw(b"x\n");
+    let reason = disconnected(&mut scheduler).await;
+    assert!(
+        matches!(&reason, Disconnect::Protocol { message, .. } if message.contains("length prefix")),
+        "{reason:?}"
+    );
+    let (framework_id, _) = connected(&mut scheduler).await;
+    assert_eq!(framework_id.as_str(), "fw-1");
+    assert_eq!(master.calls_of(CallType::Subscribe).len(), 3);
+    scheduler.stop().await;
 }

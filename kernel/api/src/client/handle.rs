@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 
 use super::{ClientError, MasterUrl, Session, Shared};
@@ -114,12 +114,7 @@ impl SchedulerHandle {
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         if status.is_redirection() {
-            let location = response
-                .headers()
-                .get(LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .unwrap_or_default()
-                .to_owned();
+            let location = super::leader::location(response.headers()).to_owned();
             tracing::info!(%master, %location, call = %kind, "master is no longer the leader; resubscribing");
             self.shared.drop_session.send_replace(session.generation);
             return Err(ClientError::NotLeader { master, location });

@@ -84,6 +84,14 @@ impl MasterUrl {
     }
 }
 
+/// A redirect's `Location` header, empty when missing or not text.
+pub(crate) fn location(headers: &reqwest::header::HeaderMap) -> &str {
+    headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .unwrap_or_default()
+}
+
 impl fmt::Display for MasterUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `Url` always has a path; print the root one as nothing.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use tokio::sync::mpsc;
 
@@ -184,11 +184,7 @@ impl Task {
             };
             let status = response.status();
             if status.is_redirection() {
-                let location = response
-                    .headers()
-                    .get(LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .unwrap_or_default();
+                let location = super::leader::location(response.headers());
                 redirects += 1;
                 if redirects > config.max_redirects {
                     return Outcome::Failed(Disconnect::Redirect {
