@@ -221,10 +221,7 @@ impl Agent {
             Ok(id) => self.id = id,
             Err(_) => {
                 let _ = child.kill();
-                panic!(
-                    "agent on port {} did not register within 60 s",
-                    self.port
-                );
+                panic!("agent on port {} did not register within 60 s", self.port);
             }
         }
         self.child = Some(child);
@@ -256,6 +253,34 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
+        kill_processes_under(&self.dir);
+    }
+}
+
+/// kill -9 every process whose environment mentions `dir` (the executors
+/// and tasks of an agent's work dir: they outlive the agent on purpose).
+pub fn kill_processes_under(dir: &Path) {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&env).contains(&needle) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
 }
 

@@ -78,7 +78,9 @@ pub struct Register {
 }
 
 /// Events on the agent's subscription stream, RecordIO-framed JSON,
-/// tagged by `type`.
+/// tagged by `type`. Launches are big and heartbeats small; events are
+/// short-lived wire messages, so no boxing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Event {
@@ -159,6 +161,7 @@ pub enum Event {
 }
 
 /// Calls from the agent, `POST /agent/v1/call`, tagged by `type`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Call {
