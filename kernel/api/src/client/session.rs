@@ -74,6 +74,7 @@ pub(crate) async fn run(
         next: 0,
         preferred: None,
         generation: 0,
+        failures: 0,
         events: events.clone(),
         acks,
     };
@@ -103,6 +104,8 @@ struct Task {
     /// A master to try before the configured ones: the leader we lost.
     preferred: Option<MasterUrl>,
     generation: u64,
+    /// Connection attempts that failed since the last SUBSCRIBED.
+    failures: u32,
     backoff: Backoff,
     events: mpsc::Sender<SchedulerEvent>,
     acks: Option<mpsc::UnboundedSender<TaskStatus>>,
@@ -130,7 +133,8 @@ impl Task {
                     if configured {
                         self.next = self.next.wrapping_add(1);
                     }
-                    let attempts = self.backoff.attempts() + 1;
+                    self.failures += 1;
+                    let attempts = self.failures;
                     if self
                         .shared
                         .config
@@ -367,6 +371,7 @@ impl Task {
                         subscribed = true;
                         self.generation = generation;
                         self.backoff.reset();
+                        self.failures = 0;
                         self.shared.framework.lock().unwrap().id = Some(s.framework_id.clone());
                         self.shared.session.send_replace(Some(Session {
                             master: master.clone(),
