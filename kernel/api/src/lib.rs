@@ -16,10 +16,12 @@
 //!
 //! # What this crate does not own
 //!
-//! No I/O, no clocks, no HTTP. Servers and clients parse bodies with the
-//! `from_json` functions here and map the module errors to status codes
-//! (every parse error is a 400). Domain state (the master's books, the
-//! allocator) converts from these types in its own crate.
+//! No servers, no domain state. Apart from the scheduler client SDK
+//! ([`client`], cargo feature `client`, on by default), nothing here does
+//! I/O or reads a clock: servers parse bodies with the `from_json`
+//! functions here and map the module errors to status codes (every parse
+//! error is a 400). Domain state (the master's books, the allocator)
+//! converts from these types in its own crate.
 
 //! # Example
 //!
