@@ -109,6 +109,12 @@ struct Cycle<'a> {
     any_guarantee: bool,
     out: Vec<Allocation>,
     out_index: HashMap<(usize, usize, usize), usize>,
+    /// Per role: the last agent given out whole (nothing else in its
+    /// offer) and the index of that offer in `out`. Agents often have
+    /// identical free resources (same machine shape, untouched), and
+    /// cloning a ready `Resources` is much cheaper than
+    /// `Resources::allocate`, which re-normalizes every entry.
+    memo: Vec<Option<(&'a Resources, usize)>>,
 }
 
 impl<'a> Cycle<'a> {
@@ -235,6 +241,7 @@ impl<'a> Cycle<'a> {
         let any_guarantee = roles.list.iter().any(|r| r.guarantee.is_some());
         let required = roles.required_headroom();
         let member_order = vec![None; roles.list.len()];
+        let memo = vec![None; roles.list.len()];
         Cycle {
             snapshot: s,
             names,
@@ -249,6 +256,7 @@ impl<'a> Cycle<'a> {
             any_guarantee,
             out: Vec::new(),
             out_index: HashMap::new(),
+            memo,
         }
     }
 
@@ -553,6 +561,7 @@ impl<'a> Cycle<'a> {
         let role_name = self.roles.list[r].name.clone();
         let agent = &mut self.agents[a];
         let mut resources = Resources::new();
+        let mut memo_source = None;
         for &g in groups {
             let group = &mut agent.reserved[g];
             let reserved = std::mem::take(&mut group.resources);
@@ -564,7 +573,15 @@ impl<'a> Cycle<'a> {
             Take::Nothing => {}
             Take::All => {
                 let all = match std::mem::take(&mut agent.unreserved) {
-                    Cow::Borrowed(all) => all.allocate(&role_name),
+                    Cow::Borrowed(all) => {
+                        memo_source = groups.is_empty().then_some(all);
+                        match self.memo[r] {
+                            Some((seen, i)) if seen.as_slice() == all.as_slice() => {
+                                self.out[i].resources.clone()
+                            }
+                            _ => all.allocate(&role_name),
+                        }
+                    }
                     Cow::Owned(all) => all.allocate(&role_name),
                 };
                 extend(&mut resources, all);
@@ -588,8 +605,18 @@ impl<'a> Cycle<'a> {
 
         let fw = member.fw;
         match self.out_index.get(&(fw, r, a)) {
-            Some(&i) => self.out[i].resources += &resources,
+            Some(&i) => {
+                self.out[i].resources += &resources;
+                for memo in &mut self.memo {
+                    if memo.is_some_and(|(_, at)| at == i) {
+                        *memo = None;
+                    }
+                }
+            }
             None => {
+                if let Some(source) = memo_source {
+                    self.memo[r] = Some((source, self.out.len()));
+                }
                 self.out_index.insert((fw, r, a), self.out.len());
                 self.out.push(Allocation {
                     framework_id: self.snapshot.frameworks[fw].id.clone(),
@@ -630,16 +657,17 @@ fn divisible(r: &Resource) -> bool {
 /// Shuffles agents by a seed derived from the snapshot (its clock and
 /// size), so successive cycles start on different agents while one
 /// snapshot always gives the same order, whatever the input order.
-fn order_agents(s: &Snapshot, agents: &mut [AgentWork<'_>]) {
+fn order_agents<'a>(s: &Snapshot, agents: &mut [AgentWork<'a>]) {
     let mut h = DefaultHasher::new();
     s.now.hash(&mut h);
     s.agents.len().hash(&mut h);
     s.frameworks.len().hash(&mut h);
     let seed = h.finish();
     agents.sort_by_cached_key(|a| {
+        let slot: &'a AgentSlot = a.slot;
         let mut h = DefaultHasher::new();
         seed.hash(&mut h);
-        a.slot.id.hash(&mut h);
-        (h.finish(), a.slot.id.clone())
+        slot.id.hash(&mut h);
+        (h.finish(), slot.id.as_str())
     });
 }

@@ -7,6 +7,7 @@
 //! fixed point (thousandths), so comparisons are exact. It does not own
 //! resource arithmetic on real [`Resources`] (that is `dcos_api::resources`).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 
 use dcos_api::resources::{fixed_point, Resources};
@@ -24,6 +25,9 @@ pub(super) struct Names {
     /// Names in index order: looked up by a linear scan while there are
     /// few (faster than hashing for the usual handful).
     list: Vec<String>,
+    /// Where the last lookup found its name: agents list their resources
+    /// in the same order, so the next name is usually the next one.
+    hint: Cell<usize>,
     index: HashMap<String, usize>,
     /// Whether the name is a SCALAR somewhere (only those count in shares).
     scalar: Vec<bool>,
@@ -67,10 +71,20 @@ impl Names {
 
     /// Index of a registered name.
     pub(super) fn get(&self, name: &str) -> Option<usize> {
-        if self.list.len() <= LINEAR {
-            return self.list.iter().position(|n| n == name);
+        let next = self.hint.get() + 1;
+        if self.list.get(next).is_some_and(|n| n == name) {
+            self.hint.set(next);
+            return Some(next);
         }
-        self.index.get(name).copied()
+        let found = if self.list.len() <= LINEAR {
+            self.list.iter().position(|n| n == name)
+        } else {
+            self.index.get(name).copied()
+        };
+        if let Some(i) = found {
+            self.hint.set(i);
+        }
+        found
     }
 
     /// A zero vector.
@@ -126,11 +140,16 @@ impl Names {
 pub(super) fn amount(r: &dcos_api::v1::Resource) -> i64 {
     match r.kind {
         ValueType::Scalar => fixed_point(r.scalar.unwrap_or_default().value),
-        ValueType::Ranges => r
-            .ranges
-            .as_ref()
-            .map(|x| i64::try_from(x.count()).unwrap_or(i64::MAX / 1000) * 1000)
-            .unwrap_or(0),
+        // Entries of a `Resources` are normalized (sorted, disjoint), so
+        // the count is a plain sum; `Ranges::count` would re-normalize.
+        ValueType::Ranges => r.ranges.as_ref().map_or(0, |x| {
+            let n = x.range.iter().fold(0u64, |n, r| {
+                n.saturating_add(r.end.saturating_sub(r.begin).saturating_add(1))
+            });
+            i64::try_from(n)
+                .unwrap_or(i64::MAX / 1000)
+                .saturating_mul(1000)
+        }),
         ValueType::Set => r
             .set
             .as_ref()
