@@ -692,7 +692,7 @@ impl Agent {
             let Some(r) = inner.tasks.get_mut(k) else {
                 return Ok(());
             };
-            if status.uuid.as_ref().is_some_and(|u| r.has_pending(u)) {
+            if status.uuid.as_ref().is_some_and(|u| r.is_known(u)) {
                 return Ok(());
             }
             let before = r.pending.len();
@@ -1310,4 +1310,159 @@ pub fn resources_json(resources: &[Resource]) -> serde_json::Value {
         }
     }
     serde_json::Value::Object(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isolator::fake::{Op, Recording};
+    use crate::launcher::{LaunchError, Launched};
+    use futures::FutureExt;
+
+    /// Records specs, "starts" pid 4242 that never exits.
+    #[derive(Default)]
+    struct FakeLauncher(Mutex<Vec<ExecutorSpec>>);
+
+    impl Launcher for FakeLauncher {
+        fn launch(&self, spec: &ExecutorSpec) -> Result<Launched, LaunchError> {
+            self.0.lock().unwrap().push(spec.clone());
+            Ok(Launched {
+                pid: 4242,
+                start_time: None,
+                exited: futures::future::pending().boxed(),
+            })
+        }
+    }
+
+    async fn agent() -> (
+        Arc<Agent>,
+        mpsc::UnboundedReceiver<Call>,
+        Arc<Recording>,
+        Arc<FakeLauncher>,
+        tempfile::TempDir,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (cp, stored) = Checkpoint::open(&dir.path().join("meta")).await.unwrap();
+        let isolator = Arc::new(Recording::default());
+        let launcher = Arc::new(FakeLauncher::default());
+        let cfg = Config {
+            work_dir: dir.path().to_owned(),
+            agent_info: AgentInfo {
+                hostname: "h".into(),
+                port: Some(5051),
+                resources: vec![],
+                attributes: vec![],
+                id: None,
+                domain: None,
+            },
+            endpoint: "http://127.0.0.1:5051".into(),
+            executor_endpoint: "127.0.0.1:5051".into(),
+            retry_interval: Duration::from_secs(10),
+            recovery_timeout: Duration::from_secs(60),
+            executor_command: ("/bin/dcos".into(), vec!["daemon".into(), "executor".into()]),
+        };
+        let (a, rx) = Agent::new(cfg, cp, stored, isolator.clone(), launcher.clone());
+        a.on_registered(AgentId::new("a1"), "http://m").await;
+        (a, rx, isolator, launcher, dir)
+    }
+
+    #[tokio::test]
+    async fn launch_isolates_the_executor_and_oom_becomes_the_memory_reason() {
+        let (a, mut outbox, isolator, launcher, dir) = agent().await;
+        let mut fw = FrameworkInfo::new("u", "f");
+        fw.id = Some(FrameworkId::new("f1"));
+        let mut task = TaskInfo::command(
+            "t",
+            TaskId::new("t1"),
+            AgentId::new("a1"),
+            CommandInfo::shell("x"),
+        );
+        task.resources = vec![Resource::scalar("cpus", 0.5), Resource::scalar("mem", 64.0)];
+        a.handle_event(Event::RunTask {
+            framework: fw,
+            task,
+        })
+        .await;
+
+        // Wait for the (spawned) launch.
+        for _ in 0..200 {
+            if !launcher.0.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let spec = launcher.0.lock().unwrap()[0].clone();
+        let sandbox = spec.directory.clone();
+        assert!(sandbox.starts_with(dir.path().join("slaves/a1/frameworks/f1/executors/t1/runs")));
+        assert!(sandbox.is_dir());
+        assert_eq!(spec.env["MESOS_EXECUTOR_ID"], "t1");
+        assert_eq!(spec.env["MESOS_AGENT_ENDPOINT"], "127.0.0.1:5051");
+        assert_eq!(spec.env["MESOS_CHECKPOINT"], "1");
+        let container = sandbox.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            *isolator.ops.lock().unwrap(),
+            vec![
+                Op::Prepare(
+                    container.clone(),
+                    Limits {
+                        cpus: Some(0.5),
+                        mem_mb: Some(64.0)
+                    }
+                ),
+                Op::Isolate(container.clone(), 4242),
+            ]
+        );
+
+        // The executor subscribes and gets SUBSCRIBED then LAUNCH.
+        let mut events = a
+            .executor_subscribe(
+                FrameworkId::new("f1"),
+                ExecutorId::new("t1"),
+                exec::Subscribe::default(),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(
+            events.recv().await,
+            Some(exec::Event::Subscribed(_))
+        ));
+        assert!(matches!(events.recv().await, Some(exec::Event::Launch(_))));
+
+        // The kernel OOM-killed in the container; the executor saw a signal.
+        isolator.oom.lock().unwrap().push(container.clone());
+        let mut status = TaskStatus::new(TaskId::new("t1"), TaskState::Failed);
+        status.uuid = Some(fresh_uuid());
+        status.message = Some("Command terminated with signal SIGKILL".into());
+        a.executor_update(FrameworkId::new("f1"), ExecutorId::new("t1"), status)
+            .await
+            .unwrap();
+        assert!(matches!(
+            events.recv().await,
+            Some(exec::Event::Acknowledged(_))
+        ));
+        let Some(Call::Update { status, .. }) = outbox.recv().await else {
+            panic!("no update sent");
+        };
+        assert_eq!(status.state, TaskState::Failed);
+        assert_eq!(status.reason, Some(Reason::ContainerLimitationMemory));
+        assert_eq!(status.source, Some(Source::Agent));
+        assert_eq!(status.limitation.unwrap().resources[0].name, "mem");
+        assert_eq!(status.agent_id, Some(AgentId::new("a1")));
+
+        // A bad uuid is refused; an unknown executor too.
+        let bad = TaskStatus::new(TaskId::new("t1"), TaskState::Running);
+        assert!(matches!(
+            a.executor_update(FrameworkId::new("f1"), ExecutorId::new("t1"), bad)
+                .await,
+            Err(AgentError::BadUuid(_))
+        ));
+        assert!(a
+            .executor_subscribe(
+                FrameworkId::new("f1"),
+                ExecutorId::new("nope"),
+                exec::Subscribe::default()
+            )
+            .await
+            .is_err());
+    }
 }

@@ -22,13 +22,16 @@ use clap::Args;
 use dcos_api::executor::{self as exec, Call, CallBody, ExecutorEnvironment};
 use dcos_api::recordio::Decoder;
 use dcos_api::resources::Resources;
-use dcos_api::v1::{Base64Bytes, Source, TaskInfo, TaskState, TaskStatus};
+use dcos_api::v1::{Base64Bytes, Reason, Source, TaskInfo, TaskState, TaskStatus};
 use futures::StreamExt;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use tokio::process::Child;
 
+use tokio::sync::mpsc;
+
 use crate::agent::DEFAULT_GRACE_PERIOD;
+use crate::health::{HealthState, Verdict};
 
 /// Executor flags; everything else comes from the `MESOS_*` environment.
 #[derive(Debug, Clone, Args)]
@@ -71,6 +74,16 @@ struct Executor {
     kill_deadline: Option<Instant>,
     killed: bool,
     hostname: String,
+    /// The health check's results and verdict, once the task runs.
+    health: Option<(
+        HealthState,
+        mpsc::UnboundedReceiver<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    /// Latest health verdict, carried on later updates.
+    healthy: Option<bool>,
+    /// The kill was ours, after failed health checks.
+    health_killed: bool,
 }
 
 fn now_secs() -> f64 {
@@ -151,6 +164,9 @@ impl Executor {
             kill_deadline: None,
             killed: false,
             hostname: String::new(),
+            health: None,
+            healthy: None,
+            health_killed: false,
         }
     }
 
@@ -229,6 +245,7 @@ impl Executor {
                     exit = wait_child(&mut self.child) => self.on_exit(exit).await,
                     _ = sigterm.recv() => self.start_kill(None),
                     _ = sleep_until(self.kill_deadline) => self.escalate(),
+                    ok = next_health(&mut self.health) => self.on_health(ok).await,
                 }
             }
             backoff = (backoff * 2).min(backoff_max);
@@ -262,7 +279,38 @@ impl Executor {
                 exit = wait_child(&mut self.child) => self.on_exit(exit).await,
                 _ = sigterm.recv() => self.start_kill(None),
                 _ = sleep_until(self.kill_deadline) => self.escalate(),
+                ok = next_health(&mut self.health) => self.on_health(ok).await,
             }
+        }
+    }
+
+    async fn on_health(&mut self, ok: bool) {
+        let Some((state, _, _)) = self.health.as_mut() else {
+            return;
+        };
+        match state.observe(ok, Instant::now()) {
+            Verdict::Unchanged => {}
+            Verdict::Changed(healthy) => {
+                self.healthy = Some(healthy);
+                self.send_update(
+                    TaskState::Running,
+                    None,
+                    Some(Reason::TaskHealthCheckStatusUpdated),
+                )
+                .await;
+            }
+            Verdict::Kill => {
+                self.healthy = Some(false);
+                self.health_killed = true;
+                self.stop_health();
+                self.start_kill(None);
+            }
+        }
+    }
+
+    fn stop_health(&mut self) {
+        if let Some((_, _, handle)) = self.health.take() {
+            handle.abort();
         }
     }
 
@@ -314,6 +362,13 @@ impl Executor {
             Ok(child) => {
                 self.child = Some(child);
                 self.update(TaskState::Running, None).await;
+                if let Some(check) = task.health_check.clone() {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let env = task_environment(&task, &self.hostname);
+                    let dir = std::path::PathBuf::from(&self.env.directory);
+                    let handle = tokio::spawn(crate::health::run(check.clone(), env, dir, tx));
+                    self.health = Some((HealthState::new(&check, Instant::now()), rx, handle));
+                }
             }
             Err(e) => {
                 self.update(
@@ -372,6 +427,7 @@ impl Executor {
 
     async fn on_exit(&mut self, status: std::io::Result<std::process::ExitStatus>) {
         self.child = None;
+        self.stop_health();
         self.kill_deadline = None;
         let (state, message) = match status {
             Ok(s) => exit_message(s),
@@ -385,17 +441,31 @@ impl Executor {
         } else {
             state
         };
-        self.update(state, Some(message)).await;
+        let reason = self
+            .health_killed
+            .then_some(Reason::TaskHealthCheckStatusUpdated);
+        self.send_update(state, Some(message), reason).await;
+    }
+
+    async fn update(&mut self, state: TaskState, message: Option<String>) {
+        self.send_update(state, message, None).await;
     }
 
     /// Records and sends one update (kept until acknowledged).
-    async fn update(&mut self, state: TaskState, message: Option<String>) {
+    async fn send_update(
+        &mut self,
+        state: TaskState,
+        message: Option<String>,
+        reason: Option<Reason>,
+    ) {
         let Some(task) = &self.task else { return };
         if self.terminal_sent {
             return;
         }
         let mut status = TaskStatus::new(task.task_id.clone(), state);
         status.message = message;
+        status.reason = reason;
+        status.healthy = self.healthy;
         status.source = Some(Source::Executor);
         status.executor_id = Some(self.env.executor_id.clone());
         status.timestamp = Some(now_secs());
@@ -422,6 +492,22 @@ impl Executor {
 async fn wait_child(child: &mut Option<Child>) -> std::io::Result<std::process::ExitStatus> {
     match child {
         Some(c) => c.wait().await,
+        None => futures::future::pending().await,
+    }
+}
+
+async fn next_health(
+    health: &mut Option<(
+        HealthState,
+        mpsc::UnboundedReceiver<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
+) -> bool {
+    match health.as_mut() {
+        Some((_, rx, _)) => match rx.recv().await {
+            Some(ok) => ok,
+            None => futures::future::pending().await,
+        },
         None => futures::future::pending().await,
     }
 }

@@ -14,7 +14,8 @@
 //!   backoff, heartbeats, calls).
 //! - [`http`]: the agent's HTTP server; [`files`]: sandbox-confined files.
 //! - [`isolator`]: cgroups (v1/v2) behind a trait; [`launcher`]: executor
-//!   processes behind a trait; [`fetcher`]: `CommandInfo.uris`.
+//!   processes behind a trait; [`fetcher`]: `CommandInfo.uris`;
+//!   [`health`]: task health checks (run by the executor).
 //! - [`detect`]: resources and attributes; [`executor`]: the command
 //!   executor process (`dcos daemon executor`).
 
@@ -24,6 +25,7 @@ pub mod detect;
 pub mod executor;
 pub mod fetcher;
 pub mod files;
+pub mod health;
 pub mod http;
 pub mod isolator;
 pub mod launcher;

@@ -25,6 +25,9 @@ use serde::{Deserialize, Serialize};
 /// Longest pause between two re-sends of one update.
 pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(600);
 
+/// Acknowledged uuids remembered per task, to drop re-sent duplicates.
+const MAX_ACKNOWLEDGED: usize = 32;
+
 /// Checkpoint key of the agent id.
 pub const AGENT_ID_KEY: &str = "agent_id";
 
@@ -74,6 +77,10 @@ pub struct TaskRecord {
     /// Updates not yet acknowledged by the framework, oldest first.
     #[serde(default)]
     pub pending: VecDeque<TaskStatus>,
+    /// The latest acknowledged uuids (an executor that lost the agent
+    /// re-sends updates the framework already acknowledged).
+    #[serde(default)]
+    pub acknowledged: VecDeque<Base64Bytes>,
     /// Retry schedule of `pending[0]` (not checkpointed: after a restart
     /// everything pending is sent at once).
     #[serde(skip)]
@@ -112,6 +119,7 @@ impl TaskRecord {
             state: TaskState::Staging,
             latest: None,
             pending: VecDeque::new(),
+            acknowledged: VecDeque::new(),
             retry: None,
         }
     }
@@ -121,9 +129,11 @@ impl TaskRecord {
         task_key(&self.framework_id, &self.info.task_id)
     }
 
-    /// Whether an update with this uuid was already recorded and is pending.
-    pub fn has_pending(&self, uuid: &Base64Bytes) -> bool {
+    /// Whether an update with this uuid was already recorded (pending or
+    /// acknowledged).
+    pub fn is_known(&self, uuid: &Base64Bytes) -> bool {
         self.pending.iter().any(|s| s.uuid.as_ref() == Some(uuid))
+            || self.acknowledged.contains(uuid)
     }
 
     /// Appends an update to the stream. Returns true when it is the new
@@ -152,6 +162,10 @@ impl TaskRecord {
         match self.pending.front() {
             Some(front) if front.uuid.as_ref() == Some(uuid) => {
                 self.pending.pop_front();
+                self.acknowledged.push_back(uuid.clone());
+                if self.acknowledged.len() > MAX_ACKNOWLEDGED {
+                    self.acknowledged.pop_front();
+                }
                 let next = self.pending.front().cloned().map(Box::new);
                 self.retry = next.as_ref().map(|_| Retry {
                     next: now + base,
@@ -268,6 +282,7 @@ mod tests {
             AckOutcome::Acked { next: None }
         );
         assert!(r.is_complete());
+        assert!(r.is_known(&one) && r.is_known(&three));
     }
 
     #[test]

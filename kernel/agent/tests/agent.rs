@@ -551,3 +551,48 @@ async fn restarted_agent_keeps_its_id_and_running_tasks() {
     let last = master.distinct_updates("sleeper").pop().unwrap();
     assert_eq!(last.source, Some(Source::Executor), "{last:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_health_checks_report_unhealthy_then_kill_the_task() {
+    let master = FakeMaster::start(1).await;
+    let dir = tempfile::tempdir().unwrap();
+    let _agent = AgentProcess::start(&master.url, dir.path(), &[]);
+    let mut t = task("sick", "sleep 60", 32.0);
+    t.health_check = Some(dcos_api::v1::HealthCheck {
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(0.2),
+        timeout_seconds: Some(2.0),
+        consecutive_failures: Some(2),
+        grace_period_seconds: Some(0.0),
+        command: Some(CommandInfo::shell("test -f does-not-exist")),
+        ..dcos_api::v1::HealthCheck::default()
+    });
+    master.send(Event::RunTask {
+        framework: framework(),
+        task: t,
+    });
+    wait_until("TASK_KILLED", || {
+        states(&master.distinct_updates("sick")).contains(&TaskState::Killed)
+    })
+    .await;
+    let updates = master.distinct_updates("sick");
+    assert_eq!(
+        states(&updates),
+        vec![
+            TaskState::Starting,
+            TaskState::Running,
+            TaskState::Running,
+            TaskState::Killed
+        ]
+    );
+    assert_eq!(updates[2].healthy, Some(false));
+    assert_eq!(
+        updates[2].reason,
+        Some(Reason::TaskHealthCheckStatusUpdated)
+    );
+    assert_eq!(updates[3].healthy, Some(false));
+    assert_eq!(
+        updates[3].reason,
+        Some(Reason::TaskHealthCheckStatusUpdated)
+    );
+}
