@@ -5,6 +5,10 @@
 //! sends M puts split over N clients, each client one keep-alive HTTP
 //! connection sending its puts one after another, and prints one JSON line:
 //! ops/s over the wall time, and p50/p99 of the per-put latency.
+//!
+//! `dcos-bench kernel-launch --master URL --tasks N ...`: see [`kernel`].
+
+mod kernel;
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +43,8 @@ enum Cmd {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// Launch N tasks through a framework on our SDK and measure the kernel.
+    KernelLaunch(kernel::LaunchArgs),
     /// Puts straight into an in-process one-node store (no HTTP): what the
     /// Raft and SQLite path alone costs.
     StoreInproc {
@@ -123,6 +129,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Cmd::KernelLaunch(args) => kernel::launch(args).await?,
         Cmd::StoreInproc {
             clients,
             ops,
