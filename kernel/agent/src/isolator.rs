@@ -259,15 +259,32 @@ impl Isolator for CgroupsIsolator {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        let mut last = Ok(());
-        for _ in 0..50 {
-            last = cg.delete();
-            if last.is_ok() {
-                return Ok(());
+        // Remove each controller's directory on its own (cgroups-rs'
+        // `delete` stops at the first controller that is already gone), and
+        // retry while the kernel still accounts exiting processes.
+        let dirs: Vec<PathBuf> = if self.v2 {
+            vec![self.hierarchy().root().join(self.path(container))]
+        } else {
+            cg.subsystems()
+                .iter()
+                .map(|s| s.to_controller().path().to_owned())
+                .collect()
+        };
+        for dir in dirs {
+            let mut result = Ok(());
+            for _ in 0..50 {
+                result = match std::fs::remove_dir(&dir) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    other => other,
+                };
+                if result.is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            std::thread::sleep(Duration::from_millis(20));
+            result.map_err(|e| Self::err(container, format!("removing {}: {e}", dir.display())))?;
         }
-        last.map_err(|e| Self::err(container, e))
+        Ok(())
     }
 }
 
