@@ -109,12 +109,12 @@ struct Cycle<'a> {
     any_guarantee: bool,
     out: Vec<Allocation>,
     out_index: HashMap<(usize, usize, usize), usize>,
-    /// Per role: the last agent given out whole (nothing else in its
-    /// offer) and the index of that offer in `out`. Agents often have
+    /// Per role: the last few agents given out whole (nothing else in
+    /// their offer), each with the index of that offer in `out`. Agents often have
     /// identical free resources (same machine shape, untouched), and
     /// cloning a ready `Resources` is much cheaper than
     /// `Resources::allocate`, which re-normalizes every entry.
-    memo: Vec<Option<(&'a Resources, usize)>>,
+    memo: Vec<Vec<(&'a Resources, usize)>>,
 }
 
 impl<'a> Cycle<'a> {
@@ -241,7 +241,7 @@ impl<'a> Cycle<'a> {
         let any_guarantee = roles.list.iter().any(|r| r.guarantee.is_some());
         let required = roles.required_headroom();
         let member_order = vec![None; roles.list.len()];
-        let memo = vec![None; roles.list.len()];
+        let memo = vec![Vec::new(); roles.list.len()];
         Cycle {
             snapshot: s,
             names,
@@ -575,11 +575,12 @@ impl<'a> Cycle<'a> {
                 let all = match std::mem::take(&mut agent.unreserved) {
                     Cow::Borrowed(all) => {
                         memo_source = groups.is_empty().then_some(all);
-                        match self.memo[r] {
-                            Some((seen, i)) if seen.as_slice() == all.as_slice() => {
-                                self.out[i].resources.clone()
-                            }
-                            _ => all.allocate(&role_name),
+                        let seen = self.memo[r]
+                            .iter()
+                            .find(|(seen, _)| seen.as_slice() == all.as_slice());
+                        match seen {
+                            Some(&(_, i)) => self.out[i].resources.clone(),
+                            None => all.allocate(&role_name),
                         }
                     }
                     Cow::Owned(all) => all.allocate(&role_name),
@@ -608,14 +609,21 @@ impl<'a> Cycle<'a> {
             Some(&i) => {
                 self.out[i].resources += &resources;
                 for memo in &mut self.memo {
-                    if memo.is_some_and(|(_, at)| at == i) {
-                        *memo = None;
-                    }
+                    memo.retain(|(_, at)| *at != i);
                 }
             }
             None => {
                 if let Some(source) = memo_source {
-                    self.memo[r] = Some((source, self.out.len()));
+                    let memo = &mut self.memo[r];
+                    if !memo
+                        .iter()
+                        .any(|(seen, _)| seen.as_slice() == source.as_slice())
+                    {
+                        if memo.len() == MEMO {
+                            memo.remove(0);
+                        }
+                        memo.push((source, self.out.len()));
+                    }
                 }
                 self.out_index.insert((fw, r, a), self.out.len());
                 self.out.push(Allocation {
@@ -628,6 +636,9 @@ impl<'a> Cycle<'a> {
         }
     }
 }
+
+/// How many agent shapes per role [`Cycle::memo`] remembers.
+const MEMO: usize = 4;
 
 /// `into += more`, without re-adding when `into` is empty (the usual
 /// case: one part per offer).

@@ -170,7 +170,11 @@ fn drf_over_many_agents_spreads_each_cycle() {
         );
         assert_eq!(a.resources.allocated_to(&a.role), a.resources);
         let agent = s.agents.iter().find(|x| x.id == a.agent_id).unwrap();
-        assert_eq!(a.resources, agent.available.allocate(&a.role), "whole agent");
+        assert_eq!(
+            a.resources,
+            agent.available.allocate(&a.role),
+            "whole agent"
+        );
     }
 }
 
