@@ -18,6 +18,8 @@
 //!   [`health`]: task health checks (run by the executor).
 //! - [`detect`]: resources and attributes; [`executor`]: the command
 //!   executor process (`dcos daemon executor`).
+//! - [`hollow`]: `--hollow N`, one process simulating N agents with a fake
+//!   executor, for scale tests and benchmarks.
 
 pub mod agent;
 pub mod checkpoint;
@@ -26,6 +28,7 @@ pub mod executor;
 pub mod fetcher;
 pub mod files;
 pub mod health;
+pub mod hollow;
 pub mod http;
 pub mod isolator;
 pub mod launcher;
@@ -49,9 +52,15 @@ use crate::launcher::ProcessLauncher;
 /// accepted as aliases.
 #[derive(Debug, Clone, Args)]
 pub struct AgentFlags {
-    /// The master to register with (any master; redirects are followed).
+    /// The master(s) to register with: a URL, or a comma-separated list
+    /// tried in turn (any master will do; followers redirect to the leader).
     #[arg(long, env = "DCOS_MASTER")]
     pub master: String,
+    /// Simulate this many agents in this one process, with a fake executor
+    /// (tasks RUNNING at once; finished after their
+    /// `hollow_duration_seconds` label, or when killed). For scale tests.
+    #[arg(long)]
+    pub hollow: Option<usize>,
     /// Address to listen on for `/files`, `/state` and the executor API.
     #[arg(long, default_value = "127.0.0.1:5051")]
     pub listen: String,
@@ -119,6 +128,28 @@ pub async fn run(
     flags: AgentFlags,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if let Some(count) = flags.hollow {
+        let resources = match flags.resources.as_deref() {
+            Some(text) => dcos_api::resources::Resources::parse(text, "*")
+                .map_err(|e| anyhow::anyhow!("--resources: {e}"))?,
+            None => dcos_api::resources::Resources::parse("cpus:8;mem:16384;disk:100000", "*")
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
+        let cfg = hollow::HollowConfig {
+            master: flags
+                .master
+                .split(',')
+                .next()
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_owned(),
+            count,
+            resources,
+            hostname: flags.hostname.clone().unwrap_or_else(|| "hollow".into()),
+            senders: 64,
+        };
+        return hollow::run(cfg, shutdown).await;
+    }
     std::fs::create_dir_all(&flags.work_dir)
         .with_context(|| format!("creating {}", flags.work_dir.display()))?;
     let work_dir = flags.work_dir.canonicalize()?;

@@ -1,6 +1,7 @@
 //! The agent's side of the master ↔ agent protocol
 //! ([`dcos_api::agent`]): subscribe with `Register`, follow 307 redirects
-//! to the leading master, back off on 503 and connection errors, read the
+//! to the leading master, back off on 503 and connection errors (moving on
+//! to the next master of a comma-separated `--master` list), read the
 //! RecordIO event stream, heartbeat, drop a silent stream after five
 //! heartbeat intervals, and post the agent's calls with the stream id.
 //!
@@ -47,7 +48,13 @@ pub async fn run(
         .tcp_nodelay(true)
         .build()
         .expect("an HTTP client");
-    let master = master.trim_end_matches('/').to_owned();
+    // Any master of the list will do: followers redirect to the leader.
+    let masters: Vec<String> = master
+        .split(',')
+        .map(|m| m.trim().trim_end_matches('/').to_owned())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let mut current = 0usize;
     let mut backoff = MIN_BACKOFF;
     let stop = agent.stop.clone();
     loop {
@@ -56,12 +63,18 @@ pub async fn run(
         }
         let outcome = tokio::select! {
             _ = stop.cancelled() => return,
-            o = session(&agent, &http, &master, &mut outbox, &on_registered) => o,
+            o = session(&agent, &http, &masters[current], &mut outbox, &on_registered) => o,
         };
         agent.on_disconnected();
         match outcome {
             Ok(()) => backoff = MIN_BACKOFF,
-            Err(e) => tracing::info!("master connection: {e}; retrying in {backoff:?}"),
+            Err(e) => {
+                current = (current + 1) % masters.len();
+                tracing::info!(
+                    "master connection: {e}; retrying with {} in {backoff:?}",
+                    masters[current]
+                );
+            }
         }
         // Calls made while disconnected are dropped: pending updates are
         // re-sent after the next registration.
