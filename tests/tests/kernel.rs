@@ -349,3 +349,49 @@ async fn master_failover_keeps_tasks_running_and_frameworks_resubscribe() {
     );
     drop(agent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hollow_agents_register_run_and_kill_tasks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let _hollow = Agent::start(
+        &tmp.path().join("hollow"),
+        &master.url(),
+        &["--hollow", "50", "--resources", "cpus:1;mem:1024"],
+    );
+    let masters = [master.url()];
+    // 100 tasks of 0.5 cpus need at least 50 agents' worth of offers.
+    let fleet = launcher(
+        &masters,
+        "fleet",
+        TaskSpec::command("hollow", 0.5, 16.0),
+        100,
+    );
+    fleet
+        .wait_until("100 hollow tasks running", WAIT, |s| {
+            s.count_in(TaskState::Running) == 100
+        })
+        .await
+        .unwrap();
+    let agents: std::collections::BTreeSet<_> = fleet
+        .histories()
+        .into_iter()
+        .filter_map(|h| h.agent_id)
+        .collect();
+    assert_eq!(agents.len(), 50, "spread over every hollow agent");
+
+    let slaves: serde_json::Value = reqwest::get(format!("{}/master/slaves", master.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(slaves["slaves"].as_array().unwrap().len(), 50);
+
+    let victim = TaskId::from("fleet-7");
+    fleet.kill(&victim).await.unwrap();
+    fleet
+        .wait_for(&victim, TaskState::Killed, WAIT)
+        .await
+        .unwrap();
+}
