@@ -11,7 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State as AxState};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use dcos_api::agent;
 use dcos_api::operator::{self, response, CallType as OpCall};
@@ -20,7 +20,8 @@ use dcos_api::v1::{DrainConfig, FrameworkId};
 use serde_json::json;
 
 use crate::runtime::{
-    agent_heartbeat, event_stream, operator_stream, scheduler_heartbeat, Master, Owner, StreamGuard,
+    agent_heartbeat, event_stream, operator_stream, scheduler_heartbeat, ConfigError, Master,
+    Owner, StreamGuard,
 };
 use crate::state::StateError;
 use crate::views;
@@ -72,6 +73,7 @@ impl From<StateError> for ApiError {
             | StateError::AgentGone(_) => StatusCode::FORBIDDEN,
             StateError::StreamMismatch { .. } | StateError::Invalid(_) => StatusCode::BAD_REQUEST,
             StateError::AgentNotFound(_) => StatusCode::NOT_FOUND,
+            StateError::QuotaConflict(_) => StatusCode::CONFLICT,
         };
         ApiError::new(status, e.to_string())
     }
@@ -105,6 +107,13 @@ pub fn router(master: Arc<Master>) -> Router {
         .route("/master/tasks", get(tasks_json))
         .route("/master/tasks.json", get(tasks_json))
         .route("/master/roles", get(roles_json))
+        .route("/roles", get(roles_json))
+        .route("/master/weights", get(weights_get).put(weights_put))
+        .route("/weights", get(weights_get).put(weights_put))
+        .route("/master/quota", get(quota_get).post(quota_post))
+        .route("/quota", get(quota_get).post(quota_post))
+        .route("/master/quota/{*role}", delete(quota_delete))
+        .route("/quota/{*role}", delete(quota_delete))
         .route("/master/flags", get(flags_json))
         .route("/master/redirect", get(redirect))
         .route("/master/health", get(health))
@@ -398,7 +407,7 @@ async fn operator_api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    match operator_call(&m, &headers, &body) {
+    match operator_call(&m, &headers, &body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -413,7 +422,11 @@ fn op_json(r: operator::Response) -> Response {
         .into_response()
 }
 
-fn operator_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+async fn operator_call(
+    m: &Arc<Master>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     check_content_type(headers)?;
     let subscribe_ok = true;
     check_accept(headers, subscribe_ok)?;
@@ -495,8 +508,31 @@ fn operator_call(m: &Arc<Master>, headers: &HeaderMap, body: &[u8]) -> Result<Re
             read(&|s| operator::Response::GetExecutors(views::get_executors(s))).map(op_json)
         }
         operator::Call::GetRoles => {
-            read(&|s| operator::Response::GetRoles(views::get_roles(s))).map(op_json)
+            let core = m.lock();
+            let s = core.state.as_ref().ok_or_else(inactive)?;
+            Ok(Json(views::get_roles_json(s)).into_response())
         }
+        operator::Call::GetWeights => read(&|s| {
+            operator::Response::GetWeights(response::GetWeights {
+                weight_infos: s.weight_infos(),
+            })
+        })
+        .map(op_json),
+        operator::Call::UpdateWeights(u) => {
+            config_change(m, |s, _| s.update_weights(u.weight_infos)).await
+        }
+        operator::Call::GetQuota => read(&|s| {
+            operator::Response::GetQuota(response::GetQuota {
+                status: s.quota_status(),
+            })
+        })
+        .map(op_json),
+        operator::Call::UpdateQuota(u) => {
+            let force = u.force.unwrap_or(false);
+            config_change(m, |s, _| s.update_quota(u.quota_configs, force)).await
+        }
+        operator::Call::SetQuota(q) => config_change(m, |s, _| s.set_quota(q.quota_request)).await,
+        operator::Call::RemoveQuota(q) => config_change(m, |s, _| s.remove_quota(&q.role)).await,
         operator::Call::GetMaster => {
             let elected = m.lock().elected_time;
             let start = m.start_time();
@@ -648,21 +684,90 @@ async fn tasks_json(AxState(m): AxState<Arc<Master>>) -> Response {
 }
 
 async fn roles_json(AxState(m): AxState<Arc<Master>>) -> Response {
-    legacy(&m, "/master/roles", |s, _| {
-        let roles: Vec<_> = s
-            .roles()
-            .into_iter()
-            .map(|(name, (frameworks, resources))| {
-                json!({
-                    "name": name,
-                    "weight": 1.0,
-                    "frameworks": frameworks.iter().map(|f| f.value.clone()).collect::<Vec<_>>(),
-                    "resources": views::model_resources(&resources.unallocate()),
-                })
-            })
-            .collect();
-        json!({ "roles": roles })
-    })
+    legacy(&m, "/master/roles", |s, _| views::legacy_roles(s))
+}
+
+/// An operator configuration change (weights, quota): 200 once it is
+/// durable, or the error's status and text.
+async fn config_change(
+    m: &Master,
+    f: impl FnOnce(
+        &mut crate::state::State,
+        crate::state::Clock,
+    ) -> Result<Vec<crate::state::Effect>, StateError>,
+) -> Result<Response, ApiError> {
+    match m.change_config(f).await {
+        Ok(()) => Ok(StatusCode::OK.into_response()),
+        Err(ConfigError::Inactive) => Err(inactive()),
+        Err(ConfigError::Refused(e)) => Err(e.into()),
+        Err(e @ ConfigError::Store(_)) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.to_string(),
+        )),
+    }
+}
+
+/// A legacy configuration change: redirect when not the active master,
+/// then as [`config_change`].
+async fn legacy_config_change(
+    m: &Master,
+    path: &str,
+    f: impl FnOnce(
+        &mut crate::state::State,
+        crate::state::Clock,
+    ) -> Result<Vec<crate::state::Effect>, StateError>,
+) -> Response {
+    if let Some(r) = not_active(m, path) {
+        return r;
+    }
+    config_change(m, f)
+        .await
+        .unwrap_or_else(|e| e.into_response())
+}
+
+/// `GET /weights`: `[{"role":"r","weight":2.0}]`, every weight set.
+async fn weights_get(AxState(m): AxState<Arc<Master>>) -> Response {
+    legacy(&m, "/master/weights", |s, _| json!(s.weight_infos()))
+}
+
+/// `PUT /weights` with `[{"role":"r","weight":2.0}]`.
+async fn weights_put(AxState(m): AxState<Arc<Master>>, body: Bytes) -> Response {
+    let infos: Vec<operator::WeightInfo> = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return ApiError::bad_request(format!(
+                "Failed to parse update weights request JSON: {e}"
+            ))
+            .into_response()
+        }
+    };
+    legacy_config_change(&m, "/master/weights", |s, _| s.update_weights(infos)).await
+}
+
+/// `GET /quota`: `QuotaStatus` JSON (`infos` and `configs`).
+async fn quota_get(AxState(m): AxState<Arc<Master>>) -> Response {
+    legacy(&m, "/master/quota", |s, _| json!(s.quota_status()))
+}
+
+/// `POST /quota` with a `QuotaRequest`:
+/// `{"role":"r","guarantee":[resources],"force":false}`.
+async fn quota_post(AxState(m): AxState<Arc<Master>>, body: Bytes) -> Response {
+    let request: operator::QuotaRequest = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return ApiError::bad_request(format!("Failed to parse set quota request JSON: {e}"))
+                .into_response()
+        }
+    };
+    legacy_config_change(&m, "/master/quota", |s, _| s.set_quota(request)).await
+}
+
+/// `DELETE /quota/<role>`.
+async fn quota_delete(
+    AxState(m): AxState<Arc<Master>>,
+    axum::extract::Path(role): axum::extract::Path<String>,
+) -> Response {
+    legacy_config_change(&m, "/master/quota", |s, _| s.remove_quota(&role)).await
 }
 
 async fn flags_json(AxState(m): AxState<Arc<Master>>) -> Response {

@@ -63,6 +63,23 @@ pub struct Master {
     start_time: f64,
     started: Instant,
     alloc_ms: Mutex<VecDeque<f64>>,
+    /// Serializes operator configuration changes (weights, quota), which
+    /// are answered only once their registry records are in the store.
+    config_writes: tokio::sync::Mutex<()>,
+}
+
+/// Why a configuration change failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    /// This node is not the active master.
+    #[error("Not the active master")]
+    Inactive,
+    /// The change was refused.
+    #[error(transparent)]
+    Refused(#[from] crate::state::StateError),
+    /// The store did not take the registry record.
+    #[error("Failed to persist the change in the registry: {0}")]
+    Store(String),
 }
 
 impl std::fmt::Debug for Master {
@@ -133,6 +150,7 @@ impl Master {
             start_time: unix_now(),
             started: Instant::now(),
             alloc_ms: Mutex::new(VecDeque::new()),
+            config_writes: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(leadership_loop(Arc::downgrade(&master)));
         tokio::spawn(persist_loop(Arc::downgrade(&master), persist_rx));
@@ -233,6 +251,43 @@ impl Master {
         let (out, effects) = f(state, clock());
         self.dispatch(&mut core, effects);
         Some(out)
+    }
+
+    /// An operator configuration change (weights, quota): applied to the
+    /// books, and answered once its registry records are durable in the
+    /// store (as Mesos answers after the registrar's write). Changes are
+    /// serialized, so records of the same key are written in order.
+    pub(crate) async fn change_config(
+        &self,
+        f: impl FnOnce(&mut State, Clock) -> Result<Vec<Effect>, crate::state::StateError>,
+    ) -> Result<(), ConfigError> {
+        let _one_at_a_time = self.config_writes.lock().await;
+        let records = {
+            let mut core = self.lock();
+            let state = core.state.as_mut().ok_or(ConfigError::Inactive)?;
+            let effects = f(state, clock())?;
+            let (records, rest): (Vec<Effect>, Vec<Effect>) = effects
+                .into_iter()
+                .partition(|e| matches!(e, Effect::Persist(_)));
+            self.dispatch(&mut core, rest);
+            records
+        };
+        for effect in records {
+            let Effect::Persist(record) = effect else {
+                continue;
+            };
+            let (key, value) =
+                encode_record(&record).map_err(|e| ConfigError::Store(e.to_string()))?;
+            self.node
+                .put(PutRequest {
+                    key,
+                    value,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ConfigError::Store(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Registers a stream's sender (before the effects that use it run).
@@ -546,18 +601,24 @@ pub fn registry_key(record: &Record) -> String {
             "{REGISTRY_PREFIX}agents/{}",
             a.info.id.as_ref().map(|i| i.as_str()).unwrap_or("")
         ),
+        Record::Weight(w) => format!("{REGISTRY_PREFIX}weights/{}", w.role),
+        Record::Quota(q) => format!("{REGISTRY_PREFIX}quotas/{}", q.role),
     }
+}
+
+/// A registry record's store key and JSON value.
+fn encode_record(record: &Record) -> serde_json::Result<(String, Vec<u8>)> {
+    Ok((registry_key(record), serde_json::to_vec(record)?))
 }
 
 /// Writes registry records in order (the store batches concurrent writes).
 async fn persist_loop(master: Weak<Master>, mut rx: mpsc::UnboundedReceiver<Record>) {
     while let Some(record) = rx.recv().await {
         let Some(m) = master.upgrade() else { return };
-        let key = registry_key(&record);
-        let value = match serde_json::to_vec(&record) {
-            Ok(v) => v,
+        let (key, value) = match encode_record(&record) {
+            Ok(kv) => kv,
             Err(e) => {
-                tracing::error!(key, error = %e, "cannot encode registry record");
+                tracing::error!(key = registry_key(&record), error = %e, "cannot encode registry record");
                 continue;
             }
         };

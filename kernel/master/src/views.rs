@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use dcos_api::operator::{self, response};
 use dcos_api::resources::Resources;
-use dcos_api::v1::{Task, TaskState, TimeInfo, ValueType};
+use dcos_api::v1::{FrameworkId, Task, TaskState, TimeInfo, ValueType};
 use serde_json::{json, Map, Value};
 
 use crate::state::{Agent, AgentState, Framework, State};
@@ -143,20 +143,109 @@ pub fn get_state(s: &State) -> response::GetState {
     }
 }
 
-/// GET_ROLES.
+/// GET_ROLES (without quota: [`operator::Role`] has no field for it; see
+/// [`get_roles_json`]).
 pub fn get_roles(s: &State) -> response::GetRoles {
     response::GetRoles {
         roles: s
             .roles()
             .into_iter()
             .map(|(name, (frameworks, resources))| operator::Role {
+                weight: s.weight(&name),
                 name,
-                weight: 1.0,
                 frameworks,
                 resources: resources.into_vec(),
             })
             .collect(),
     }
+}
+
+/// What a role and its descendants hold (used plus offered), by name.
+fn consumed(
+    roles: &BTreeMap<String, (Vec<FrameworkId>, Resources)>,
+    role: &str,
+) -> BTreeMap<String, f64> {
+    let prefix = format!("{role}/");
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for (name, (_, res)) in roles {
+        if name == role || name.starts_with(&prefix) {
+            for (k, v) in res.quantities() {
+                *out.entry(k).or_default() += v;
+            }
+        }
+    }
+    out
+}
+
+/// A role's quota as Mesos 1.9+ shows it: `{role, guarantee, limit,
+/// consumed}`, each a map of resource name to `scalar(v)`.
+fn role_quota(
+    s: &State,
+    roles: &BTreeMap<String, (Vec<FrameworkId>, Resources)>,
+    role: &str,
+    scalar: fn(f64) -> Value,
+) -> Option<Value> {
+    let q = s.quotas.get(role)?;
+    let map = |m: &BTreeMap<String, f64>| -> Map<String, Value> {
+        m.iter().map(|(k, v)| (k.clone(), scalar(*v))).collect()
+    };
+    Some(json!({
+        "role": role,
+        "guarantee": map(&q.guarantees),
+        "limit": map(&q.limits),
+        "consumed": map(&consumed(roles, role)),
+    }))
+}
+
+/// GET_ROLES as JSON, with each role's `quota` (v1 `Role.quota`:
+/// guarantee/limit/consumed as maps of `Value.Scalar`).
+pub fn get_roles_json(s: &State) -> Value {
+    let roles = s.roles();
+    let mut v: Value =
+        serde_json::from_slice(&operator::Response::GetRoles(get_roles(s)).to_json())
+            .unwrap_or(Value::Null);
+    if let Some(list) = v
+        .pointer_mut("/get_roles/roles")
+        .and_then(Value::as_array_mut)
+    {
+        for role in list {
+            let name = role["name"].as_str().unwrap_or_default().to_owned();
+            if let Some(q) = role_quota(s, &roles, &name, |x| json!({ "value": x })) {
+                role["quota"] = q;
+            }
+        }
+    }
+    v
+}
+
+/// `/master/roles`: `{"roles":[{name, weight, quota?, frameworks,
+/// resources, allocated, offered}]}` (quantities as plain numbers).
+pub fn legacy_roles(s: &State) -> Value {
+    let roles = s.roles();
+    let list: Vec<Value> = roles
+        .iter()
+        .map(|(name, (frameworks, resources))| {
+            let mut offered = Resources::new();
+            for f in frameworks.iter().filter_map(|f| s.frameworks.get(f)) {
+                if let Some(r) = crate::state::by_allocation_role(&f.offered, &f.roles).get(name) {
+                    offered += r;
+                }
+            }
+            let mut v = json!({
+                "name": name,
+                "weight": s.weight(name),
+                "frameworks": frameworks.iter().map(|f| f.value.clone()).collect::<Vec<_>>(),
+                "resources": model_resources(&resources.unallocate()),
+                "allocated": model_resources(&resources.unallocate()),
+                "offered": model_resources(&offered.unallocate()),
+            });
+            if let Some(q) = role_quota(s, &roles, name, |x| json!(x)) {
+                v["quota"] = q;
+            }
+            v
+        })
+        .collect();
+    json!({ "roles": list })
 }
 
 /// Mesos' `libprocess` pid of an agent, `slave(1)@host:port`.

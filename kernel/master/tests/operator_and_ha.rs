@@ -117,7 +117,10 @@ async fn operator_api_and_legacy_endpoints() {
     assert!(v["get_master"]["master_info"]["id"].is_string());
     let (_, v) = operator(&c.base, r#"{"type":"GET_METRICS"}"#).await;
     assert!(v["get_metrics"]["metrics"].as_array().unwrap().len() > 10);
-    let (code, _) = operator(&c.base, r#"{"type":"GET_QUOTA"}"#).await;
+    let (code, v) = operator(&c.base, r#"{"type":"GET_QUOTA"}"#).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["get_quota"]["status"], serde_json::json!({}));
+    let (code, _) = operator(&c.base, r#"{"type":"GET_MAINTENANCE_STATUS"}"#).await;
     assert_eq!(code, StatusCode::NOT_IMPLEMENTED);
 
     // Legacy endpoints.

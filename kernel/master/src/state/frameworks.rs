@@ -50,7 +50,7 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result<(), StateError> {
     Ok(())
 }
 
-fn validate_role(role: &str) -> Result<(), StateError> {
+pub(crate) fn validate_role(role: &str) -> Result<(), StateError> {
     let bad = role.is_empty()
         || role == "."
         || role == ".."

@@ -15,6 +15,7 @@ mod accept;
 mod agents;
 mod frameworks;
 mod offers;
+mod roles;
 #[cfg(test)]
 mod tests;
 
@@ -36,6 +37,7 @@ use crate::allocator::OfferFilter;
 
 pub use accept::validate_task;
 pub use frameworks::validate_framework_info;
+pub use roles::{Quota, QuotaRecord, WeightRecord};
 
 /// Identifies one subscription stream (framework or agent), as in the
 /// `Mesos-Stream-Id` header.
@@ -92,6 +94,10 @@ pub enum StateError {
     /// The agent was marked gone; it must not come back with this id.
     #[error("Agent {0} has been marked gone")]
     AgentGone(AgentId),
+    /// A quota request the cluster cannot satisfy (legacy `POST /quota`
+    /// without `force`).
+    #[error("Sanity check for set quota request failed: {0}")]
+    QuotaConflict(String),
 }
 
 /// What the runtime must do after an input.
@@ -128,6 +134,10 @@ pub enum Record {
     Framework(FrameworkRecord),
     /// `/mesos/agents/<id>`.
     Agent(AgentRecord),
+    /// `/mesos/weights/<role>`.
+    Weight(WeightRecord),
+    /// `/mesos/quotas/<role>`.
+    Quota(QuotaRecord),
 }
 
 /// The durable part of a framework.
@@ -399,6 +409,10 @@ pub struct State {
     /// Until then, unknown tasks are not reported lost (agents are still
     /// re-registering after a leader change).
     pub recovering_until: Instant,
+    /// Role weights the operator set (roles not listed weigh 1).
+    pub weights: BTreeMap<String, f64>,
+    /// Role quotas the operator set.
+    pub quotas: BTreeMap<String, Quota>,
 }
 
 impl State {
@@ -436,6 +450,8 @@ impl State {
             counters: Counters::default(),
             operator_events: false,
             recovering_until: clock.now + config.reregister_window,
+            weights: BTreeMap::new(),
+            quotas: BTreeMap::new(),
         };
         for record in records {
             state.recover(record, clock);
@@ -491,6 +507,7 @@ impl State {
                 };
                 self.agents.insert(id, agent);
             }
+            other @ (Record::Weight(_) | Record::Quota(_)) => self.recover_role_record(other),
         }
     }
 
@@ -720,9 +737,19 @@ impl State {
         counts
     }
 
-    /// Every role with a framework or allocation, with weight 1.
+    /// Every role with a framework, an allocation, a weight other than 1
+    /// or a quota (the roles Mesos' `/roles` lists), with its frameworks
+    /// and allocated resources (used plus offered).
     pub fn roles(&self) -> BTreeMap<String, (Vec<FrameworkId>, Resources)> {
         let mut roles: BTreeMap<String, (Vec<FrameworkId>, Resources)> = BTreeMap::new();
+        for (role, weight) in &self.weights {
+            if *weight != 1.0 {
+                roles.entry(role.clone()).or_default();
+            }
+        }
+        for role in self.quotas.keys() {
+            roles.entry(role.clone()).or_default();
+        }
         for fw in self.frameworks.values() {
             for role in &fw.roles {
                 roles.entry(role.clone()).or_default().0.push(fw.id.clone());

@@ -60,7 +60,7 @@ impl State {
             now: clock.now,
             agents,
             frameworks,
-            roles: BTreeMap::new(),
+            roles: self.role_configs(),
             min_allocatable,
         }
     }

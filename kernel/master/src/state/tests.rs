@@ -408,3 +408,166 @@ fn registry_records_recover_agents_and_frameworks() {
     let mut s2 = s2;
     assert_eq!(s2.new_framework_id().as_str(), "m2-0000");
 }
+
+fn weight(role: &str, w: f64) -> dcos_api::operator::WeightInfo {
+    dcos_api::operator::WeightInfo {
+        weight: w,
+        role: Some(role.into()),
+    }
+}
+
+fn quota_config(
+    role: &str,
+    guarantees: &[(&str, f64)],
+    limits: &[(&str, f64)],
+) -> dcos_api::operator::QuotaConfig {
+    let map = |v: &[(&str, f64)]| {
+        v.iter()
+            .map(|(k, x)| (k.to_string(), dcos_api::v1::Scalar { value: *x }))
+            .collect()
+    };
+    dcos_api::operator::QuotaConfig {
+        role: role.into(),
+        guarantees: map(guarantees),
+        limits: map(limits),
+    }
+}
+
+#[test]
+fn weights_and_quota_reach_the_allocation_snapshot_and_the_registry() {
+    let t0 = Instant::now();
+    let mut s = state(t0);
+    s.register_agent(reg(), "as".into(), clock(t0, 0)).unwrap();
+    let effects = s
+        .update_weights(vec![weight("dev", 3.0), weight("ops", 0.5)])
+        .unwrap();
+    assert!(
+        effects.contains(&Effect::Persist(Record::Weight(WeightRecord {
+            role: "dev".into(),
+            weight: 3.0
+        })))
+    );
+    assert!(effects.contains(&Effect::Allocate));
+    s.update_quota(
+        vec![quota_config("dev", &[("cpus", 2.0)], &[("cpus", 3.0)])],
+        false,
+    )
+    .unwrap();
+    let snap = s.allocation_snapshot(clock(t0, 1), Vec::new());
+    assert_eq!(snap.roles["dev"].weight, 3.0);
+    assert_eq!(snap.roles["dev"].guarantee["cpus"], 2.0);
+    assert_eq!(snap.roles["dev"].limit["cpus"], 3.0);
+    assert_eq!(snap.roles["ops"].weight, 0.5);
+    assert!(snap.roles["ops"].guarantee.is_empty());
+
+    // Shown as configured roles even without frameworks.
+    let roles = s.roles();
+    assert!(roles.contains_key("dev") && roles.contains_key("ops"));
+
+    // An empty config removes the quota.
+    let effects = s
+        .update_quota(vec![quota_config("dev", &[], &[])], false)
+        .unwrap();
+    assert!(
+        effects.contains(&Effect::Persist(Record::Quota(QuotaRecord {
+            role: "dev".into(),
+            quota: Quota::default()
+        })))
+    );
+    assert!(s.quotas.is_empty());
+}
+
+#[test]
+fn bad_weights_and_quotas_are_rejected_whole() {
+    let t0 = Instant::now();
+    let mut s = state(t0);
+    s.register_agent(reg(), "as".into(), clock(t0, 0)).unwrap();
+    for bad in [
+        vec![weight("dev", -1.0)],
+        vec![weight("dev", 0.0)],
+        vec![weight("dev", f64::NAN)],
+        vec![weight("ok", 2.0), weight("bad role", 2.0)],
+        vec![weight("/x", 2.0)],
+    ] {
+        assert!(matches!(s.update_weights(bad), Err(StateError::Invalid(_))));
+    }
+    assert!(s.weights.is_empty(), "all or nothing");
+    for (bad, force) in [
+        (quota_config("*", &[("cpus", 1.0)], &[]), true),
+        (quota_config("dev", &[("cpus", -1.0)], &[]), true),
+        (
+            quota_config("dev", &[("cpus", 2.0)], &[("cpus", 1.0)]),
+            true,
+        ),
+        (quota_config("dev", &[("cpus", 100.0)], &[]), false),
+        (quota_config("a//b", &[("cpus", 1.0)], &[]), true),
+    ] {
+        assert!(
+            matches!(
+                s.update_quota(vec![bad.clone()], force),
+                Err(StateError::Invalid(_))
+            ),
+            "{bad:?}"
+        );
+    }
+    // More than the cluster has is fine with `force`.
+    s.update_quota(vec![quota_config("dev", &[("cpus", 100.0)], &[])], true)
+        .unwrap();
+
+    // The legacy request: scalars only, once per role, capacity → conflict.
+    let ports = dcos_api::operator::QuotaRequest {
+        force: None,
+        role: Some("web".into()),
+        guarantee: Resources::parse("ports:[1-2]", "*").unwrap().into_vec(),
+    };
+    assert!(matches!(s.set_quota(ports), Err(StateError::Invalid(_))));
+    let too_big = dcos_api::operator::QuotaRequest {
+        force: None,
+        role: Some("web".into()),
+        guarantee: vec![dcos_api::v1::Resource::scalar("cpus", 1.0)],
+    };
+    assert!(matches!(
+        s.set_quota(too_big.clone()),
+        Err(StateError::QuotaConflict(_))
+    ));
+    s.remove_quota("dev").unwrap();
+    s.set_quota(too_big.clone()).unwrap();
+    assert_eq!(s.quotas["web"].limits["cpus"], 1.0, "limit = guarantee");
+    assert!(matches!(s.set_quota(too_big), Err(StateError::Invalid(_))));
+    assert!(matches!(
+        s.remove_quota("nobody"),
+        Err(StateError::Invalid(_))
+    ));
+}
+
+#[test]
+fn weight_and_quota_records_are_recovered() {
+    let t0 = Instant::now();
+    let records = vec![
+        Record::Weight(WeightRecord {
+            role: "dev".into(),
+            weight: 2.0,
+        }),
+        Record::Quota(QuotaRecord {
+            role: "dev".into(),
+            quota: Quota {
+                guarantees: [("cpus".to_string(), 1.0)].into(),
+                limits: Default::default(),
+            },
+        }),
+        Record::Quota(QuotaRecord {
+            role: "gone".into(),
+            quota: Quota::default(),
+        }),
+    ];
+    let s = State::new(
+        state(t0).master_info.clone(),
+        state(t0).config,
+        records,
+        clock(t0, 0),
+    );
+    assert_eq!(s.weight("dev"), 2.0);
+    assert_eq!(s.weight("other"), 1.0);
+    assert_eq!(s.quotas["dev"].guarantees["cpus"], 1.0);
+    assert!(!s.quotas.contains_key("gone"));
+}
