@@ -586,7 +586,7 @@ async fn operator_call(
                 max_grace_period: d.max_grace_period,
                 mark_gone: d.mark_gone,
             };
-            done(mutate(&|s, _| s.drain_agent(&d.agent_id, config)))
+            done(mutate(&|s, c| s.drain_agent(&d.agent_id, config, c)))
         }
         operator::Call::DeactivateAgent(d) => {
             done(mutate(&|s, _| s.set_agent_active(&d.agent_id, false)))

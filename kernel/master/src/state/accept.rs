@@ -465,10 +465,6 @@ impl State {
     }
 
     fn note_executor(&mut self, agent_id: &AgentId, framework_id: &FrameworkId, e: ExecutorInfo) {
-        if let Some(agent) = self.agents.get_mut(agent_id) {
-            if !executor_running(agent, framework_id, &e) {
-                agent.executors.push((framework_id.clone(), e));
-            }
-        }
+        self.add_executor(agent_id, framework_id, e);
     }
 }

@@ -154,14 +154,7 @@ impl State {
         }
         for executor in &reg.executors {
             if let Some(fid) = executor.framework_id.clone() {
-                let agent = self.agents.get_mut(agent_id).expect("registered above");
-                if !agent
-                    .executors
-                    .iter()
-                    .any(|(f, e)| *f == fid && e.executor_id == executor.executor_id)
-                {
-                    agent.executors.push((fid, executor.clone()));
-                }
+                self.add_executor(agent_id, &fid, executor.clone());
             }
         }
 
@@ -201,6 +194,15 @@ impl State {
         }
         for listed_task in &reg.tasks {
             effects.extend(self.adopt_task(agent_id, listed_task.clone(), clock));
+        }
+        // Executors it lists without a live task hold nothing any more.
+        let frameworks: BTreeSet<FrameworkId> = self.agents[agent_id]
+            .executors
+            .iter()
+            .map(|(f, _)| f.clone())
+            .collect();
+        for fid in frameworks {
+            self.release_idle_executors(agent_id, &fid);
         }
         effects
     }
@@ -566,11 +568,17 @@ impl State {
         Ok(effects)
     }
 
-    /// DRAIN_AGENT: no more offers from it; it kills its tasks.
+    /// DRAIN_AGENT: the agent becomes DRAINING (deactivated, its offers
+    /// rescinded) and is told to kill every task (`Event::Drain`, again
+    /// whenever it re-registers). Once none of its tasks is left (each
+    /// terminal and acknowledged, see [`State::check_drained`]) it is
+    /// DRAINED, and with `mark_gone` then marked gone. Draining an agent
+    /// that is already draining or drained only replaces the config.
     pub fn drain_agent(
         &mut self,
         agent_id: &AgentId,
         config: DrainConfig,
+        clock: Clock,
     ) -> Result<Vec<Effect>, StateError> {
         let agent = self
             .agents
@@ -579,10 +587,19 @@ impl State {
         if agent.state == AgentState::Gone {
             return Err(StateError::AgentGone(agent_id.clone()));
         }
-        agent.drain = Some(DrainInfo {
-            state: DrainState::Draining,
-            config,
-        });
+        if config.max_grace_period.is_some_and(|d| d.nanoseconds < 0) {
+            return Err(StateError::Invalid(
+                "DrainConfig.max_grace_period must not be negative".into(),
+            ));
+        }
+        let state = match agent.drain {
+            Some(DrainInfo {
+                state: DrainState::Drained,
+                ..
+            }) => DrainState::Drained,
+            _ => DrainState::Draining,
+        };
+        agent.drain = Some(DrainInfo { state, config });
         agent.deactivated = true;
         let mut effects = vec![Effect::ToAgent(
             agent_id.clone(),
@@ -596,7 +613,31 @@ impl State {
             effects.extend(self.remove_offer(&offer, true));
         }
         effects.push(Effect::Persist(Record::Agent(record)));
+        effects.extend(self.check_drained(agent_id, clock));
         Ok(effects)
+    }
+
+    /// A DRAINING agent none of whose tasks is left (all terminal and
+    /// acknowledged) becomes DRAINED, and is marked gone if its drain
+    /// config says so. Called after whatever removes a task from an agent.
+    pub(crate) fn check_drained(&mut self, agent_id: &AgentId, clock: Clock) -> Vec<Effect> {
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return Vec::new();
+        };
+        let Some(drain) = agent.drain.as_mut() else {
+            return Vec::new();
+        };
+        if drain.state != DrainState::Draining || !agent.tasks.is_empty() {
+            return Vec::new();
+        }
+        drain.state = DrainState::Drained;
+        let mark_gone = drain.config.mark_gone.unwrap_or(false);
+        tracing::info!(agent = %agent_id, mark_gone, "agent drained");
+        let mut effects = vec![Effect::Persist(Record::Agent(agent.record()))];
+        if mark_gone {
+            effects.extend(self.mark_agent_gone(agent_id, clock).unwrap_or_default());
+        }
+        effects
     }
 
     /// DEACTIVATE_AGENT (`active = false`) and REACTIVATE_AGENT (`true`).

@@ -220,7 +220,7 @@ impl State {
             CallBody::Suppress(suppress) => Ok(self.suppress(framework_id, &suppress.roles)),
             CallBody::Kill(kill) => Ok(self.kill(framework_id, kill, clock)),
             CallBody::Shutdown(shutdown) => Ok(self.shutdown_executor(framework_id, shutdown)),
-            CallBody::Acknowledge(ack) => self.acknowledge(framework_id, ack),
+            CallBody::Acknowledge(ack) => self.acknowledge(framework_id, ack, clock),
             CallBody::Reconcile(reconcile) => {
                 Ok(self.reconcile(framework_id, &reconcile.tasks, clock))
             }
@@ -264,17 +264,15 @@ impl State {
         );
         agents.sort();
         agents.dedup();
-        for agent_id in agents {
+        for agent_id in &agents {
             effects.push(Effect::ToAgent(
                 agent_id.clone(),
                 agent::Event::ShutdownFramework {
                     framework_id: framework_id.clone(),
                 },
             ));
-            if let Some(agent) = self.agents.get_mut(&agent_id) {
-                agent.executors.retain(|(f, _)| f != framework_id);
-            }
         }
+        let task_agents: Vec<AgentId> = tasks.iter().map(|(_, a)| a.clone()).collect();
         for (task_id, agent_id) in tasks {
             let status = self.master_status(
                 &task_id,
@@ -296,6 +294,13 @@ impl State {
                 )));
             }
             self.complete_task(framework_id, &task_id);
+        }
+        // Every task is terminal now: its executors hold nothing more.
+        for agent_id in &agents {
+            self.release_idle_executors(agent_id, framework_id);
+        }
+        for agent_id in task_agents {
+            effects.extend(self.check_drained(&agent_id, clock));
         }
         let mut fw = self.frameworks.remove(framework_id).expect("checked above");
         fw.stream = None;
@@ -478,6 +483,7 @@ impl State {
         &mut self,
         framework_id: &FrameworkId,
         ack: scheduler::Acknowledge,
+        clock: Clock,
     ) -> Result<Vec<Effect>, StateError> {
         if ack.uuid.len() != 16 {
             return Err(StateError::Invalid(format!(
@@ -495,24 +501,26 @@ impl State {
                 && task.status_update_uuid.as_ref() == Some(&ack.uuid)
                 && task.status_update_state.is_some_and(|s| s.is_terminal());
         }
-        if done {
-            self.complete_task(framework_id, &ack.task_id);
-        }
+        let mut effects = Vec::new();
         let connected = self
             .agents
             .get(&ack.agent_id)
             .is_some_and(|a| a.stream.is_some());
-        if !connected {
-            return Ok(Vec::new());
+        if connected {
+            effects.push(Effect::ToAgent(
+                ack.agent_id.clone(),
+                agent::Event::Acknowledge {
+                    framework_id: framework_id.clone(),
+                    task_id: ack.task_id.clone(),
+                    uuid: ack.uuid,
+                },
+            ));
         }
-        Ok(vec![Effect::ToAgent(
-            ack.agent_id,
-            agent::Event::Acknowledge {
-                framework_id: framework_id.clone(),
-                task_id: ack.task_id,
-                uuid: ack.uuid,
-            },
-        )])
+        if done {
+            self.complete_task(framework_id, &ack.task_id);
+            effects.extend(self.check_drained(&ack.agent_id, clock));
+        }
+        Ok(effects)
     }
 
     /// RECONCILE: the latest state of each listed task (all live tasks when

@@ -27,9 +27,9 @@ use dcos_api::operator;
 use dcos_api::resources::Resources;
 use dcos_api::scheduler;
 use dcos_api::v1::{
-    AgentId, AgentInfo, Base64Bytes, DrainInfo, ExecutorInfo, FrameworkCapabilityType, FrameworkId,
-    FrameworkInfo, MasterInfo, OfferId, Reason, Source, Task, TaskId, TaskState, TaskStatus,
-    UNRESERVED_ROLE,
+    AgentId, AgentInfo, Base64Bytes, DrainInfo, ExecutorId, ExecutorInfo, FrameworkCapabilityType,
+    FrameworkId, FrameworkInfo, MasterInfo, OfferId, Reason, Source, Task, TaskId, TaskState,
+    TaskStatus, UNRESERVED_ROLE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -199,7 +199,8 @@ pub struct Agent {
     pub version: String,
     /// Total resources (unallocated form).
     pub total: Resources,
-    /// Resources of its non-terminal tasks (unallocated form).
+    /// Resources of its non-terminal tasks and their executors
+    /// (unallocated form).
     pub used: Resources,
     /// Resources in outstanding offers (unallocated form).
     pub offered: Resources,
@@ -221,7 +222,8 @@ pub struct Agent {
     pub unreachable_time: Option<f64>,
     /// Tasks on it, by framework.
     pub tasks: HashSet<(FrameworkId, TaskId)>,
-    /// Executors known to run on it, by framework.
+    /// Executors known to run on it, by framework (their resources are
+    /// in `used`).
     pub executors: Vec<(FrameworkId, ExecutorInfo)>,
     /// Outstanding offers of its resources.
     pub offers: BTreeSet<OfferId>,
@@ -279,7 +281,8 @@ pub struct Framework {
     pub tasks: HashMap<TaskId, Task>,
     /// The latest completed tasks.
     pub completed_tasks: VecDeque<Task>,
-    /// Resources of its non-terminal tasks (allocated form).
+    /// Resources of its non-terminal tasks and their executors
+    /// (allocated form).
     pub used: Resources,
     /// Resources in its outstanding offers (allocated form).
     pub offered: Resources,
@@ -601,6 +604,7 @@ impl State {
         if !previous.is_terminal() && status.state.is_terminal() {
             let resources: Resources = task.resources.clone().into();
             let agent_id = task.agent_id.clone();
+            let has_executor = task.executor_id.is_some();
             fw.used -= &resources;
             if let Some(agent) = self.agents.get_mut(&agent_id) {
                 agent.used -= &resources.unallocate();
@@ -610,6 +614,9 @@ impl State {
                 .terminal
                 .entry(status.state.as_str())
                 .or_default() += 1;
+            if has_executor {
+                self.release_idle_executors(&agent_id, framework_id);
+            }
         }
         Some(previous)
     }
@@ -646,17 +653,96 @@ impl State {
         let Some(task) = fw.tasks.remove(task_id) else {
             return;
         };
-        if !task.state.is_terminal() {
+        let was_live = !task.state.is_terminal();
+        if was_live {
             let resources: Resources = task.resources.clone().into();
             fw.used -= &resources;
             if let Some(agent) = self.agents.get_mut(&task.agent_id) {
                 agent.used -= &resources.unallocate();
             }
         }
-        if let Some(agent) = self.agents.get_mut(&task.agent_id) {
+        let agent_id = task.agent_id.clone();
+        let has_executor = task.executor_id.is_some();
+        push_completed(fw, task);
+        if let Some(agent) = self.agents.get_mut(&agent_id) {
             agent.tasks.remove(&(framework_id.clone(), task_id.clone()));
         }
-        push_completed(fw, task);
+        if was_live && has_executor {
+            self.release_idle_executors(&agent_id, framework_id);
+        }
+    }
+
+    /// Notes an executor running on an agent (if new there) and counts its
+    /// resources (allocated form) as used by the agent and the framework,
+    /// as Mesos does until the executor ends.
+    pub(crate) fn add_executor(
+        &mut self,
+        agent_id: &AgentId,
+        framework_id: &FrameworkId,
+        executor: ExecutorInfo,
+    ) {
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        let known = agent
+            .executors
+            .iter()
+            .any(|(f, e)| f == framework_id && e.executor_id == executor.executor_id);
+        if known {
+            return;
+        }
+        let resources: Resources = executor.resources.clone().into();
+        agent.used += &resources.unallocate();
+        if let Some(fw) = self.frameworks.get_mut(framework_id) {
+            fw.used += &resources;
+        }
+        agent.executors.push((framework_id.clone(), executor));
+    }
+
+    /// Forgets the executors of `framework_id` on `agent_id` that no live
+    /// task runs under any more, releasing their resources. (The agent
+    /// protocol has no executor-exit message; a custom executor is taken
+    /// to end with its last task.)
+    pub(crate) fn release_idle_executors(
+        &mut self,
+        agent_id: &AgentId,
+        framework_id: &FrameworkId,
+    ) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        if !agent.executors.iter().any(|(f, _)| f == framework_id) {
+            return;
+        }
+        let fw = self.frameworks.get(framework_id);
+        let busy: HashSet<&ExecutorId> = agent
+            .tasks
+            .iter()
+            .filter(|(f, _)| f == framework_id)
+            .filter_map(|(_, t)| fw.and_then(|fw| fw.tasks.get(t)))
+            .filter(|t| !t.state.is_terminal())
+            .filter_map(|t| t.executor_id.as_ref())
+            .collect();
+        let idle: Vec<usize> = agent
+            .executors
+            .iter()
+            .enumerate()
+            .filter(|(_, (f, e))| f == framework_id && !busy.contains(&e.executor_id))
+            .map(|(i, _)| i)
+            .collect();
+        if idle.is_empty() {
+            return;
+        }
+        let agent = self.agents.get_mut(agent_id).expect("looked up above");
+        let mut freed = Resources::new();
+        for i in idle.into_iter().rev() {
+            let (_, e) = agent.executors.swap_remove(i);
+            freed += &Resources::from(e.resources);
+        }
+        agent.used -= &freed.unallocate();
+        if let Some(fw) = self.frameworks.get_mut(framework_id) {
+            fw.used -= &freed;
+        }
     }
 
     /// Withdraws an offer: its resources go back to the agent's pool.

@@ -272,6 +272,7 @@ fn status_updates_move_tasks_and_free_resources_when_terminal() {
                 task_id: TaskId::new("a"),
                 uuid: done.uuid.clone().unwrap(),
             },
+            clock(t0, 3),
         )
         .unwrap();
     assert!(matches!(
@@ -570,4 +571,221 @@ fn weight_and_quota_records_are_recovered() {
     assert_eq!(s.weight("other"), 1.0);
     assert_eq!(s.quotas["dev"].guarantees["cpus"], 1.0);
     assert!(!s.quotas.contains_key("gone"));
+}
+
+/// Launches task `id` with `res` from `offer`, reports it TASK_RUNNING.
+fn run_task(
+    s: &mut State,
+    t0: Instant,
+    fw: &FrameworkId,
+    offer: &dcos_api::v1::Offer,
+    id: &str,
+    res: &str,
+) {
+    let agent = offer.agent_id.clone();
+    s.accept(fw, accept(offer, vec![task(id, &agent, res)]), clock(t0, 1));
+    let mut running = TaskStatus::new(TaskId::new(id), TaskState::Running);
+    running.uuid = Some(dcos_api::v1::Base64Bytes::new(vec![1; 16]));
+    s.agent_call(
+        agent::Call::Update {
+            agent_id: agent,
+            framework_id: fw.clone(),
+            status: running,
+        },
+        "as",
+        clock(t0, 2),
+    )
+    .unwrap();
+}
+
+/// The agent reports `id` killed and the framework acknowledges it.
+fn kill_and_ack(
+    s: &mut State,
+    t0: Instant,
+    fw: &FrameworkId,
+    agent: &AgentId,
+    id: &str,
+) -> Vec<Effect> {
+    let mut killed = TaskStatus::new(TaskId::new(id), TaskState::Killed);
+    killed.uuid = Some(dcos_api::v1::Base64Bytes::new(vec![2; 16]));
+    s.agent_call(
+        agent::Call::Update {
+            agent_id: agent.clone(),
+            framework_id: fw.clone(),
+            status: killed.clone(),
+        },
+        "as",
+        clock(t0, 3),
+    )
+    .unwrap();
+    s.acknowledge(
+        fw,
+        scheduler::Acknowledge {
+            agent_id: agent.clone(),
+            task_id: TaskId::new(id),
+            uuid: killed.uuid.unwrap(),
+        },
+        clock(t0, 4),
+    )
+    .unwrap()
+}
+
+fn drain_state(s: &State, agent: &AgentId) -> Option<dcos_api::v1::DrainState> {
+    s.agents[agent].drain.map(|d| d.state)
+}
+
+#[test]
+fn drained_once_every_task_is_terminal_and_acknowledged_then_gone() {
+    let (mut s, t0, agent, fw, offer) = setup(true);
+    run_task(&mut s, t0, &fw, &offer, "a", "cpus:1;mem:64");
+    let config = dcos_api::v1::DrainConfig {
+        max_grace_period: Some(dcos_api::v1::DurationInfo::from_duration(
+            Duration::from_secs(2),
+        )),
+        mark_gone: Some(true),
+    };
+    let effects = s.drain_agent(&agent, config, clock(t0, 2)).unwrap();
+    assert!(effects.contains(&Effect::ToAgent(
+        agent.clone(),
+        agent::Event::Drain {
+            max_grace_period_seconds: Some(2.0)
+        }
+    )));
+    assert_eq!(
+        drain_state(&s, &agent),
+        Some(dcos_api::v1::DrainState::Draining)
+    );
+    assert!(!s.agents[&agent].offerable());
+    let snap = s.allocation_snapshot(clock(t0, 2), Vec::new());
+    assert!(snap.agents.iter().all(|a| !a.active));
+
+    let effects = kill_and_ack(&mut s, t0, &fw, &agent, "a");
+    // DRAINED, then gone: the agent is told to shut down.
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::ToAgentStream(_, agent::Event::Shutdown { .. }))));
+    assert_eq!(
+        drain_state(&s, &agent),
+        Some(dcos_api::v1::DrainState::Drained)
+    );
+    assert_eq!(s.agents[&agent].state, AgentState::Gone);
+}
+
+#[test]
+fn draining_an_idle_agent_drains_it_at_once_and_reactivation_clears_it() {
+    let (mut s, t0, agent, _fw, _offer) = setup(false);
+    let effects = s
+        .drain_agent(&agent, dcos_api::v1::DrainConfig::default(), clock(t0, 1))
+        .unwrap();
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::ToFramework(_, scheduler::Event::Rescind(_)))));
+    assert_eq!(
+        drain_state(&s, &agent),
+        Some(dcos_api::v1::DrainState::Drained)
+    );
+    assert_eq!(
+        s.agents[&agent].state,
+        AgentState::Active,
+        "not marked gone"
+    );
+    s.set_agent_active(&agent, true).unwrap();
+    assert!(s.agents[&agent].drain.is_none() && s.agents[&agent].offerable());
+    let bad = dcos_api::v1::DrainConfig {
+        max_grace_period: Some(dcos_api::v1::DurationInfo { nanoseconds: -1 }),
+        mark_gone: None,
+    };
+    assert!(matches!(
+        s.drain_agent(&agent, bad, clock(t0, 2)),
+        Err(StateError::Invalid(_))
+    ));
+}
+
+fn executor(id: &str, res: &str) -> dcos_api::v1::ExecutorInfo {
+    let mut e = dcos_api::v1::ExecutorInfo::new(dcos_api::v1::ExecutorId::new(id));
+    e.resources = Resources::parse(res, "*").unwrap().into_vec();
+    e
+}
+
+fn status(
+    s: &mut State,
+    t0: Instant,
+    fw: &FrameworkId,
+    agent: &AgentId,
+    id: &str,
+    state: TaskState,
+    n: u8,
+) {
+    let mut st = TaskStatus::new(TaskId::new(id), state);
+    st.uuid = Some(dcos_api::v1::Base64Bytes::new(vec![n; 16]));
+    s.agent_call(
+        agent::Call::Update {
+            agent_id: agent.clone(),
+            framework_id: fw.clone(),
+            status: st,
+        },
+        "as",
+        clock(t0, 5),
+    )
+    .unwrap();
+}
+
+fn cpus(r: &Resources) -> f64 {
+    r.quantities().get("cpus").copied().unwrap_or(0.0)
+}
+
+#[test]
+fn custom_executor_resources_are_used_until_its_last_task_ends() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    let mut tasks = Vec::new();
+    for id in ["a", "b"] {
+        let mut t = task(id, &agent, "cpus:1;mem:64");
+        let mut e = executor("ex", "cpus:0.5;mem:32");
+        e.command = t.command.take();
+        t.executor = Some(e);
+        tasks.push(t);
+    }
+    let effects = s.accept(&fw, accept(&offer, tasks), clock(t0, 1));
+    assert!(updates(&effects).is_empty(), "{effects:?}");
+    // Two tasks, one executor counted once.
+    assert_eq!(cpus(&s.agents[&agent].used), 2.5);
+    assert_eq!(cpus(&s.frameworks[&fw].used), 2.5);
+    assert_eq!(s.agents[&agent].executors.len(), 1);
+
+    status(&mut s, t0, &fw, &agent, "a", TaskState::Finished, 1);
+    assert_eq!(cpus(&s.agents[&agent].used), 1.5, "executor still runs b");
+    status(&mut s, t0, &fw, &agent, "b", TaskState::Killed, 2);
+    assert!(
+        s.agents[&agent].used.is_empty(),
+        "{:?}",
+        s.agents[&agent].used
+    );
+    assert!(s.frameworks[&fw].used.is_empty());
+    assert!(s.agents[&agent].executors.is_empty());
+}
+
+#[test]
+fn task_group_executor_resources_are_counted_and_released() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    let mut e = executor("group", "cpus:0.25;mem:32");
+    e.kind = Some(dcos_api::v1::ExecutorType::Default);
+    let group = dcos_api::v1::OfferOperation::new(dcos_api::v1::Operation::LaunchGroup(
+        dcos_api::v1::LaunchGroup {
+            executor: e,
+            task_group: dcos_api::v1::TaskGroupInfo {
+                tasks: vec![task("g1", &agent, "cpus:1;mem:64")],
+            },
+        },
+    ));
+    let call = scheduler::Accept {
+        offer_ids: vec![offer.id.clone()],
+        operations: vec![group],
+        filters: None,
+    };
+    let effects = s.accept(&fw, call, clock(t0, 1));
+    assert!(updates(&effects).is_empty(), "{effects:?}");
+    assert_eq!(cpus(&s.agents[&agent].used), 1.25);
+    status(&mut s, t0, &fw, &agent, "g1", TaskState::Failed, 1);
+    assert!(s.agents[&agent].used.is_empty());
+    assert!(s.frameworks[&fw].used.is_empty());
 }
