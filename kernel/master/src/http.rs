@@ -643,11 +643,16 @@ fn legacy(
     if let Some(r) = not_active(m, path) {
         return r;
     }
-    let core = m.lock();
-    match core.state.as_ref() {
-        Some(s) => Json(f(s, &facts(m, core.elected_time))).into_response(),
-        None => inactive().into_response(),
-    }
+    // Build the JSON tree under the lock, serialize it after: the books
+    // are locked for the walk over them, not for the text encoding.
+    let value = {
+        let core = m.lock();
+        match core.state.as_ref() {
+            Some(s) => f(s, &facts(m, core.elected_time)),
+            None => return inactive().into_response(),
+        }
+    };
+    Json(value).into_response()
 }
 
 async fn state_json(AxState(m): AxState<Arc<Master>>) -> Response {
@@ -660,22 +665,37 @@ async fn state_summary(AxState(m): AxState<Arc<Master>>) -> Response {
 
 async fn frameworks_json(AxState(m): AxState<Arc<Master>>) -> Response {
     legacy(&m, "/master/frameworks", |s, _| {
-        json!({
-            "frameworks": s.frameworks.values().map(|f| views::legacy_framework(s, f, false)).collect::<Vec<_>>(),
-            "completed_frameworks": s.completed_frameworks.iter().map(|f| views::legacy_framework(s, f, true)).collect::<Vec<_>>(),
-            "unregistered_frameworks": [],
-        })
+        let mut v = json!({ "unregistered_frameworks": [] });
+        v["frameworks"] = serde_json::Value::Array(
+            s.frameworks
+                .values()
+                .map(|f| views::legacy_framework(s, f, false))
+                .collect(),
+        );
+        v["completed_frameworks"] = serde_json::Value::Array(
+            s.completed_frameworks
+                .iter()
+                .map(|f| views::legacy_framework(s, f, true))
+                .collect(),
+        );
+        v
     })
 }
 
 async fn slaves_json(AxState(m): AxState<Arc<Master>>) -> Response {
     legacy(&m, "/master/slaves", |s, _| {
-        json!({
-            "slaves": s.agents.values()
-                .filter(|a| a.state != crate::state::AgentState::Gone && a.state != crate::state::AgentState::Unreachable)
-                .map(views::legacy_agent).collect::<Vec<_>>(),
-            "recovered_slaves": [],
-        })
+        let mut v = json!({ "recovered_slaves": [] });
+        v["slaves"] = serde_json::Value::Array(
+            s.agents
+                .values()
+                .filter(|a| {
+                    a.state != crate::state::AgentState::Gone
+                        && a.state != crate::state::AgentState::Unreachable
+                })
+                .map(views::legacy_agent)
+                .collect(),
+        );
+        v
     })
 }
 

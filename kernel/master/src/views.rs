@@ -395,9 +395,9 @@ pub fn legacy_task(t: &Task) -> Value {
         "state": t.state,
         "resources": model_resources(&resources.unallocate()),
         "role": role,
-        "statuses": statuses,
     });
     let obj = v.as_object_mut().expect("an object");
+    obj.insert("statuses".into(), Value::Array(statuses));
     if let Some(l) = &t.labels {
         obj.insert("labels".into(), json!(l.labels));
     }
@@ -460,7 +460,7 @@ pub fn legacy_framework(s: &State, f: &Framework, completed: bool) -> Value {
         })
         .collect();
     let used = &f.used;
-    json!({
+    let mut v = json!({
         "id": f.id.value,
         "name": f.info.name,
         "pid": Value::Null,
@@ -483,12 +483,15 @@ pub fn legacy_framework(s: &State, f: &Framework, completed: bool) -> Value {
         "resources": model_resources(&(used + &f.offered).unallocate()),
         "used_resources": model_resources(&used.unallocate()),
         "offered_resources": model_resources(&f.offered.unallocate()),
-        "tasks": tasks,
-        "unreachable_tasks": unreachable,
-        "completed_tasks": done,
-        "offers": offers,
-        "executors": executors,
-    })
+    });
+    // Moved in, not through `json!` (which would deep-copy every task).
+    let o = v.as_object_mut().expect("an object");
+    o.insert("tasks".into(), Value::Array(tasks));
+    o.insert("unreachable_tasks".into(), Value::Array(unreachable));
+    o.insert("completed_tasks".into(), Value::Array(done));
+    o.insert("offers".into(), Value::Array(offers));
+    o.insert("executors".into(), Value::Array(executors));
+    v
 }
 
 /// Fixed facts about this master for the legacy JSON.
@@ -508,7 +511,7 @@ pub struct MasterFacts {
 pub fn legacy_state(s: &State, facts: &MasterFacts) -> Value {
     let (host, _) = facts.addr.rsplit_once(':').unwrap_or((&facts.addr, ""));
     let count = |st: AgentState| s.agents.values().filter(|a| a.state == st).count();
-    json!({
+    let mut v = json!({
         "version": crate::MESOS_VERSION,
         "git_sha": Value::Null,
         "build_date": Value::Null,
@@ -525,13 +528,41 @@ pub fn legacy_state(s: &State, facts: &MasterFacts) -> Value {
         "cluster": Value::Null,
         "log_dir": Value::Null,
         "flags": facts.flags,
-        "slaves": s.agents.values().filter(|a| a.state != AgentState::Gone && a.state != AgentState::Unreachable).map(legacy_agent).collect::<Vec<_>>(),
         "recovered_slaves": [],
-        "frameworks": s.frameworks.values().map(|f| legacy_framework(s, f, false)).collect::<Vec<_>>(),
-        "completed_frameworks": s.completed_frameworks.iter().map(|f| legacy_framework(s, f, true)).collect::<Vec<_>>(),
         "orphan_tasks": [],
         "unregistered_frameworks": [],
-    })
+    });
+    // Moved in, not through `json!` (which would deep-copy them).
+    let o = v.as_object_mut().expect("an object");
+    o.insert(
+        "slaves".into(),
+        Value::Array(
+            s.agents
+                .values()
+                .filter(|a| a.state != AgentState::Gone && a.state != AgentState::Unreachable)
+                .map(legacy_agent)
+                .collect(),
+        ),
+    );
+    o.insert(
+        "frameworks".into(),
+        Value::Array(
+            s.frameworks
+                .values()
+                .map(|f| legacy_framework(s, f, false))
+                .collect(),
+        ),
+    );
+    o.insert(
+        "completed_frameworks".into(),
+        Value::Array(
+            s.completed_frameworks
+                .iter()
+                .map(|f| legacy_framework(s, f, true))
+                .collect(),
+        ),
+    );
+    v
 }
 
 /// `/master/state-summary`.
@@ -617,12 +648,10 @@ pub fn legacy_state_summary(s: &State, facts: &MasterFacts) -> Value {
             v
         })
         .collect();
-    json!({
-        "hostname": host,
-        "cluster": Value::Null,
-        "slaves": slaves,
-        "frameworks": frameworks,
-    })
+    let mut v = json!({ "hostname": host, "cluster": Value::Null });
+    v["slaves"] = Value::Array(slaves);
+    v["frameworks"] = Value::Array(frameworks);
+    v
 }
 
 /// `/master/tasks`.
@@ -632,7 +661,9 @@ pub fn legacy_tasks(s: &State) -> Value {
         tasks.extend(f.tasks.values().map(legacy_task));
         tasks.extend(f.completed_tasks.iter().map(legacy_task));
     }
-    json!({ "tasks": tasks })
+    let mut v = json!({});
+    v["tasks"] = Value::Array(tasks);
+    v
 }
 
 /// `/metrics/snapshot` (the `master/*` part).
