@@ -402,6 +402,13 @@ impl Resources {
         if is_empty(&r) {
             return;
         }
+        self.push_normalized(r);
+    }
+
+    /// [`Resources::push`] for an entry that is already valid, normalized
+    /// and not empty, such as an entry of another `Resources`: skips the
+    /// checks and the copy that normalizing makes.
+    fn push_normalized(&mut self, r: Resource) {
         if !is_atomic(&r) {
             if let Some(existing) = self
                 .items
@@ -450,8 +457,14 @@ impl Resources {
         if is_empty(&r) {
             return;
         }
-        if is_atomic(&r) {
-            if let Some(i) = self.items.iter().position(|e| *e == r) {
+        self.remove_normalized(&r);
+    }
+
+    /// [`Resources::remove`] for an entry that is already valid,
+    /// normalized and not empty (see [`Resources::push_normalized`]).
+    fn remove_normalized(&mut self, r: &Resource) {
+        if is_atomic(r) {
+            if let Some(i) = self.items.iter().position(|e| e == r) {
                 self.items.remove(i);
             }
             return;
@@ -459,7 +472,7 @@ impl Resources {
         let Some(i) = self
             .items
             .iter()
-            .position(|e| !is_atomic(e) && same_key(e, &r))
+            .position(|e| !is_atomic(e) && same_key(e, r))
         else {
             return;
         };
@@ -477,7 +490,7 @@ impl Resources {
                     .ranges
                     .clone()
                     .unwrap_or_default()
-                    .difference(&r.ranges.unwrap_or_default());
+                    .difference(r.ranges.as_ref().unwrap_or(&Ranges::default()));
                 existing.ranges = Some(left);
             }
             ValueType::Set => {
@@ -485,7 +498,7 @@ impl Resources {
                     .set
                     .clone()
                     .unwrap_or_default()
-                    .difference(&r.set.unwrap_or_default());
+                    .difference(r.set.as_ref().unwrap_or(&Set::default()));
                 existing.set = Some(left);
             }
             ValueType::Text => {}
@@ -504,23 +517,35 @@ impl Resources {
         if is_empty(&r) {
             return true;
         }
-        if is_atomic(&r) {
-            return self.items.contains(&r);
+        self.contains_normalized(&r)
+    }
+
+    /// [`Resources::contains_resource`] for an entry that is already
+    /// valid, normalized and not empty (see [`Resources::push_normalized`]).
+    fn contains_normalized(&self, r: &Resource) -> bool {
+        if is_atomic(r) {
+            return self.items.contains(r);
         }
         self.items
             .iter()
-            .any(|e| !is_atomic(e) && same_key(e, &r) && value_contains(e, &r))
+            .any(|e| !is_atomic(e) && same_key(e, r) && value_contains(e, r))
     }
 
     /// Whether every resource of `other` is within this collection
     /// (counting atomic resources with multiplicity).
     pub fn contains(&self, other: &Resources) -> bool {
+        // Non-atomic entries of a normalized collection have distinct keys,
+        // so each is checked against a different entry of `self`; only
+        // atomic entries (which may repeat) need the multiset bookkeeping.
+        if !other.items.iter().any(is_atomic) {
+            return other.items.iter().all(|r| self.contains_normalized(r));
+        }
         let mut left = self.clone();
         for r in &other.items {
-            if !left.contains_resource(r) {
+            if !left.contains_normalized(r) {
                 return false;
             }
-            left.remove(r);
+            left.remove_normalized(r);
         }
         true
     }
@@ -608,26 +633,43 @@ impl Resources {
     /// The same resources, all allocated to `role` (as the master does
     /// before offering them).
     pub fn allocate(&self, role: &str) -> Resources {
-        self.iter()
-            .cloned()
-            .map(|mut r| {
-                r.allocation_info = Some(AllocationInfo {
-                    role: Some(role.to_owned()),
-                });
-                r
-            })
-            .collect()
+        self.with_allocation(Some(AllocationInfo {
+            role: Some(role.to_owned()),
+        }))
     }
 
     /// The same resources with allocation info removed.
     pub fn unallocate(&self) -> Resources {
-        self.iter()
-            .cloned()
-            .map(|mut r| {
-                r.allocation_info = None;
-                r
-            })
-            .collect()
+        self.with_allocation(None)
+    }
+
+    /// Every entry with `allocation_info` set to `info`.
+    fn with_allocation(&self, info: Option<AllocationInfo>) -> Resources {
+        let set = |r: &Resource| {
+            let mut r = r.clone();
+            r.allocation_info.clone_from(&info);
+            r
+        };
+        // When every entry has the same allocation (the usual case: none,
+        // or one role), the entries differ in something else, so they stay
+        // distinct, valid and normalized with another common allocation:
+        // no re-normalizing or merging needed. The master does this for
+        // every offer.
+        let uniform = self
+            .items
+            .windows(2)
+            .all(|w| w[0].allocation_info == w[1].allocation_info);
+        if uniform {
+            Resources {
+                items: self.items.iter().map(set).collect(),
+            }
+        } else {
+            let mut out = Resources::new();
+            for r in &self.items {
+                out.push_normalized(set(r));
+            }
+            out
+        }
     }
 
     /// The same amounts with every reservation removed (Mesos'
@@ -670,10 +712,17 @@ impl Resources {
         for r in &self.items {
             let amount = match r.kind {
                 ValueType::Scalar => fixed_point(r.scalar.unwrap_or_default().value),
+                // Entries are normalized (sorted, disjoint): a plain sum,
+                // where `Ranges::count` would normalize a copy first.
                 ValueType::Ranges => r
                     .ranges
                     .as_ref()
-                    .map(|x| i64::try_from(x.count()).unwrap_or(i64::MAX / 1000) * 1000)
+                    .map(|x| {
+                        let n = x.range.iter().fold(0u64, |n, r| {
+                            n.saturating_add((r.end - r.begin).saturating_add(1))
+                        });
+                        i64::try_from(n).unwrap_or(i64::MAX / 1000) * 1000
+                    })
                     .unwrap_or(0),
                 ValueType::Set => r
                     .set
@@ -950,8 +999,9 @@ impl IntoIterator for Resources {
 
 impl AddAssign<&Resources> for Resources {
     fn add_assign(&mut self, rhs: &Resources) {
+        self.items.reserve(rhs.items.len());
         for r in &rhs.items {
-            self.push(r.clone());
+            self.push_normalized(r.clone());
         }
     }
 }
@@ -985,7 +1035,7 @@ impl SubAssign<&Resources> for Resources {
     /// Saturating: see [`Resources::remove`].
     fn sub_assign(&mut self, rhs: &Resources) {
         for r in &rhs.items {
-            self.remove(r);
+            self.remove_normalized(r);
         }
     }
 }
@@ -1205,14 +1255,14 @@ mod tests {
 
     fn volume(id: &str, size: f64) -> Resource {
         let mut r = Resource::scalar("disk", size).reserved(ReservationInfo::static_for("eng"));
-        r.disk = Some(DiskInfo {
+        r.disk = Some(Box::new(DiskInfo {
             persistence: Some(Persistence {
                 id: id.into(),
                 principal: None,
             }),
             volume: None,
             source: None,
-        });
+        }));
         r
     }
 

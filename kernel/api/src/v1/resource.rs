@@ -20,11 +20,17 @@ use super::values::{Labels, Range, Ranges, Scalar, Set, ValueType};
 pub const UNRESERVED_ROLE: &str = "*";
 
 /// `Resource`: one named, typed amount (`cpus:4`, `ports:[31000-32000]`).
+///
+/// Rarely set fields (`provider_id`, the pre-refinement `reservation`,
+/// `disk`) are boxed: `DiskInfo` alone is about a kilobyte, and the master
+/// clones, moves and drops millions of resources (every offer, every
+/// allocation cycle), nearly all of which leave those fields empty. Boxing
+/// does not change the JSON (serde is transparent for `Box`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Resource {
     /// Set when the resource comes from a resource provider.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_id: Option<ResourceProviderId>,
+    pub provider_id: Option<Box<ResourceProviderId>>,
     /// `cpus`, `mem` (MB), `disk` (MB), `ports`, `gpus`, …
     pub name: String,
     /// Which value field is set.
@@ -48,13 +54,13 @@ pub struct Resource {
     pub allocation_info: Option<AllocationInfo>,
     /// Deprecated pre-refinement dynamic reservation (principal, labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reservation: Option<ReservationInfo>,
+    pub reservation: Option<Box<ReservationInfo>>,
     /// Post-refinement reservation stack; the last entry is current.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reservations: Vec<ReservationInfo>,
     /// Disk details (persistent volumes, disk sources).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub disk: Option<DiskInfo>,
+    pub disk: Option<Box<DiskInfo>>,
     /// Present (as `{}`) when the resource is revocable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocable: Option<RevocableInfo>,
@@ -304,7 +310,7 @@ impl Resource {
         match role.as_deref() {
             None | Some(UNRESERVED_ROLE) => {}
             Some(role) => {
-                let info = match reservation {
+                let info = match reservation.map(|r| *r) {
                     Some(r) => ReservationInfo {
                         kind: Some(ReservationType::Dynamic),
                         role: Some(role.to_owned()),
@@ -335,12 +341,12 @@ impl Resource {
             Some(r) => {
                 out.role = r.role.clone();
                 out.reservation = match r.kind {
-                    Some(ReservationType::Dynamic) => Some(ReservationInfo {
+                    Some(ReservationType::Dynamic) => Some(Box::new(ReservationInfo {
                         kind: None,
                         role: None,
                         principal: r.principal,
                         labels: r.labels,
-                    }),
+                    })),
                     _ => None,
                 };
             }
@@ -380,10 +386,10 @@ mod tests {
     fn reservation_formats_convert_both_ways() {
         let mut pre = Resource::scalar("cpus", 1.0);
         pre.role = Some("eng".into());
-        pre.reservation = Some(ReservationInfo {
+        pre.reservation = Some(Box::new(ReservationInfo {
             principal: Some("ops".into()),
             ..ReservationInfo::default()
-        });
+        }));
         let post = pre.clone().into_post_refinement();
         assert_eq!(post.role, None);
         assert_eq!(post.reservations.len(), 1);
@@ -395,6 +401,26 @@ mod tests {
         let pre_unreserved = unreserved.to_pre_refinement().unwrap();
         assert_eq!(pre_unreserved.role.as_deref(), Some("*"));
         assert_eq!(pre_unreserved.into_post_refinement(), unreserved);
+    }
+
+    #[test]
+    fn resource_stays_small() {
+        // Guards the boxing of rare fields: the master holds, clones and
+        // drops one of these per resource of every agent, task and offer.
+        assert!(
+            std::mem::size_of::<Resource>() <= 256,
+            "{}",
+            std::mem::size_of::<Resource>()
+        );
+    }
+
+    #[test]
+    fn boxed_fields_keep_their_json_shape() {
+        let json = r#"{"provider_id":{"value":"rp"},"name":"disk","type":"SCALAR","scalar":{"value":5.0},"role":"eng","reservation":{"principal":"ops"},"disk":{"persistence":{"id":"v1"}}}"#;
+        let r: Resource = serde_json::from_str(json).unwrap();
+        assert_eq!(r.provider_id.as_deref().map(|p| p.as_str()), Some("rp"));
+        assert!(r.is_persistent_volume());
+        assert_eq!(serde_json::to_string(&r).unwrap(), json);
     }
 
     #[test]
