@@ -12,7 +12,7 @@ AGENTS=${AGENTS:-10000}
 TASKS=${TASKS:-100000}
 DURATION=${DURATION:-1}
 MPORT=${MPORT:-27050}
-cargo build --release -q -p dcos-cli -p dcos-bench
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p dcos-cli -p dcos-bench
 BIN=target/release
 ulimit -n "$(ulimit -Hn)"
 work=$(mktemp -d)

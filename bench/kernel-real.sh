@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 TASKS=${TASKS:-200}
 MPORT=${MPORT:-26050}
 APORT=${APORT:-26051}
-cargo build --release -q -p dcos-cli -p dcos-bench
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p dcos-cli -p dcos-bench
 BIN=target/release
 work=$(mktemp -d)
 cleanup() {

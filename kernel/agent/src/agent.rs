@@ -485,11 +485,14 @@ impl Agent {
             inner.tasks.insert(k.clone(), record);
             receipt
         };
-        if let Err(e) = receipt.durable().await {
-            tracing::error!("checkpoint failed: {e}");
-        }
+        // Wait for the checkpoint off the event loop: launches that arrive
+        // together share one fsync (group commit) instead of queueing one
+        // fsync each behind the master's stream.
         let agent = self.clone();
         tokio::spawn(async move {
+            if let Err(e) = receipt.durable().await {
+                tracing::error!("checkpoint failed: {e}");
+            }
             if let Err(message) = agent.launch(&k, &dir, &container).await {
                 agent
                     .agent_update(
@@ -823,11 +826,19 @@ impl Agent {
                 (receipt, next, None)
             }
         };
-        let _ = receipt.durable().await;
+        let _ = container;
+        // The next update was checkpointed when it was recorded: send it at
+        // once and let the acknowledgement's own write complete in the
+        // background, so acknowledgements arriving together share one fsync
+        // instead of holding up the master's stream one fsync each.
         if let Some(c) = next {
             let _ = self.outbox.send(c);
         }
-        let _ = container;
+        tokio::spawn(async move {
+            if let Err(e) = receipt.durable().await {
+                tracing::error!("checkpoint of an acknowledgement failed: {e}");
+            }
+        });
     }
 
     fn complete(inner: &mut Inner, r: TaskRecord) {
