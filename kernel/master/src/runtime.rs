@@ -199,7 +199,8 @@ impl Master {
     }
 
     fn is_store_leader(&self) -> bool {
-        let m = self.node.raft().metrics().borrow().clone();
+        let rx = self.node.raft().metrics();
+        let m = rx.borrow();
         m.state == ServerState::Leader && m.current_leader == Some(self.node.id())
     }
 
@@ -532,7 +533,14 @@ pub(crate) fn agent_heartbeat() -> Bytes {
 /// Watches Raft: loads the registries on gaining leadership, drops the
 /// books and every stream on losing it.
 async fn leadership_loop(master: Weak<Master>) {
+    // One receiver for the whole loop: a receiver cloned from Raft's own
+    // never has the current value marked seen, so waiting on a fresh clone
+    // each time returned at once and spun a core.
+    let Some(mut metrics) = master.upgrade().map(|m| m.node.raft().metrics()) else {
+        return;
+    };
     loop {
+        metrics.borrow_and_update();
         let Some(m) = master.upgrade() else { return };
         let leading = m.is_store_leader();
         let active = m.is_active();
@@ -556,7 +564,6 @@ async fn leadership_loop(master: Weak<Master>) {
             core.state = None;
             core.streams.clear();
         }
-        let mut metrics = m.node.raft().metrics();
         drop(m);
         let _ = tokio::time::timeout(Duration::from_millis(200), metrics.changed()).await;
     }
