@@ -15,6 +15,10 @@ pub enum Daemon {
     Master(MasterArgs),
     /// An agent: runs tasks for the master (default port 5051).
     Agent(dcos_agent::AgentFlags),
+    /// A whole cluster on this machine: one master and one agent as child
+    /// processes, data under one directory. Ctrl-C stops both (tasks keep
+    /// running under their executors and are recovered at the next start).
+    Local(LocalArgs),
     /// The per-task command executor (started by the agent).
     #[command(hide = true)]
     Executor(dcos_agent::executor::ExecutorFlags),
@@ -48,6 +52,19 @@ pub struct MasterArgs {
     pub master: dcos_master::MasterFlags,
 }
 
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Everything lives here: `<dir>/master` and `<dir>/agent`.
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The master's address (the agent listens on the next port).
+    #[arg(long, default_value = "127.0.0.1:5050")]
+    pub listen: String,
+    /// Agent resources in Mesos syntax; detected from the machine if absent.
+    #[arg(long)]
+    pub resources: Option<String>,
+}
+
 pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
     match daemon {
         Daemon::Master(args) => master(args).await,
@@ -55,6 +72,7 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
             raise_fd_limit();
             dcos_agent::run(flags, shutdown_signal()).await
         }
+        Daemon::Local(args) => local(args).await,
         Daemon::Executor(flags) => dcos_agent::executor::run(flags).await,
     }
 }
@@ -120,6 +138,76 @@ async fn master(args: MasterArgs) -> anyhow::Result<()> {
     node.shutdown().await;
     served??;
     Ok(())
+}
+
+/// `dcos daemon local`: starts `dcos daemon master` and then `dcos daemon
+/// agent` as children, passes their output through, and stops both on
+/// SIGINT/SIGTERM or when either exits.
+async fn local(args: LocalArgs) -> anyhow::Result<()> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    use tokio::process::Command;
+
+    let exe = std::env::current_exe().context("locating the dcos binary")?;
+    let (host, port) = args
+        .listen
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .context("--listen must be host:port")?;
+    let master_url = format!("http://{host}:{port}");
+    let mut master = Command::new(&exe)
+        .args(["daemon", "master", "--listen", &args.listen, "--data-dir"])
+        .arg(args.data_dir.join("master"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the master")?;
+    let mut lines = BufReader::new(master.stdout.take().context("master stdout")?).lines();
+    loop {
+        match lines.next_line().await? {
+            Some(line) => {
+                println!("{line}");
+                if line.contains("listening on") {
+                    break;
+                }
+            }
+            None => anyhow::bail!("the master exited before it was ready (see its log above)"),
+        }
+    }
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("{line}");
+        }
+    });
+    let mut agent_cmd = Command::new(&exe);
+    agent_cmd
+        .args(["daemon", "agent", "--master", &master_url, "--listen"])
+        .arg(format!("{host}:{}", port + 1))
+        .arg("--work-dir")
+        .arg(std::path::absolute(args.data_dir.join("agent"))?)
+        .kill_on_drop(true);
+    if let Some(r) = &args.resources {
+        agent_cmd.args(["--resources", r]);
+    }
+    let mut agent = agent_cmd.spawn().context("starting the agent")?;
+    println!(
+        "local cluster: master {master_url}, agent http://{host}:{} (Ctrl-C stops both)",
+        port + 1
+    );
+    let result = tokio::select! {
+        _ = shutdown_signal() => Ok(()),
+        s = master.wait() => Err(anyhow::anyhow!("the master exited: {}", s?)),
+        s = agent.wait() => Err(anyhow::anyhow!("the agent exited: {}", s?)),
+    };
+    for child in [&mut agent, &mut master] {
+        if let Some(pid) = child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
+    }
+    result
 }
 
 /// Resolves on SIGINT or SIGTERM.

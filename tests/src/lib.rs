@@ -284,14 +284,27 @@ pub fn kill_processes_under(dir: &Path) {
     }
 }
 
-/// The Python interpreter of the test venv that `.ci/run` creates
-/// (`target/pyenv`, with `mesoshttp` and the other real clients), or
-/// `DCOS_TEST_PYTHON`. `None` (test skipped) outside CI when it is absent;
-/// a panic under `CI=true`.
+/// The pinned real clients the compatibility tests drive.
+pub const PYTHON_CLIENTS: &[&str] = &["mesoshttp==0.4.2"];
+
+/// The Python interpreter of the test venv (`target/pyenv`, with the real
+/// third-party clients of [`PYTHON_CLIENTS`]), or `DCOS_TEST_PYTHON`. The
+/// venv is created on first use (`python3 -m venv` + `pip install` from
+/// PyPI; `.ci/run` creates it up front), so `cargo test --workspace` is
+/// self-sufficient. `None` (test skipped) outside CI when that fails; a
+/// panic under `CI=true`.
 pub fn test_python(module: &str) -> Option<PathBuf> {
     let python = match std::env::var("DCOS_TEST_PYTHON") {
         Ok(p) => PathBuf::from(p),
-        Err(_) => workspace_root().join("target/pyenv/bin/python"),
+        Err(_) => {
+            let venv = workspace_root().join("target/pyenv");
+            if !venv.join("bin/python").exists() {
+                if let Err(e) = create_venv(&venv) {
+                    eprintln!("could not create the test venv: {e}");
+                }
+            }
+            venv.join("bin/python")
+        }
     };
     let ok = python.exists()
         && Command::new(&python)
@@ -315,6 +328,31 @@ pub fn test_python(module: &str) -> Option<PathBuf> {
         python.display()
     );
     None
+}
+
+/// Builds the venv beside its final place and renames it in, so test
+/// binaries running at the same time never see a half-made one.
+fn create_venv(venv: &Path) -> std::io::Result<()> {
+    let tmp = venv.with_extension(format!("tmp{}", std::process::id()));
+    let run = |cmd: &mut Command| -> std::io::Result<()> {
+        let status = cmd.stdout(Stdio::null()).status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("{cmd:?} failed: {status}")))
+        }
+    };
+    run(Command::new("python3").args(["-m", "venv"]).arg(&tmp))?;
+    run(Command::new(tmp.join("bin/pip"))
+        .args(["install", "-q", "--disable-pip-version-check"])
+        .args(PYTHON_CLIENTS))?;
+    // `bin/python` finds its site-packages relative to itself, so the
+    // moved venv works (only its pip script keeps the old path).
+    if std::fs::rename(&tmp, venv).is_err() {
+        // Another test binary won the race.
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
 }
 
 /// The workspace root (parent of this crate).
