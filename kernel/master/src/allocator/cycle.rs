@@ -24,7 +24,7 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use dcos_api::resources::{from_fixed_point, Resources};
@@ -48,8 +48,33 @@ struct AgentWork<'a> {
     /// Borrowed from the snapshot until partly given out (most agents are
     /// given out whole, and `Resource` is large: cloning costs).
     unreserved: Cow<'a, Resources>,
+    /// `unreserved.is_empty()`, kept here because this is checked for
+    /// every agent and role, and `unreserved` points into the snapshot,
+    /// which is cold in cache by the time an agent is visited.
+    no_unreserved: bool,
     unreserved_q: Qty,
     reserved: Vec<Reserved>,
+    /// Whether some framework has an unexpired filter for this agent (most
+    /// agents have none: the filter maps are then not hashed into).
+    filtered: bool,
+    /// The latest offer made from this agent in this cycle (index in
+    /// `Cycle::out`); earlier ones are linked through `Cycle::out_links`.
+    last_offer: Option<usize>,
+    /// Index in `Cycle::shapes` while `unreserved` is borrowed (untouched).
+    shape: Option<usize>,
+}
+
+/// Free resources that several agents have in common (same machine type,
+/// untouched). Offers of a shape are cloned from one allocated copy per
+/// role: cloning a copy that is hot in cache is much cheaper than
+/// `Resources::allocate` on each agent's own (cold) resources.
+struct Shape<'a> {
+    resources: &'a Resources,
+    q: Qty,
+    /// How many agents have it; a shape of one is not worth a copy.
+    agents: usize,
+    /// Allocated copies by role.
+    allocated: Vec<(usize, Resources)>,
 }
 
 /// An agent's unallocated resources reserved for one role.
@@ -61,7 +86,7 @@ struct Reserved {
 
 impl AgentWork<'_> {
     fn is_empty(&self) -> bool {
-        self.unreserved.is_empty() && self.reserved.iter().all(|g| g.resources.is_empty())
+        self.no_unreserved && self.reserved.iter().all(|g| g.resources.is_empty())
     }
 }
 
@@ -108,13 +133,11 @@ struct Cycle<'a> {
     required: Qty,
     any_guarantee: bool,
     out: Vec<Allocation>,
-    out_index: HashMap<(usize, usize, usize), usize>,
-    /// Per role: the last few agents given out whole (nothing else in
-    /// their offer), each with the index of that offer in `out`. Agents often have
-    /// identical free resources (same machine shape, untouched), and
-    /// cloning a ready `Resources` is much cheaper than
-    /// `Resources::allocate`, which re-normalizes every entry.
-    memo: Vec<Vec<(&'a Resources, usize)>>,
+    /// Per offer in `out`: its framework and role, and the agent's
+    /// previous offer, so a second grant to the same framework and role on
+    /// an agent is merged into the first.
+    out_links: Vec<(usize, usize, Option<usize>)>,
+    shapes: Vec<Shape<'a>>,
 }
 
 impl<'a> Cycle<'a> {
@@ -156,10 +179,30 @@ impl<'a> Cycle<'a> {
         }
         roles.configure(&s.roles, &names);
 
+        // Filters, before agents so each agent knows whether it has any.
+        let filters: Vec<HashMap<&AgentId, Vec<Resources>>> = s
+            .frameworks
+            .iter()
+            .map(|f| {
+                let mut by_agent: HashMap<&AgentId, Vec<Resources>> = HashMap::new();
+                for filter in f.filters.iter().filter(|x| x.until > s.now) {
+                    by_agent
+                        .entry(&filter.agent_id)
+                        .or_default()
+                        .push(filter.resources.unallocate());
+                }
+                by_agent
+            })
+            .collect();
+        let filtered: HashSet<&AgentId> = filters.iter().flat_map(HashMap::keys).copied().collect();
+
         // Agents: totals, reservations (quota consumption), headroom.
         let mut totals = names.zero();
         let mut headroom = names.zero();
         let mut agents = Vec::with_capacity(s.agents.len());
+        let mut shapes: Vec<Shape<'a>> = Vec::new();
+        // Shapes to compare the next agent with, most recent first.
+        let mut recent: Vec<usize> = Vec::with_capacity(RECENT_SHAPES + 1);
         for a in &s.agents {
             names.add_qty(&mut totals, &a.total);
             let mut reserved: Vec<Reserved> = Vec::new();
@@ -183,13 +226,46 @@ impl<'a> Cycle<'a> {
             if !a.active {
                 continue;
             }
-            let unreserved_q = names.qty(&unreserved);
+            let shape = match unreserved {
+                Cow::Borrowed(free) => Some(
+                    match recent
+                        .iter()
+                        .copied()
+                        .find(|&k| same_entries(shapes[k].resources, free))
+                    {
+                        Some(k) => {
+                            shapes[k].agents += 1;
+                            k
+                        }
+                        None => {
+                            shapes.push(Shape {
+                                resources: free,
+                                q: names.qty(free),
+                                agents: 1,
+                                allocated: Vec::new(),
+                            });
+                            recent.insert(0, shapes.len() - 1);
+                            recent.truncate(RECENT_SHAPES);
+                            shapes.len() - 1
+                        }
+                    },
+                ),
+                Cow::Owned(_) => None,
+            };
+            let unreserved_q = match shape {
+                Some(k) => shapes[k].q.clone(),
+                None => names.qty(&unreserved),
+            };
             qty::add(&mut headroom, &unreserved_q);
             agents.push(AgentWork {
                 slot: a,
+                no_unreserved: unreserved.is_empty(),
                 unreserved,
                 unreserved_q,
                 reserved,
+                filtered: !filtered.is_empty() && filtered.contains(&a.id),
+                last_offer: None,
+                shape,
             });
         }
         roles.set_totals(&totals, &names);
@@ -197,24 +273,15 @@ impl<'a> Cycle<'a> {
         // so a configured role first seen as a reservation is covered.
         roles.configure(&s.roles, &names);
 
-        // Frameworks: allocations (shares, consumption), memberships, filters.
+        // Frameworks: allocations (shares, consumption), memberships.
         let mut members: Vec<Vec<Member>> = Vec::new();
         members.resize_with(roles.list.len(), Vec::new);
         let default_min = names.min_sets(&s.min_allocatable);
-        let mut filters = Vec::with_capacity(s.frameworks.len());
         for (fw, f) in s.frameworks.iter().enumerate() {
             for (name, res) in &f.allocated {
                 let role = roles.get(name).expect("interned above");
                 roles.add_allocation(role, &names.qty(res));
             }
-            let mut by_agent: HashMap<&AgentId, Vec<Resources>> = HashMap::new();
-            for filter in f.filters.iter().filter(|x| x.until > s.now) {
-                by_agent
-                    .entry(&filter.agent_id)
-                    .or_default()
-                    .push(filter.resources.unallocate());
-            }
-            filters.push(by_agent);
             if !f.active {
                 continue;
             }
@@ -238,10 +305,10 @@ impl<'a> Cycle<'a> {
         }
 
         order_agents(s, &mut agents);
+        let agents_len = agents.len();
         let any_guarantee = roles.list.iter().any(|r| r.guarantee.is_some());
         let required = roles.required_headroom();
         let member_order = vec![None; roles.list.len()];
-        let memo = vec![Vec::new(); roles.list.len()];
         Cycle {
             snapshot: s,
             names,
@@ -254,9 +321,9 @@ impl<'a> Cycle<'a> {
             headroom,
             required,
             any_guarantee,
-            out: Vec::new(),
-            out_index: HashMap::new(),
-            memo,
+            out: Vec::with_capacity(agents_len),
+            out_links: Vec::with_capacity(agents_len),
+            shapes,
         }
     }
 
@@ -344,7 +411,7 @@ impl<'a> Cycle<'a> {
     fn allocatable_here(&self, a: usize, r: usize) -> bool {
         let agent = &self.agents[a];
         let lineage = &self.roles.list[r].ancestors_or_self;
-        !agent.unreserved.is_empty()
+        !agent.no_unreserved
             || agent
                 .reserved
                 .iter()
@@ -368,7 +435,7 @@ impl<'a> Cycle<'a> {
             qty::add(&mut q_res, &agent.reserved[g].q);
         }
 
-        let (take, q_unres) = if agent.unreserved.is_empty() {
+        let (take, q_unres) = if agent.no_unreserved {
             (Take::Nothing, self.names.zero())
         } else {
             self.unreserved_share(a, r, stage, !groups.is_empty())
@@ -382,9 +449,9 @@ impl<'a> Cycle<'a> {
             return false;
         }
         let fw = self.members[r][m].fw;
-        let filters = &self.filters[fw];
-        if let Some(filters) = (!filters.is_empty())
-            .then(|| filters.get(&agent.slot.id))
+        if let Some(filters) = agent
+            .filtered
+            .then(|| self.filters[fw].get(&agent.slot.id))
             .flatten()
         {
             let mut offered = Resources::new();
@@ -561,7 +628,6 @@ impl<'a> Cycle<'a> {
         let role_name = self.roles.list[r].name.clone();
         let agent = &mut self.agents[a];
         let mut resources = Resources::new();
-        let mut memo_source = None;
         for &g in groups {
             let group = &mut agent.reserved[g];
             let reserved = std::mem::take(&mut group.resources);
@@ -572,26 +638,35 @@ impl<'a> Cycle<'a> {
         match take {
             Take::Nothing => {}
             Take::All => {
-                let all = match std::mem::take(&mut agent.unreserved) {
-                    Cow::Borrowed(all) => {
-                        memo_source = groups.is_empty().then_some(all);
-                        let seen = self.memo[r]
-                            .iter()
-                            .find(|(seen, _)| seen.as_slice() == all.as_slice());
-                        match seen {
-                            Some(&(_, i)) => self.out[i].resources.clone(),
-                            None => all.allocate(&role_name),
+                let all = std::mem::take(&mut agent.unreserved);
+                let shared = match (&all, agent.shape.take()) {
+                    (Cow::Borrowed(_), Some(k)) if self.shapes[k].agents > 1 => Some(k),
+                    _ => None,
+                };
+                let allocated = match shared {
+                    Some(k) => {
+                        let copies = &mut self.shapes[k].allocated;
+                        match copies.iter().find(|(role, _)| *role == r) {
+                            Some((_, copy)) => copy.clone(),
+                            None => {
+                                let copy = all.allocate(&role_name);
+                                copies.push((r, copy.clone()));
+                                copy
+                            }
                         }
                     }
-                    Cow::Owned(all) => all.allocate(&role_name),
+                    None => all.allocate(&role_name),
                 };
-                extend(&mut resources, all);
+                extend(&mut resources, allocated);
                 agent.unreserved_q.iter_mut().for_each(|x| *x = 0);
+                agent.no_unreserved = true;
             }
             Take::Part(p) => {
+                agent.shape = None;
                 extend(&mut resources, p.allocate(&role_name));
                 *agent.unreserved.to_mut() -= &p;
                 qty::sub(&mut agent.unreserved_q, q_unres);
+                agent.no_unreserved = agent.unreserved.is_empty();
             }
         }
         qty::sub(&mut self.headroom, q_unres);
@@ -605,27 +680,21 @@ impl<'a> Cycle<'a> {
         self.role_order = None;
 
         let fw = member.fw;
-        match self.out_index.get(&(fw, r, a)) {
-            Some(&i) => {
-                self.out[i].resources += &resources;
-                for memo in &mut self.memo {
-                    memo.retain(|(_, at)| *at != i);
-                }
+        let mut merged = None;
+        let mut at = agent.last_offer;
+        while let Some(i) = at {
+            let (f, role, prev) = self.out_links[i];
+            if f == fw && role == r {
+                merged = Some(i);
+                break;
             }
+            at = prev;
+        }
+        match merged {
+            Some(i) => self.out[i].resources += &resources,
             None => {
-                if let Some(source) = memo_source {
-                    let memo = &mut self.memo[r];
-                    if !memo
-                        .iter()
-                        .any(|(seen, _)| seen.as_slice() == source.as_slice())
-                    {
-                        if memo.len() == MEMO {
-                            memo.remove(0);
-                        }
-                        memo.push((source, self.out.len()));
-                    }
-                }
-                self.out_index.insert((fw, r, a), self.out.len());
+                self.out_links.push((fw, r, agent.last_offer));
+                agent.last_offer = Some(self.out.len());
                 self.out.push(Allocation {
                     framework_id: self.snapshot.frameworks[fw].id.clone(),
                     role: role_name,
@@ -637,8 +706,17 @@ impl<'a> Cycle<'a> {
     }
 }
 
-/// How many agent shapes per role [`Cycle::memo`] remembers.
-const MEMO: usize = 4;
+/// How many recently seen shapes each agent is compared with.
+const RECENT_SHAPES: usize = 8;
+
+/// Whether two collections hold the same entries in the same order,
+/// comparing amounts first (where different shapes usually differ).
+fn same_entries(a: &Resources, b: &Resources) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.scalar == y.scalar && x.ranges == y.ranges && x == y)
+}
 
 /// `into += more`, without re-adding when `into` is empty (the usual
 /// case: one part per offer).
