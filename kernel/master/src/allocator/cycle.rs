@@ -486,7 +486,7 @@ impl<'a> Cycle<'a> {
         match stage {
             Stage::Fair => {
                 let (take, q) = if limited {
-                    self.shrink(&agent.unreserved, &self.roles.limit_left(r))
+                    self.shrink(agent, &self.roles.limit_left(r))
                 } else {
                     (Take::All, agent.unreserved_q.clone())
                 };
@@ -520,14 +520,14 @@ impl<'a> Cycle<'a> {
                 };
                 let progress =
                     |q: &Qty| q.iter().zip(guarantee).any(|(x, g)| g.is_some() && *x > 0);
-                let (take, q) = self.shrink(&agent.unreserved, &caps(true));
+                let (take, q) = self.shrink(agent, &caps(true));
                 if !progress(&q) && !has_reservations {
                     return nothing();
                 }
                 if self.headroom_allows(r, &q) {
                     return (take, q);
                 }
-                let (take, q) = self.shrink(&agent.unreserved, &caps(false));
+                let (take, q) = self.shrink(agent, &caps(false));
                 if progress(&q) {
                     (take, q)
                 } else {
@@ -554,31 +554,22 @@ impl<'a> Cycle<'a> {
         })
     }
 
-    /// The part of `resources` within `caps` (per name, `None` =
-    /// uncapped): divisible scalars are chopped, other resources are taken
-    /// whole or not at all.
-    fn shrink(&self, resources: &Resources, caps: &[Option<i64>]) -> (Take, Qty) {
-        let mut q = self.names.zero();
-        if caps.iter().all(Option::is_none) {
-            self.names.add_qty(&mut q, resources);
-            return (Take::All, q);
-        }
-        let mut left = caps.to_vec();
-        let fits = resources.iter().all(|res| {
-            let i = self.names.get(&res.name).expect("interned");
-            let amount = qty::amount(res);
-            match left[i] {
-                None => true,
-                Some(l) => {
-                    left[i] = Some(l - amount);
-                    amount <= l
-                }
-            }
-        });
+    /// The part of `agent`'s unreserved resources within `caps` (per
+    /// name, `None` = uncapped): divisible scalars are chopped, other
+    /// resources are taken whole or not at all.
+    fn shrink(&self, agent: &AgentWork<'_>, caps: &[Option<i64>]) -> (Take, Qty) {
+        // `unreserved_q` is the per-name sum of the entries' amounts, so
+        // everything fits when each sum is within its cap; checking that
+        // first spares reading the resources themselves (cold in cache).
+        let fits = caps
+            .iter()
+            .zip(&agent.unreserved_q)
+            .all(|(cap, q)| cap.is_none_or(|c| *q <= c));
         if fits {
-            self.names.add_qty(&mut q, resources);
-            return (Take::All, q);
+            return (Take::All, agent.unreserved_q.clone());
         }
+        let resources: &Resources = &agent.unreserved;
+        let mut q = self.names.zero();
         let mut left = caps.to_vec();
         let mut part: Vec<Resource> = Vec::new();
         for res in resources {
