@@ -281,6 +281,9 @@ pub async fn launch(args: LaunchArgs) -> anyhow::Result<()> {
                             to_running.push(now - at);
                             running += 1;
                             last_running = now;
+                            if running.is_multiple_of(10_000) {
+                                eprintln!("{running} running ...");
+                            }
                         }
                     }
                     s if s.is_terminal() && launched.remove(&status.task_id).is_some() => {
@@ -293,9 +296,6 @@ pub async fn launch(args: LaunchArgs) -> anyhow::Result<()> {
                         }
                     }
                     _ => {}
-                }
-                if running > 0 && running.is_multiple_of(10_000) {
-                    eprintln!("{running} running ...");
                 }
             }
             SchedulerEvent::Closed { reason } => bail!("scheduler closed: {reason:?}"),

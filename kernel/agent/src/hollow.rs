@@ -10,7 +10,7 @@
 //! relays the framework's acknowledgement, so the master's books can be
 //! checked against what the framework saw.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -55,8 +55,52 @@ struct AgentState {
     stream_id: Option<String>,
     /// Live tasks and their framework.
     tasks: HashMap<TaskId, FrameworkId>,
-    /// Unacknowledged updates by uuid: (framework, status, last sent).
-    pending: HashMap<Vec<u8>, (FrameworkId, TaskStatus, Instant)>,
+    /// Unacknowledged updates by uuid: (framework, status, last sent;
+    /// `None` while it waits in the send queue).
+    /// At most one per task, as a real agent's status update manager
+    /// keeps one stream per task: the next update of a task is sent only
+    /// once the master relays the acknowledgement of the previous one.
+    pending: HashMap<Vec<u8>, (FrameworkId, TaskStatus, Option<Instant>)>,
+    /// Tasks with an update in flight, and their later updates in order.
+    waiting: HashMap<TaskId, VecDeque<(FrameworkId, TaskStatus)>>,
+}
+
+impl AgentState {
+    /// Queues `status` behind the task's update in flight, or returns it
+    /// (now in flight) to be sent.
+    fn enqueue(
+        &mut self,
+        fw: FrameworkId,
+        status: TaskStatus,
+    ) -> Option<(FrameworkId, TaskStatus)> {
+        if let Some(queue) = self.waiting.get_mut(&status.task_id) {
+            queue.push_back((fw, status));
+            return None;
+        }
+        self.waiting.insert(status.task_id.clone(), VecDeque::new());
+        self.start(fw, status)
+    }
+
+    fn start(&mut self, fw: FrameworkId, status: TaskStatus) -> Option<(FrameworkId, TaskStatus)> {
+        let uuid = status.uuid.as_ref().map(|u| u.to_vec()).unwrap_or_default();
+        self.pending
+            .insert(uuid, (fw.clone(), status.clone(), None));
+        Some((fw, status))
+    }
+
+    /// The acknowledgement of `uuid`: the task's next update, if any, to
+    /// be sent.
+    fn acknowledged(&mut self, uuid: &[u8]) -> Option<(FrameworkId, TaskStatus)> {
+        let (_, status, _) = self.pending.remove(uuid)?;
+        let queue = self.waiting.get_mut(&status.task_id)?;
+        match queue.pop_front() {
+            Some((fw, next)) => self.start(fw, next),
+            None => {
+                self.waiting.remove(&status.task_id);
+                None
+            }
+        }
+    }
 }
 
 struct Shared {
@@ -64,7 +108,13 @@ struct Shared {
     http: reqwest::Client,
     agents: Vec<Mutex<AgentState>>,
     registered: AtomicUsize,
-    out: mpsc::Sender<Outgoing>,
+    /// Status updates. Unbounded, but holds at most one update per live
+    /// task (the others wait in `AgentState::waiting`); dropping one here
+    /// would stall its task for the 10 s retry.
+    out: mpsc::UnboundedSender<Outgoing>,
+    /// Heartbeats, sent ahead of queued updates so that a backlog of
+    /// updates cannot make the master think the agents are gone.
+    beats: mpsc::Sender<Outgoing>,
     heartbeat: Mutex<Duration>,
 }
 
@@ -79,7 +129,8 @@ pub async fn run(
         .tcp_nodelay(true)
         .build()
         .context("building the HTTP client")?;
-    let (tx, rx) = mpsc::channel::<Outgoing>(65_536);
+    let (tx, rx) = mpsc::unbounded_channel::<Outgoing>();
+    let (beats_tx, beats_rx) = mpsc::channel::<Outgoing>(1_024);
     let shared = Arc::new(Shared {
         agents: (0..cfg.count)
             .map(|_| Mutex::new(AgentState::default()))
@@ -88,11 +139,12 @@ pub async fn run(
         http,
         registered: AtomicUsize::new(0),
         out: tx,
+        beats: beats_tx,
         heartbeat: Mutex::new(Duration::from_secs(15)),
     });
 
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(senders(Arc::clone(&shared), rx));
+    tasks.spawn(senders(Arc::clone(&shared), rx, beats_rx));
     tasks.spawn(heartbeats_and_retries(Arc::clone(&shared)));
     for i in 0..shared.cfg.count {
         tasks.spawn(agent_loop(Arc::clone(&shared), i));
@@ -149,17 +201,27 @@ fn update(
     if state.is_terminal() {
         st.tasks.remove(&task);
     }
-    st.pending
-        .insert(uuid.to_vec(), (fw.clone(), status.clone(), Instant::now()));
+    let next = st.enqueue(fw, status);
     drop(st);
+    if let Some((fw, status)) = next {
+        send_update(shared, agent, agent_id, fw, status);
+    }
+}
+
+fn send_update(
+    shared: &Shared,
+    agent: usize,
+    agent_id: AgentId,
+    framework_id: FrameworkId,
+    status: TaskStatus,
+) {
     let call = Call::Update {
         agent_id,
-        framework_id: fw,
+        framework_id,
         status,
     };
-    if shared.out.try_send(Outgoing { agent, call }).is_err() {
-        // Queue full: the retry loop re-sends it from `pending`.
-    }
+    // Fails only when shutting down.
+    let _ = shared.out.send(Outgoing { agent, call });
 }
 
 async fn agent_loop(shared: Arc<Shared>, i: usize) {
@@ -319,11 +381,13 @@ fn handle(shared: &Arc<Shared>, i: usize, event: Event, counted: &mut bool) {
             update(shared, i, framework_id, task_id, state, "killed");
         }
         Event::Acknowledge { uuid, .. } => {
-            shared.agents[i]
-                .lock()
-                .unwrap()
-                .pending
-                .remove(uuid.as_bytes());
+            let (agent_id, next) = {
+                let mut st = shared.agents[i].lock().unwrap();
+                (st.agent_id.clone(), st.acknowledged(uuid.as_bytes()))
+            };
+            if let (Some(agent_id), Some((fw, status))) = (agent_id, next) {
+                send_update(shared, i, agent_id, fw, status);
+            }
         }
         Event::ShutdownFramework { framework_id } => {
             let ids: Vec<TaskId> = shared.agents[i]
@@ -361,16 +425,30 @@ fn handle(shared: &Arc<Shared>, i: usize, event: Event, counted: &mut bool) {
     }
 }
 
-/// Delivers calls with `senders` concurrent HTTP requests.
-async fn senders(shared: Arc<Shared>, rx: mpsc::Receiver<Outgoing>) {
-    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+/// Delivers calls with `senders` concurrent HTTP requests, heartbeats
+/// first.
+async fn senders(
+    shared: Arc<Shared>,
+    updates: mpsc::UnboundedReceiver<Outgoing>,
+    beats: mpsc::Receiver<Outgoing>,
+) {
+    let rx = Arc::new(tokio::sync::Mutex::new((beats, updates)));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..shared.cfg.senders.max(1) {
         let shared = Arc::clone(&shared);
         let rx = Arc::clone(&rx);
         workers.spawn(async move {
             loop {
-                let Some(out) = rx.lock().await.recv().await else {
+                let next = {
+                    let mut guard = rx.lock().await;
+                    let (beats, updates) = &mut *guard;
+                    tokio::select! {
+                        biased;
+                        b = beats.recv() => b,
+                        u = updates.recv() => u,
+                    }
+                };
+                let Some(out) = next else {
                     return;
                 };
                 let stream_id = shared.agents[out.agent].lock().unwrap().stream_id.clone();
@@ -383,6 +461,14 @@ async fn senders(shared: Arc<Shared>, rx: mpsc::Receiver<Outgoing>) {
                 }
                 if let Err(e) = req.send().await {
                     tracing::debug!(error = %e, "hollow call failed; the retry loop re-sends updates");
+                }
+                // The retry clock starts when the update has left, not
+                // when it was queued: a backlog is not a loss.
+                if let Call::Update { status, .. } = &out.call {
+                    let uuid = status.uuid.as_ref().map(|u| u.as_bytes()).unwrap_or_default();
+                    if let Some(p) = shared.agents[out.agent].lock().unwrap().pending.get_mut(uuid) {
+                        p.2 = Some(Instant::now());
+                    }
                 }
             }
         });
@@ -404,8 +490,8 @@ async fn heartbeats_and_retries(shared: Arc<Shared>) {
                 let now = Instant::now();
                 let mut resend = Vec::new();
                 for (fw, status, sent) in st.pending.values_mut() {
-                    if now.duration_since(*sent) >= retry_after {
-                        *sent = now;
+                    if sent.is_some_and(|t| now.duration_since(t) >= retry_after) {
+                        *sent = None;
                         resend.push((fw.clone(), status.clone()));
                     }
                 }
@@ -418,10 +504,10 @@ async fn heartbeats_and_retries(shared: Arc<Shared>) {
                         framework_id,
                         status,
                     };
-                    let _ = shared.out.send(Outgoing { agent: i, call }).await;
+                    let _ = shared.out.send(Outgoing { agent: i, call });
                 }
                 let _ = shared
-                    .out
+                    .beats
                     .send(Outgoing {
                         agent: i,
                         call: Call::Heartbeat { agent_id },
