@@ -488,11 +488,34 @@ pub(crate) fn event_stream(
         async move {
             tokio::select! {
                 biased;
-                msg = rx.recv() => msg.map(|b| (Ok(b), (rx, tick, guard))),
+                msg = rx.recv() => msg.map(|b| (Ok(coalesce(b, &mut rx)), (rx, tick, guard))),
                 _ = tick.tick() => Some((Ok(heartbeat), (rx, tick, guard))),
             }
         }
     })
+}
+
+/// Bytes of queued frames joined into one body chunk.
+const COALESCE_BYTES: usize = 256 * 1024;
+
+/// `first` plus the frames already queued behind it (up to
+/// [`COALESCE_BYTES`]), as one chunk: one socket write for a burst of
+/// events (800 RUN_TASKs to one agent, thousands of UPDATEs to a busy
+/// scheduler) instead of one write each.
+fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+    let Ok(second) = rx.try_recv() else {
+        return first;
+    };
+    let mut buf = bytes::BytesMut::with_capacity((first.len() + second.len()) * 4);
+    buf.extend_from_slice(&first);
+    buf.extend_from_slice(&second);
+    while buf.len() < COALESCE_BYTES {
+        match rx.try_recv() {
+            Ok(next) => buf.extend_from_slice(&next),
+            Err(_) => break,
+        }
+    }
+    buf.freeze()
 }
 
 /// The operator event stream: SUBSCRIBED, then broadcast events and
