@@ -789,3 +789,37 @@ fn task_group_executor_resources_are_counted_and_released() {
     assert!(s.agents[&agent].used.is_empty());
     assert!(s.frameworks[&fw].used.is_empty());
 }
+
+#[test]
+fn streamed_master_state_is_the_same_document_as_the_tree() {
+    let (mut s, t0, agent, fw, offer) = setup(false);
+    s.accept(
+        &fw,
+        accept(
+            &offer,
+            vec![task("a", &agent, "cpus:1"), task("b", &agent, "cpus:1")],
+        ),
+        clock(t0, 1),
+    );
+    let mut done = TaskStatus::new(TaskId::new("b"), TaskState::Finished);
+    done.uuid = Some(dcos_api::v1::Base64Bytes::new(vec![2u8; 16]));
+    let call = agent::Call::Update {
+        agent_id: agent.clone(),
+        framework_id: fw.clone(),
+        status: done,
+    };
+    s.agent_call(call, "as", clock(t0, 2)).unwrap();
+    let facts = crate::views::MasterFacts {
+        addr: "127.0.0.1:5050".into(),
+        start_time: 1.0,
+        elected_time: 2.0,
+        flags: Default::default(),
+    };
+    let tree = crate::views::legacy_state(&s, &facts);
+    let text = crate::views::legacy_state_json(&s, &facts).unwrap();
+    let streamed: serde_json::Value = serde_json::from_slice(&text).unwrap();
+    assert_eq!(streamed, tree);
+    let fw_json = &streamed["frameworks"][0];
+    assert_eq!(fw_json["tasks"].as_array().unwrap().len(), 1);
+    assert_eq!(fw_json["completed_tasks"].as_array().unwrap().len(), 1);
+}
