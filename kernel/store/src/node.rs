@@ -268,7 +268,9 @@ impl StoreNode {
             },
         )]);
         self.raft.initialize(members).await?;
-        self.wait_for_leader(Duration::from_secs(10)).await
+        // A one-node cluster elects itself within an election timeout plus
+        // an fsync; the margin is for machines busy with parallel tests.
+        self.wait_for_leader(Duration::from_secs(30)).await
     }
 
     /// Waits until this node knows a leader.
