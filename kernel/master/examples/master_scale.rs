@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 use dcos_api::agent::{self, Register};
+use dcos_api::recordio;
 use dcos_api::resources::Resources;
 use dcos_api::scheduler::{self, Accept, Acknowledge, Subscribe};
 use dcos_api::v1::{
@@ -114,6 +115,7 @@ fn main() {
         .expect("subscribes");
 
     let mut alloc_ms = Vec::new();
+    let mut phases: Vec<[f64; 4]> = Vec::new();
     let mut accept_time = Duration::ZERO;
     let mut update_time = Duration::ZERO;
     let mut updates = 0usize;
@@ -142,9 +144,25 @@ fn main() {
     while launched < tasks {
         let c0 = Instant::now();
         let snapshot = s.allocation_snapshot(clock(t0), Vec::new());
+        let c1 = Instant::now();
         let plan = dcos_master::allocator::allocate(&snapshot);
+        drop(snapshot);
+        let c2 = Instant::now();
         let effects = s.apply_allocations(plan, clock(t0));
+        let c3 = Instant::now();
+        // What `dispatch` does with each OFFERS event: encode it.
+        let encoded: usize = effects
+            .iter()
+            .map(|e| match e {
+                Effect::ToFramework(_, ev) => recordio::encode(&ev.to_json()).len(),
+                _ => 0,
+            })
+            .sum();
+        let c4 = Instant::now();
         alloc_ms.push(c0.elapsed().as_secs_f64() * 1e3);
+        let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1e3;
+        phases.push([ms(c0, c1), ms(c1, c2), ms(c2, c3), ms(c3, c4)]);
+        let _ = encoded;
         let offers: Vec<_> = effects
             .into_iter()
             .filter_map(|e| match e {
@@ -217,6 +235,12 @@ fn main() {
         pct(&alloc_ms, 0.99),
         alloc_ms.last().copied().unwrap_or(0.0)
     );
+    for (i, p) in phases.iter().take(3).enumerate() {
+        println!(
+            "  cycle {i}: snapshot {:.1} ms, allocate {:.1} ms, apply {:.1} ms, encode OFFERS {:.1} ms",
+            p[0], p[1], p[2], p[3]
+        );
+    }
     println!(
         "status updates (+acks): {:.0}/s",
         updates as f64 / update_time.as_secs_f64()

@@ -403,29 +403,40 @@ impl Master {
 
     /// One allocation cycle: snapshot under the lock, plan outside it,
     /// apply (checked) under the lock again.
+    ///
+    /// The recorded run time is the cycle's own work (snapshot, plan,
+    /// offers and their OFFERS events), not the time spent waiting for the
+    /// lock: Mesos' `allocation_run_ms` times the allocation run inside the
+    /// allocator actor, which never waits for the master.
     pub async fn allocate_once(&self) {
-        let started = Instant::now();
-        let snapshot = {
+        let (snapshot, started) = {
             let mut core = self.lock();
+            let started = Instant::now();
             let Some(state) = core.state.as_mut() else {
                 return;
             };
             if !state.has_demand() {
                 return;
             }
-            state.allocation_snapshot(clock(), min_allocatable())
+            (
+                state.allocation_snapshot(clock(), min_allocatable()),
+                started,
+            )
         };
         let plan = crate::allocator::allocate(&snapshot);
         drop(snapshot);
-        {
+        let planned = started.elapsed();
+        let applied = {
             let mut core = self.lock();
+            let applying = Instant::now();
             let Some(state) = core.state.as_mut() else {
                 return;
             };
             let effects = state.apply_allocations(plan, clock());
             self.dispatch(&mut core, effects);
-        }
-        let ms = started.elapsed().as_secs_f64() * 1000.0;
+            applying.elapsed()
+        };
+        let ms = (planned + applied).as_secs_f64() * 1000.0;
         let mut samples = self.alloc_ms.lock().unwrap_or_else(|e| e.into_inner());
         samples.push_back(ms);
         while samples.len() > ALLOCATION_SAMPLES {

@@ -78,7 +78,11 @@ impl State {
     pub fn apply_allocations(&mut self, plan: Vec<Allocation>, clock: Clock) -> Vec<Effect> {
         let _ = clock;
         let mut per_framework: BTreeMap<FrameworkId, Vec<Offer>> = BTreeMap::new();
+        self.offers.reserve(plan.len());
         for alloc in plan {
+            // The plan's resources without their allocation role, computed
+            // once: the check, the agent's books and the offer all use it.
+            let unallocated = alloc.resources.unallocate();
             let fits = {
                 let Some(fw) = self.frameworks.get(&alloc.framework_id) else {
                     continue;
@@ -92,16 +96,16 @@ impl State {
                     && agent.offerable()
                     && agent.stream.is_some()
                     && !alloc.resources.is_empty()
-                    && agent.available().contains(&alloc.resources.unallocate())
+                    && agent.available().contains(&unallocated)
             };
             if !fits {
                 tracing::debug!(framework = %alloc.framework_id, agent = %alloc.agent_id, "allocation no longer fits; dropped");
                 continue;
             }
-            let resources = alloc.resources.unallocate().allocate(&alloc.role);
+            let resources = unallocated.allocate(&alloc.role);
             let offer_id = self.new_offer_id();
             let agent = self.agents.get_mut(&alloc.agent_id).expect("checked");
-            agent.offered += &resources.unallocate();
+            agent.offered += &unallocated;
             agent.offers.insert(offer_id.clone());
             let executor_ids = agent
                 .executors
