@@ -366,31 +366,29 @@ impl Agent {
                         Duration::from_secs_f64(s.max(0.0)),
                     )),
                 });
-                let fws: Vec<FrameworkId> = self
-                    .lock()
-                    .tasks
-                    .values()
-                    .map(|r| r.framework_id.clone())
-                    .collect();
-                for fw in fws {
-                    self.shutdown_framework(&fw, policy).await;
-                }
+                self.shutdown_all(policy).await;
             }
             Event::Shutdown { message } => {
                 tracing::warn!("the master shut this agent down: {message}");
-                let fws: Vec<FrameworkId> = self
-                    .lock()
-                    .tasks
-                    .values()
-                    .map(|r| r.framework_id.clone())
-                    .collect();
-                for fw in fws {
-                    self.shutdown_framework(&fw, None).await;
-                }
+                self.shutdown_all(None).await;
                 // Do not re-register with this id.
                 let _ = self.checkpoint.delete(AGENT_ID_KEY).durable().await;
                 self.stop.cancel();
             }
+        }
+    }
+
+    /// Kills every task of every framework (drain, shutdown), each
+    /// framework once.
+    async fn shutdown_all(self: &Arc<Self>, policy: Option<KillPolicy>) {
+        let fws: std::collections::BTreeSet<FrameworkId> = self
+            .lock()
+            .tasks
+            .values()
+            .map(|r| r.framework_id.clone())
+            .collect();
+        for fw in fws {
+            self.shutdown_framework(&fw, policy).await;
         }
     }
 
