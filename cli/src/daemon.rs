@@ -19,6 +19,12 @@ pub enum Daemon {
     /// processes, data under one directory. Ctrl-C stops both (tasks keep
     /// running under their executors and are recovered at the next start).
     Local(LocalArgs),
+    /// Marathon: keeps N instances of every app alive (Marathon REST v2,
+    /// default port 8080).
+    Marathon(dcos_marathon::MarathonFlags),
+    /// Chronos: scheduled and dependent jobs (Chronos v1 and Metronome v1
+    /// APIs, default port 4400).
+    Chronos(dcos_chronos::ChronosFlags),
     /// The per-task command executor (started by the agent).
     #[command(hide = true)]
     Executor(dcos_agent::executor::ExecutorFlags),
@@ -73,6 +79,8 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
             dcos_agent::run(flags, shutdown_signal()).await
         }
         Daemon::Local(args) => local(args).await,
+        Daemon::Marathon(flags) => dcos_marathon::run(flags).await,
+        Daemon::Chronos(flags) => dcos_chronos::run(flags).await,
         Daemon::Executor(flags) => dcos_agent::executor::run(flags).await,
     }
 }

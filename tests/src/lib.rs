@@ -6,6 +6,9 @@
 //! tool skips the test with a message; under `CI=true` it fails it, so CI
 //! never passes by skipping.
 
+pub mod chronos;
+pub mod marathon;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -285,7 +288,14 @@ pub fn kill_processes_under(dir: &Path) {
 }
 
 /// The pinned real clients the compatibility tests drive.
-pub const PYTHON_CLIENTS: &[&str] = &["mesoshttp==0.4.2"];
+pub const PYTHON_CLIENTS: &[&str] = &[
+    "mesoshttp==0.4.2",
+    "marathon==0.13.0",
+    "chronos-python==1.2.1",
+    "dcos-metronome==0.3.0",
+    // dcos-metronome's generated protobuf code needs the 3.20 runtime.
+    "protobuf==3.20.3",
+];
 
 /// The Python interpreter of the test venv (`target/pyenv`, with the real
 /// third-party clients of [`PYTHON_CLIENTS`]), or `DCOS_TEST_PYTHON`. The
@@ -306,14 +316,26 @@ pub fn test_python(module: &str) -> Option<PathBuf> {
             venv.join("bin/python")
         }
     };
-    let ok = python.exists()
-        && Command::new(&python)
-            .args(["-c", &format!("import {module}")])
+    let imports = |python: &Path| {
+        python.exists()
+            && Command::new(python)
+                .args(["-c", &format!("import {module}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+    };
+    let mut ok = imports(&python);
+    if !ok && python.exists() && std::env::var("DCOS_TEST_PYTHON").is_err() {
+        // A venv from before a client was added to PYTHON_CLIENTS.
+        let _ = Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(PYTHON_CLIENTS)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
+            .status();
+        ok = imports(&python);
+    }
     if ok {
         return Some(python);
     }

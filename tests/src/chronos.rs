@@ -1,0 +1,1 @@
+//! Harness for Chronos processes (`dcos daemon chronos`).

@@ -1,0 +1,1 @@
+//! Harness for Marathon processes (`dcos daemon marathon`).
