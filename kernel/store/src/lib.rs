@@ -11,6 +11,7 @@
 //! - [`shared`]: the machine behind a lock, the applied-revision broadcast,
 //!   and watch streams.
 //! - [`leases`]: the leader's lease clock.
+//! - [`election`]: leader election for components that run several copies.
 //! - [`mem`]: [`MemStore`], the in-memory implementation for harness tests.
 //! - [`sqlite`]: the Raft log and state machine in one SQLite file (sqlx).
 //! - [`raft`]: openraft types and the HTTP transport between nodes.
@@ -22,6 +23,7 @@
 
 pub mod client;
 pub mod conformance;
+pub mod election;
 pub mod error;
 pub mod http;
 pub mod kv;
@@ -35,6 +37,7 @@ pub mod sqlite;
 pub mod types;
 
 pub use client::Client;
+pub use election::{Election, Leadership};
 pub use error::KvError;
 pub use kv::{Kv, WatchStream};
 pub use mem::MemStore;
