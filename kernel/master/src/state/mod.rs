@@ -418,8 +418,9 @@ pub struct Framework {
     pub suppressed: BTreeSet<String>,
     /// Its DECLINE/ACCEPT filters.
     pub filters: Vec<OfferFilter>,
-    /// Its outstanding offers.
-    pub offers: BTreeSet<OfferId>,
+    /// Its outstanding offers (hashed: a framework may hold one per agent,
+    /// 10,000 and more, and offer ids share a long prefix).
+    pub offers: HashSet<OfferId>,
     /// Live tasks (and terminal ones until their update is acknowledged).
     pub tasks: HashMap<TaskId, Task>,
     /// The latest completed tasks.
@@ -1016,7 +1017,7 @@ pub(crate) fn new_framework(id: FrameworkId, mut info: FrameworkInfo, now_unix: 
         failover_deadline: None,
         suppressed: BTreeSet::new(),
         filters: Vec::new(),
-        offers: BTreeSet::new(),
+        offers: HashSet::new(),
         tasks: HashMap::new(),
         completed_tasks: VecDeque::new(),
         used: Resources::new(),
