@@ -60,6 +60,7 @@ impl State {
             agent.version = reg.version.clone();
             agent.set_total(total);
             agent.state = AgentState::Active;
+            agent.recovered = false;
             agent.last_heard = clock.now;
             agent.reregistered_time = Some(clock.unix);
             agent.unreachable_time = None;

@@ -547,6 +547,12 @@ impl State {
                     continue;
                 }
                 let agent = wanted.agent_id.as_ref().and_then(|a| self.agents.get(a));
+                if agent.is_some_and(|a| a.recovered && a.state == AgentState::Disconnected) {
+                    // Its agent has not re-registered since the failover:
+                    // no answer yet (Mesos answers nothing either); the
+                    // framework's next reconciliation gets one.
+                    continue;
+                }
                 let (state, message) = match agent.map(|a| a.state) {
                     Some(AgentState::Active) | Some(AgentState::Disconnected) => (
                         TaskState::Gone,

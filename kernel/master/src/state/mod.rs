@@ -226,6 +226,10 @@ pub struct Agent {
     pub drain: Option<DrainInfo>,
     /// Its current subscription stream.
     pub stream: Option<StreamId>,
+    /// Known from the registry after a master failover and not
+    /// re-registered since: its tasks are not known yet (Mesos' "recovered"
+    /// agents).
+    pub recovered: bool,
     /// When it was last heard from.
     pub last_heard: Instant,
     /// First registration (Unix seconds).
@@ -278,6 +282,7 @@ impl Agent {
             deactivated: false,
             drain: None,
             stream,
+            recovered: false,
             last_heard,
             registered_time,
             reregistered_time: None,
@@ -654,6 +659,7 @@ impl State {
                 );
                 agent.deactivated = r.deactivated;
                 agent.drain = r.drain;
+                agent.recovered = true;
                 self.agents.insert(id, agent);
             }
             other @ (Record::Weight(_) | Record::Quota(_)) => self.recover_role_record(other),
