@@ -766,7 +766,7 @@ async fn app_tasks(
                 let change = scale_down(shared, &[(id.to_owned(), ids)], flag(q, "force")).await?;
                 return Ok(deployment_response(&change, StatusCode::OK));
             }
-            kill(shared, &ids);
+            kill(shared, &ids).await?;
             if task_id.is_empty() {
                 Ok(Json(json!({"tasks": rendered})).into_response())
             } else {
@@ -777,15 +777,12 @@ async fn app_tasks(
     }
 }
 
-fn kill(shared: &Shared, ids: &[String]) {
-    let kills = shared.books.lock().unwrap().kill_instances(ids, now());
-    let (kills, writes) = kills;
+async fn kill(shared: &Shared, ids: &[String]) -> Result<()> {
+    let (kills, writes) = shared.books.lock().unwrap().kill_instances(ids, now());
+    shared.commit(writes).await?;
     shared.send_kills(kills);
-    let writes_shared = writes;
-    // The kill marks are bookkeeping; the terminal update removes the
-    // instance either way.
-    let _ = writes_shared;
     shared.wake.notify_one();
+    Ok(())
 }
 
 /// Kills tasks and lowers their apps' instance counts by as many, in one
@@ -891,7 +888,7 @@ async fn delete_tasks(
         return Ok(deployment_response(&change, StatusCode::OK));
     }
     let all: Vec<String> = per_app.into_values().flatten().collect();
-    kill(&shared, &all);
+    kill(&shared, &all).await?;
     Ok(Json(json!({})).into_response())
 }
 

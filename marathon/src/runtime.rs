@@ -113,6 +113,22 @@ impl Shared {
         if writes.is_empty() {
             return Ok(());
         }
+        // The store refuses two writes to one key in a transaction; only
+        // the last one matters.
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            let key = match w {
+                Write::Put(k, _) | Write::Delete(k) => k.as_str(),
+            };
+            last.insert(key, i);
+        }
+        let keep: std::collections::HashSet<usize> = last.into_values().collect();
+        let writes: Vec<Write> = writes
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, w)| w)
+            .collect();
         let _order = self.commit_lock.lock().await;
         let mut batches: Vec<Vec<TxnOp>> = vec![Vec::new()];
         let mut bytes = 0;

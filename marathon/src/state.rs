@@ -217,7 +217,7 @@ impl Deployment {
                     .collect()
             })
             .unwrap_or_default();
-        let mut v = json!({
+        let v = json!({
             "id": self.id,
             "version": self.version,
             "affectedApps": self.affected_apps(),
@@ -227,9 +227,8 @@ impl Deployment {
             "currentStep": (self.current_step + 1).min(self.steps.len().max(1)),
             "totalSteps": self.steps.len(),
         });
-        if let Some(w) = &self.waiting {
-            v["waitingFor"] = json!(w);
-        }
+        // `waitingFor` is only in `GET /v2/deployments/{id}`: the
+        // listing keeps Marathon's exact shape for strict clients.
         v
     }
 
