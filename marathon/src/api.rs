@@ -233,7 +233,7 @@ fn decode(s: &str) -> String {
 
 fn flag(q: &[(String, String)], name: &str) -> bool {
     q.iter()
-        .any(|(k, v)| k == name && (v == "true" || v.is_empty() || v == "1"))
+        .any(|(k, v)| k == name && (v.eq_ignore_ascii_case("true") || v.is_empty() || v == "1"))
 }
 
 fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -9,12 +9,17 @@ and deletes. Every step is checked here; one JSON line per step goes to
 stdout for the Rust test to check again.
 """
 
+import collections
+import collections.abc
 import json
 import sys
 import threading
 import time
 
-from marathon import MarathonClient
+# marathon 0.13.0 still uses `collections.Iterable`, gone since Python 3.10.
+collections.Iterable = collections.abc.Iterable  # type: ignore[attr-defined]
+
+from marathon import MarathonClient  # noqa: E402
 from marathon.exceptions import MarathonHttpError, ConflictError
 from marathon.models import MarathonApp, MarathonGroup, MarathonHealthCheck
 from marathon.models.constraint import MarathonConstraint
