@@ -145,7 +145,19 @@ async fn leader_only(State(shared): State<Arc<Shared>>, req: Request, next: Next
     {
         return next.run(req).await;
     }
-    let Some(leader) = shared.leader.borrow().leader.clone() else {
+    let known = shared.leader.borrow().leader.clone();
+    let leader = match known {
+        Some(l) => Some(l),
+        // Just elected elsewhere, not polled yet: ask the store.
+        None => shared
+            .store
+            .get(state::LEADER_KEY)
+            .await
+            .ok()
+            .flatten()
+            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()),
+    };
+    let Some(leader) = leader else {
         return ApiError::Unavailable("no leader elected yet".into()).into_response();
     };
     if leader == shared.me {
@@ -1193,7 +1205,9 @@ async fn get_deployment(
         .deployments
         .get(&id)
         .ok_or_else(|| ApiError::NotFound(format!("DeploymentPlan {id} does not exist")))?;
-    Ok(Json(d.to_json()))
+    let mut v = d.to_json();
+    v["waitingFor"] = json!(d.waiting);
+    Ok(Json(v))
 }
 
 async fn delete_deployment(

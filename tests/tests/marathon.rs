@@ -250,8 +250,11 @@ async fn a_failing_command_is_backed_off_in_the_queue() {
         marathon.is_leader()
     })
     .await;
-    let app = json!({"id": "/crash", "cmd": "exit 3", "cpus": 0.05, "mem": 16,
-                     "backoffSeconds": 4, "backoffFactor": 2, "maxLaunchDelaySeconds": 60});
+    // The health check keeps the deployment open (a task that is running
+    // would complete it before it fails).
+    let app = json!({"id": "/crash", "cmd": "sleep 0.3; exit 3", "cpus": 0.05, "mem": 16,
+                     "backoffSeconds": 4, "backoffFactor": 2, "maxLaunchDelaySeconds": 60,
+                     "healthChecks": [{"protocol": "COMMAND", "command": {"value": "false"}, "gracePeriodSeconds": 60, "maxConsecutiveFailures": 0}]});
     assert_eq!(
         marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
         201
@@ -317,6 +320,10 @@ async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
     )
     .await;
     let (mut leader, standby) = if a.is_leader().await { (a, b) } else { (b, a) };
+    wait_until(Duration::from_secs(10), "the standby knows the leader", || async {
+        standby.get("/v2/leader").await["leader"] == leader.addr().as_str()
+    })
+    .await;
     // Each instance turns healthy only 2 s after its first check, so the
     // deployment is still running when the leader dies.
     let app = json!({"id": "/svc", "cmd": "sleep 1000", "instances": 8, "cpus": 0.05, "mem": 16,
