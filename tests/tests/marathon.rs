@@ -17,16 +17,18 @@ use dcos_tests::marathon::Marathon;
 use dcos_tests::{test_python, wait_until, workspace_root, Agent, Master};
 use serde_json::{json, Value};
 
-const AGENT_RESOURCES: &str = "cpus:4;mem:4096;disk:1000;ports:[31000-31999]";
-
+/// One master and `agents` agents. The agents share this host, so each
+/// gets its own port range (two tasks must never get the same port).
 fn cluster(root: &std::path::Path, agents: usize) -> (Master, Vec<Agent>) {
     let master = Master::start(&root.join("master"), None, &[]);
     let agents = (0..agents)
         .map(|i| {
+            let first = 31000 + i * 500;
+            let resources = format!("cpus:4;mem:4096;disk:1000;ports:[{first}-{}]", first + 499);
             Agent::start(
                 &root.join(format!("agent{i}")),
                 &master.url(),
-                &["--resources", AGENT_RESOURCES],
+                &["--resources", &resources],
             )
         })
         .collect();
@@ -213,7 +215,24 @@ async fn http_servers_are_replaced_after_kill9_and_roll_within_bounds() {
         let (healthy, total) = healthy_and_total(&app);
         if !app.is_null() {
             samples += 1;
-            min_healthy = min_healthy.min(healthy);
+            if healthy < min_healthy {
+                min_healthy = healthy;
+                let brief: Vec<String> = app["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        format!(
+                            "{} {} {} {}",
+                            &t["id"].as_str().unwrap_or("")[..12],
+                            t["state"],
+                            t["healthCheckResults"][0]["alive"],
+                            t["version"] == version.as_str()
+                        )
+                    })
+                    .collect();
+                eprintln!("{:?} healthy {healthy}: {brief:#?}", started.elapsed());
+            }
             max_total = max_total.max(total);
         }
         let done = app["deployments"].as_array().is_some_and(|d| d.is_empty())
@@ -320,9 +339,11 @@ async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
     )
     .await;
     let (mut leader, standby) = if a.is_leader().await { (a, b) } else { (b, a) };
-    wait_until(Duration::from_secs(10), "the standby knows the leader", || async {
-        standby.get("/v2/leader").await["leader"] == leader.addr().as_str()
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the standby knows the leader",
+        || async { standby.get("/v2/leader").await["leader"] == leader.addr().as_str() },
+    )
     .await;
     // Each instance turns healthy only 2 s after its first check, so the
     // deployment is still running when the leader dies.
