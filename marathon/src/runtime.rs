@@ -20,7 +20,7 @@ use dcos_api::v1::{
 };
 use dcos_store::types::{DeleteRequest, PutRequest, RangeRequest, TxnOp, TxnRequest};
 use dcos_store::{Client, Kv, KvError};
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -198,7 +198,10 @@ impl Shared {
                     }
                 }
             });
-            futures::future::join_all(calls).await;
+            futures::stream::iter(calls)
+                .buffer_unordered(64)
+                .collect::<Vec<()>>()
+                .await;
         });
     }
 }
@@ -249,7 +252,7 @@ pub async fn load(store: &Client) -> Result<(Books, Option<String>), KvError> {
     for kv in range_all(store, &format!("{}/instances/", state::PREFIX)).await? {
         if let Ok(inst) = serde_json::from_slice::<state::Instance>(&kv.value) {
             books.next_seq = books.next_seq.max(inst.seq + 1);
-            books.instances.insert(inst.task_id.clone(), inst);
+            books.insert_instance(inst);
         }
     }
     for kv in range_all(store, &format!("{}/deployments/", state::PREFIX)).await? {
@@ -564,7 +567,11 @@ async fn on_offers(
     let calls = matched.accepts.into_iter().map(|(offer, tasks)| {
         handle.accept(vec![offer], vec![OfferOperation::launch(tasks)], filters)
     });
-    for r in futures::future::join_all(calls).await {
+    let results: Vec<_> = futures::stream::iter(calls)
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for r in results {
         if let Err(e) = r {
             tracing::warn!(error = %e, "accept failed");
         }
@@ -606,11 +613,16 @@ async fn on_updates(
     shared.commit(writes).await?;
     shared.publish(events);
     shared.send_kills(kills);
-    let acks = updates
+    let acks: Vec<_> = updates
         .iter()
         .filter(|s| s.needs_acknowledgement())
-        .map(|s| handle.acknowledge_status(s));
-    for r in futures::future::join_all(acks).await {
+        .map(|s| handle.acknowledge_status(s))
+        .collect();
+    let acks: Vec<_> = futures::stream::iter(acks)
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for r in acks {
         if let Err(e) = r {
             tracing::warn!(error = %e, "acknowledge failed");
         }

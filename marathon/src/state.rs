@@ -335,8 +335,11 @@ pub struct Books {
     pub versions: BTreeMap<String, Vec<String>>,
     /// Explicitly created (possibly empty) groups.
     pub groups: BTreeSet<String>,
-    /// Instances by task id.
+    /// Instances by task id (change through [`Books::insert_instance`]
+    /// and [`Books::remove_instance`], which keep the per-app index).
     pub instances: BTreeMap<String, Instance>,
+    /// Task ids per app.
+    by_app: BTreeMap<String, BTreeSet<String>>,
     /// Deployments by id.
     pub deployments: BTreeMap<String, Deployment>,
     /// Backoffs by app id.
@@ -380,9 +383,34 @@ pub struct Change {
 }
 
 impl Books {
-    /// Alive instances of an app.
-    pub fn instances_of<'a>(&'a self, app_id: &'a str) -> impl Iterator<Item = &'a Instance> + 'a {
-        self.instances.values().filter(move |i| i.app_id == app_id)
+    /// Instances of an app (any state).
+    pub fn instances_of<'a>(&'a self, app_id: &str) -> impl Iterator<Item = &'a Instance> + 'a {
+        self.by_app
+            .get(app_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.instances.get(id))
+    }
+
+    /// Records an instance.
+    pub fn insert_instance(&mut self, inst: Instance) {
+        self.by_app
+            .entry(inst.app_id.clone())
+            .or_default()
+            .insert(inst.task_id.clone());
+        self.instances.insert(inst.task_id.clone(), inst);
+    }
+
+    /// Forgets an instance.
+    pub fn remove_instance(&mut self, task_id: &str) -> Option<Instance> {
+        let inst = self.instances.remove(task_id)?;
+        if let Some(ids) = self.by_app.get_mut(&inst.app_id) {
+            ids.remove(task_id);
+            if ids.is_empty() {
+                self.by_app.remove(&inst.app_id);
+            }
+        }
+        Some(inst)
     }
 
     /// Deployments touching `app_id`.
@@ -565,7 +593,7 @@ impl Books {
             }
         }
         if status.state.is_terminal() {
-            self.instances.remove(&task_id);
+            self.remove_instance(&task_id);
             writes.push(Write::Delete(instance_key(&task_id)));
             let failed = matches!(
                 status.state,
@@ -670,7 +698,7 @@ impl Books {
             .apps
             .keys()
             .cloned()
-            .chain(self.instances.values().map(|i| i.app_id.clone()))
+            .chain(self.by_app.keys().cloned())
             .collect();
         for app_id in app_ids {
             if gated.contains(&app_id) {
@@ -852,11 +880,15 @@ impl Books {
                     if want == 0 {
                         break;
                     }
-                    let others: Vec<Placement> = self
-                        .instances_of(app_id)
-                        .filter(|i| i.is_alive())
-                        .map(|i| i.placement.clone())
-                        .collect();
+                    // Only constraints look at where the others run.
+                    let others: Vec<Placement> = if app.constraints.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.instances_of(app_id)
+                            .filter(|i| i.is_alive())
+                            .map(|i| i.placement.clone())
+                            .collect()
+                    };
                     let refs: Vec<&Placement> = others.iter().collect();
                     match matcher::claim(&app, &agent, &refs, &mut left) {
                         Ok(claim) => {
@@ -865,7 +897,7 @@ impl Books {
                             tasks.push(task_info(&app, &inst, claim.resources));
                             out.writes
                                 .push(Write::put(instance_key(&inst.task_id), &inst));
-                            self.instances.insert(inst.task_id.clone(), inst);
+                            self.insert_instance(inst);
                             if let Some(w) = self.queue.get_mut(app_id) {
                                 w.count -= 1;
                             }
