@@ -311,33 +311,79 @@ async fn leader(State(shared): State<Arc<Shared>>) -> Response {
 
 // ---- rendering ----------------------------------------------------------
 
+/// A task as Marathon renders it (serialized straight from the books).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskView<'a> {
+    id: &'a str,
+    app_id: &'a str,
+    host: &'a str,
+    ports: &'a [u32],
+    service_ports: [u32; 0],
+    slave_id: &'a str,
+    state: &'static str,
+    staged_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<String>,
+    version: &'a str,
+    ip_addresses: [IpView; 1],
+    local_volumes: [u32; 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_check_results: Option<[HealthView<'a>; 1]>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IpView {
+    ip_address: &'static str,
+    protocol: &'static str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthView<'a> {
+    alive: bool,
+    consecutive_failures: u32,
+    first_success: Option<()>,
+    last_failure: Option<()>,
+    last_success: Option<()>,
+    task_id: &'a str,
+    instance_id: &'a str,
+}
+
+fn task_view(i: &Instance, has_checks: bool) -> TaskView<'_> {
+    TaskView {
+        id: &i.task_id,
+        app_id: &i.app_id,
+        host: &i.placement.hostname,
+        ports: &i.ports,
+        service_ports: [],
+        slave_id: &i.agent_id,
+        state: i.state.as_str(),
+        staged_at: state::iso(i.staged_at),
+        started_at: i.started_at.map(state::iso),
+        version: &i.version,
+        ip_addresses: [IpView {
+            ip_address: "127.0.0.1",
+            protocol: "IPv4",
+        }],
+        local_volumes: [],
+        health_check_results: i.healthy.filter(|_| has_checks).map(|alive| {
+            [HealthView {
+                alive,
+                consecutive_failures: u32::from(!alive),
+                first_success: None,
+                last_failure: None,
+                last_success: None,
+                task_id: &i.task_id,
+                instance_id: &i.task_id,
+            }]
+        }),
+    }
+}
+
 fn task_json(i: &Instance, has_checks: bool) -> Value {
-    let mut v = json!({
-        "id": i.task_id,
-        "appId": i.app_id,
-        "host": i.placement.hostname,
-        "ports": i.ports,
-        "servicePorts": [],
-        "slaveId": i.agent_id,
-        "state": i.state.as_str(),
-        "stagedAt": state::iso(i.staged_at),
-        "version": i.version,
-        "ipAddresses": [{"ipAddress": "127.0.0.1", "protocol": "IPv4"}],
-        "localVolumes": [],
-    });
-    if let Some(s) = i.started_at {
-        v["startedAt"] = json!(state::iso(s));
-    }
-    if has_checks {
-        if let Some(alive) = i.healthy {
-            v["healthCheckResults"] = json!([{
-                "alive": alive, "consecutiveFailures": if alive { 0 } else { 1 },
-                "firstSuccess": null, "lastFailure": null, "lastSuccess": null,
-                "taskId": i.task_id, "instanceId": i.task_id,
-            }]);
-        }
-    }
-    v
+    serde_json::to_value(task_view(i, has_checks)).unwrap_or_default()
 }
 
 /// What `?embed=` asked for.
@@ -365,47 +411,84 @@ impl Embed {
     }
 }
 
-fn app_json(books: &Books, app: &AppDefinition, embed: Embed) -> Value {
-    let mut v = serde_json::to_value(app).unwrap_or_default();
+/// An app with what `embed` asks for, serialized straight from the books.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppView<'a> {
+    #[serde(flatten)]
+    app: &'a AppDefinition,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    counts: Option<Counts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployments: Option<Vec<IdView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<Vec<TaskView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_task_failure: Option<&'a state::TaskFailure>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Counts {
+    tasks_staged: usize,
+    tasks_running: usize,
+    tasks_healthy: usize,
+    tasks_unhealthy: usize,
+}
+
+#[derive(serde::Serialize)]
+struct IdView<'a> {
+    id: &'a str,
+}
+
+fn app_view<'a>(books: &'a Books, app: &'a AppDefinition, embed: Embed) -> AppView<'a> {
     let has_checks = !app.health_checks.is_empty();
     let insts: Vec<&Instance> = books.instances_of(&app.id).collect();
-    if embed.counts {
-        let count = |f: &dyn Fn(&Instance) -> bool| insts.iter().filter(|i| f(i)).count();
-        v["tasksStaged"] = json!(count(&|i| matches!(
-            i.state,
-            TaskState::Staging | TaskState::Starting
-        )));
-        v["tasksRunning"] = json!(count(&|i| i.state == TaskState::Running));
-        v["tasksHealthy"] = json!(if has_checks {
-            count(&|i| i.state == TaskState::Running && i.healthy == Some(true))
-        } else {
-            0
-        });
-        v["tasksUnhealthy"] = json!(if has_checks {
-            count(&|i| i.healthy == Some(false))
-        } else {
-            0
-        });
-    }
-    if embed.deployments {
-        v["deployments"] = json!(books
-            .deployments_of(&app.id)
-            .iter()
-            .map(|d| json!({"id": d.id}))
-            .collect::<Vec<_>>());
-    }
-    if embed.tasks {
-        v["tasks"] = json!(insts
-            .iter()
-            .map(|i| task_json(i, has_checks))
-            .collect::<Vec<_>>());
-    }
-    if embed.last_failure {
-        if let Some(f) = books.failures.get(&app.id) {
-            v["lastTaskFailure"] = serde_json::to_value(f).unwrap_or_default();
+    let counts = embed.counts.then(|| {
+        let mut c = Counts {
+            tasks_staged: 0,
+            tasks_running: 0,
+            tasks_healthy: 0,
+            tasks_unhealthy: 0,
+        };
+        for i in &insts {
+            match i.state {
+                TaskState::Staging | TaskState::Starting => c.tasks_staged += 1,
+                TaskState::Running => c.tasks_running += 1,
+                _ => {}
+            }
+            if has_checks && i.healthy == Some(false) {
+                c.tasks_unhealthy += 1;
+            }
+            if has_checks && i.state == TaskState::Running && i.healthy == Some(true) {
+                c.tasks_healthy += 1;
+            }
         }
+        c
+    });
+    AppView {
+        app,
+        counts,
+        deployments: embed.deployments.then(|| {
+            books
+                .deployments_of(&app.id)
+                .into_iter()
+                .map(|d| IdView { id: &d.id })
+                .collect()
+        }),
+        tasks: embed
+            .tasks
+            .then(|| insts.iter().map(|i| task_view(i, has_checks)).collect()),
+        last_task_failure: if embed.last_failure {
+            books.failures.get(&app.id)
+        } else {
+            None
+        },
     }
-    v
+}
+
+fn app_json(books: &Books, app: &AppDefinition, embed: Embed) -> Value {
+    serde_json::to_value(app_view(books, app, embed)).unwrap_or_default()
 }
 
 fn deployment_response(change: &state::Change, status: StatusCode) -> Response {
@@ -473,26 +556,33 @@ fn parse_app(value: Value, base: &str) -> Result<AppDefinition> {
     Ok(app)
 }
 
-async fn list_apps(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Json<Value> {
+async fn list_apps(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
     let q = query(&raw);
     let embed = Embed::parse(&q, false);
     let id_filter = param(&q, "id").map(str::to_owned);
     let cmd_filter = param(&q, "cmd").map(str::to_owned);
     let label = param(&q, "label").map(str::to_owned);
-    let books = shared.books.lock().unwrap();
-    let apps: Vec<Value> = books
-        .apps
-        .values()
-        .filter(|a| id_filter.as_ref().is_none_or(|f| a.id.contains(f.as_str())))
-        .filter(|a| {
-            cmd_filter
-                .as_ref()
-                .is_none_or(|f| a.cmd.as_deref().unwrap_or("").contains(f.as_str()))
-        })
-        .filter(|a| label.as_ref().is_none_or(|l| label_matches(a, l)))
-        .map(|a| app_json(&books, a, embed))
-        .collect();
-    Json(json!({"apps": apps}))
+    #[derive(serde::Serialize)]
+    struct AppsView<'a> {
+        apps: Vec<AppView<'a>>,
+    }
+    let body = {
+        let books = shared.books.lock().unwrap();
+        let apps = books
+            .apps
+            .values()
+            .filter(|a| id_filter.as_ref().is_none_or(|f| a.id.contains(f.as_str())))
+            .filter(|a| {
+                cmd_filter
+                    .as_ref()
+                    .is_none_or(|f| a.cmd.as_deref().unwrap_or("").contains(f.as_str()))
+            })
+            .filter(|a| label.as_ref().is_none_or(|l| label_matches(a, l)))
+            .map(|a| app_view(&books, a, embed))
+            .collect();
+        serde_json::to_vec(&AppsView { apps }).unwrap_or_default()
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn label_matches(app: &AppDefinition, selector: &str) -> bool {
