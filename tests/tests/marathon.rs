@@ -490,3 +490,49 @@ async fn bad_input_gets_marathon_answers_and_changes_nothing() {
     assert_eq!(after["apps"][0]["id"], "/ok");
     assert_eq!(marathon.get("/ping").await, Value::Null, "ping is text");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_failing_its_health_check_is_killed_and_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    // Healthy for its first 2 s, then failing: the agent kills it after 2
+    // failures in a row and Marathon launches a replacement.
+    let app = json!({"id": "/flaky", "cmd": "touch started; sleep 1000", "cpus": 0.05, "mem": 16,
+                     "healthChecks": [{"protocol": "COMMAND",
+                                       "command": {"value": "test $(( $(date +%s) - $(stat -c %Y started) )) -lt 2"},
+                                       "gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5,
+                                       "maxConsecutiveFailures": 2}]});
+    assert_eq!(
+        marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
+        201
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the first task is healthy",
+        || async { marathon.app("/flaky").await["tasksHealthy"] == 1 },
+    )
+    .await;
+    let first = marathon.app("/flaky").await["tasks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_until(
+        Duration::from_secs(60),
+        "the unhealthy task killed and replaced",
+        || async {
+            let app = marathon.app("/flaky").await;
+            app["lastTaskFailure"]["taskId"] == first.as_str()
+                && app["tasks"]
+                    .as_array()
+                    .is_some_and(|t| t.len() == 1 && t[0]["id"] != first.as_str())
+        },
+    )
+    .await;
+    let app = marathon.app("/flaky").await;
+    assert_eq!(app["lastTaskFailure"]["state"], "TASK_KILLED", "{app}");
+}
