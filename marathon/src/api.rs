@@ -109,7 +109,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ping", get(|| async { "pong\n" }))
         .route("/metrics", get(metrics))
         .route("/v2/info", get(info))
-        .route("/v2/leader", get(leader))
+        .route("/v2/leader", get(leader).delete(abdicate))
         .route(
             "/v2/apps",
             get(list_apps)
@@ -307,6 +307,14 @@ async fn leader(State(shared): State<Arc<Shared>>) -> Response {
         Some(l) => Json(json!({"leader": l})).into_response(),
         None => ApiError::NotFound("There is no leader".into()).into_response(),
     }
+}
+
+async fn abdicate(State(shared): State<Arc<Shared>>) -> Response {
+    if !elected(&shared) {
+        return ApiError::NotFound("There is no leader".into()).into_response();
+    }
+    shared.abdicate.notify_one();
+    Json(json!({"message": "Leadership abdicated"})).into_response()
 }
 
 // ---- rendering ----------------------------------------------------------

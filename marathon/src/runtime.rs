@@ -82,6 +82,8 @@ pub struct Shared {
     pub counters: Counters,
     /// Serializes store commits, so writes to one key land in order.
     pub commit_lock: tokio::sync::Mutex<()>,
+    /// `DELETE /v2/leader`: give leadership up.
+    pub abdicate: Notify,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Shared {
             framework_id: Mutex::new(None),
             counters: Counters::default(),
             commit_lock: tokio::sync::Mutex::new(()),
+            abdicate: Notify::new(),
         })
     }
 
@@ -397,8 +400,10 @@ async fn lead(
             leader: Some(shared.me.clone()),
         });
         let stop = shutdown.child_token();
+        let mut abdicated = false;
         let result = tokio::select! {
             _ = leadership.lost() => { tracing::warn!("lost leadership"); Ok(()) }
+            _ = shared.abdicate.notified() => { abdicated = true; Ok(()) }
             r = drive_loop(&shared, &flags, &masters, framework_id, stop.clone()) => r,
         };
         stop.cancel();
@@ -412,6 +417,13 @@ async fn lead(
             // Hand over at once on a clean stop.
             leadership.resign().await;
             return;
+        }
+        if abdicated {
+            tracing::info!("abdicated");
+            leadership.resign().await;
+            // Let a standby win the next round.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
         }
         drop(leadership);
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -381,6 +381,23 @@ async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
         .count();
     assert_eq!(running, 8, "no task duplicated or lost: {tasks:?}");
     assert_eq!(standby.get("/v2/deployments").await, json!([]));
+    // Abdicating (the only candidate left) reloads the state from the
+    // store on re-election: still 8, nothing launched twice.
+    assert_eq!(standby.send("DELETE", "/v2/leader", "").await.0, 200);
+    wait_until(Duration::from_secs(10), "the abdication is visible", || async {
+        !standby.is_leader().await
+    })
+    .await;
+    wait_until(Duration::from_secs(30), "re-elected with 8 healthy", || async {
+        standby.is_leader().await && standby.settled("/svc", 8).await
+    })
+    .await;
+    let running = master_tasks(&master)
+        .await
+        .iter()
+        .filter(|t| t["state"] == "TASK_RUNNING")
+        .count();
+    assert_eq!(running, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
