@@ -451,6 +451,7 @@ async fn drive_loop(
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_reconcile = now();
+    let mut last_probe = 0.0;
     loop {
         let mut events = Vec::new();
         tokio::select! {
@@ -519,6 +520,10 @@ async fn drive_loop(
                 Err(e) => tracing::warn!(error = %e, "revive/suppress failed"),
             }
         }
+        if t - last_probe >= 1.0 {
+            last_probe = t;
+            probe_readiness(shared);
+        }
         if handle.is_connected() && t - last_reconcile > 60.0 {
             last_reconcile = t;
             reconcile(shared, &handle).await;
@@ -526,6 +531,32 @@ async fn drive_loop(
     }
     scheduler.stop().await;
     Ok(())
+}
+
+/// Probes readiness of the instances that need it (once a second, in
+/// the background); a ready instance lets its deployment go on.
+fn probe_readiness(shared: &Arc<Shared>) {
+    let probes = shared.books.lock().unwrap().readiness_probes();
+    if probes.is_empty() {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        for (task_id, url, timeout, codes) in probes {
+            let resp = http
+                .get(&url)
+                .timeout(Duration::from_secs_f64(timeout.max(0.1)))
+                .send()
+                .await;
+            if resp.is_ok_and(|r| codes.contains(&r.status().as_u16())) {
+                if let Some(i) = shared.books.lock().unwrap().instances.get_mut(&task_id) {
+                    i.ready = true;
+                }
+                shared.wake.notify_one();
+            }
+        }
+    });
 }
 
 /// Explicit reconciliation of every instance we know, then implicit (so

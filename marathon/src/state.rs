@@ -125,6 +125,10 @@ pub struct Instance {
     /// A KILL was sent at this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub killing_since: Option<f64>,
+    /// Passed the app's readiness check (not persisted: a new leader
+    /// probes again).
+    #[serde(skip)]
+    pub ready: bool,
 }
 
 impl Instance {
@@ -137,6 +141,13 @@ impl Instance {
     /// checks, reported healthy.
     pub fn is_healthy(&self, has_checks: bool) -> bool {
         self.state == TaskState::Running && (!has_checks || self.healthy == Some(true))
+    }
+
+    /// Healthy, and ready if the app has readiness checks: what a
+    /// deployment waits for.
+    pub fn is_up(&self, app: &AppDefinition) -> bool {
+        self.is_healthy(!app.health_checks.is_empty())
+            && (app.readiness_checks.is_empty() || self.ready)
     }
 }
 
@@ -678,12 +689,11 @@ impl Books {
         let Some(app) = self.apps.get(app_id) else {
             return insts.is_empty();
         };
-        let has_checks = !app.health_checks.is_empty();
         let cv = config_version(app);
         insts.len() == app.instance_count()
-            && insts.iter().all(|i| {
-                i.config_version == cv && i.killing_since.is_none() && i.is_healthy(has_checks)
-            })
+            && insts
+                .iter()
+                .all(|i| i.config_version == cv && i.killing_since.is_none() && i.is_up(app))
     }
 
     /// One round of supervision: for every app its rolling step (kills
@@ -717,14 +727,13 @@ impl Books {
                 );
                 continue;
             };
-            let has_checks = !app.health_checks.is_empty();
             let cv = config_version(app);
             let views: Vec<InstanceView> = insts
                 .iter()
                 .map(|i| InstanceView {
                     id: i.task_id.clone(),
                     current: i.config_version == cv,
-                    healthy: i.is_healthy(has_checks),
+                    healthy: i.is_up(app),
                     killing: i.killing_since.is_some(),
                     seq: i.seq,
                 })
@@ -849,6 +858,65 @@ impl Books {
         (!reasons.is_empty()).then(|| reasons.join("; "))
     }
 
+    /// Readiness probes due: `(task id, url, timeout, ready codes)` for
+    /// running, healthy, not-yet-ready instances of the current version of
+    /// apps with readiness checks.
+    pub fn readiness_probes(&self) -> Vec<(String, String, f64, Vec<u16>)> {
+        let mut out = Vec::new();
+        for app in self
+            .apps
+            .values()
+            .filter(|a| !a.readiness_checks.is_empty())
+        {
+            let check = &app.readiness_checks[0];
+            let port_name = check
+                .get("portName")
+                .and_then(Value::as_str)
+                .unwrap_or("http-api");
+            let index = app
+                .port_defs()
+                .iter()
+                .position(|p| p.name.as_deref() == Some(port_name))
+                .unwrap_or(0);
+            let path = check.get("path").and_then(Value::as_str).unwrap_or("/");
+            let scheme = if check.get("protocol").and_then(Value::as_str) == Some("HTTPS") {
+                "https"
+            } else {
+                "http"
+            };
+            let timeout = check
+                .get("timeoutSeconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(10.0);
+            let codes: Vec<u16> = check
+                .get("httpStatusCodesForReady")
+                .and_then(Value::as_array)
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|v| v.as_u64())
+                        .map(|v| v as u16)
+                        .collect()
+                })
+                .unwrap_or_else(|| vec![200]);
+            let cv = config_version(app);
+            for i in self.instances_of(&app.id) {
+                if i.ready || i.config_version != cv || !i.is_healthy(!app.health_checks.is_empty())
+                {
+                    continue;
+                }
+                if let Some(port) = i.ports.get(index) {
+                    out.push((
+                        i.task_id.clone(),
+                        format!("{scheme}://{}:{port}{path}", i.placement.hostname),
+                        timeout,
+                        codes.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Whether anything waits for offers right now (not backed off).
     pub fn wants_offers(&self, now: f64) -> bool {
         self.queue
@@ -954,6 +1022,7 @@ impl Books {
             started_at: None,
             seq,
             killing_since: None,
+            ready: false,
         }
     }
 }

@@ -384,13 +384,17 @@ async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
     // Abdicating (the only candidate left) reloads the state from the
     // store on re-election: still 8, nothing launched twice.
     assert_eq!(standby.send("DELETE", "/v2/leader", "").await.0, 200);
-    wait_until(Duration::from_secs(10), "the abdication is visible", || async {
-        !standby.is_leader().await
-    })
+    wait_until(
+        Duration::from_secs(10),
+        "the abdication is visible",
+        || async { !standby.is_leader().await },
+    )
     .await;
-    wait_until(Duration::from_secs(30), "re-elected with 8 healthy", || async {
-        standby.is_leader().await && standby.settled("/svc", 8).await
-    })
+    wait_until(
+        Duration::from_secs(30),
+        "re-elected with 8 healthy",
+        || async { standby.is_leader().await && standby.settled("/svc", 8).await },
+    )
     .await;
     let running = master_tasks(&master)
         .await
@@ -552,4 +556,62 @@ async fn a_task_failing_its_health_check_is_killed_and_replaced() {
     .await;
     let app = marathon.app("/flaky").await;
     assert_eq!(app["lastTaskFailure"]["state"], "TASK_KILLED", "{app}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_checks_gate_the_deployment() {
+    if !dcos_tests::require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    // The server serves a directory the test controls: `/ready` answers
+    // 200 only once the test creates the file.
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let app = json!({"id": "/ready", "cpus": 0.05, "mem": 32,
+                     "cmd": format!("exec python3 -m http.server $PORT0 --bind 127.0.0.1 --directory {}", docs.display()),
+                     "portDefinitions": [{"port": 0, "name": "http"}],
+                     "readinessChecks": [{"name": "r", "protocol": "HTTP", "path": "/ready", "portName": "http",
+                                          "intervalSeconds": 1, "timeoutSeconds": 1, "httpStatusCodesForReady": [200]}]});
+    assert_eq!(
+        marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
+        201
+    );
+    wait_until(Duration::from_secs(30), "the task runs", || async {
+        marathon.app("/ready").await["tasksRunning"] == 1
+    })
+    .await;
+    // Running, answering 404 on /ready: several probes later the
+    // deployment still waits.
+    let port = marathon.app("/ready").await["tasks"][0]["ports"][0]
+        .as_u64()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the server answers", || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/ready"))
+            .await
+            .is_ok()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        marathon
+            .get("/v2/deployments")
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    std::fs::write(docs.join("ready"), "ok").unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the deployment completes once ready",
+        || async { marathon.get("/v2/deployments").await == json!([]) },
+    )
+    .await;
 }
