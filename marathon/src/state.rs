@@ -77,10 +77,10 @@ pub struct BusEvent {
 /// ISO 8601 of Unix seconds, as Marathon writes timestamps.
 pub fn iso(ts: f64) -> String {
     let ms = (ts * 1000.0) as i64;
+    // No format string: this runs for every task of a listing.
     chrono::DateTime::from_timestamp_millis(ms)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 fn event(kind: &'static str, now: f64, mut body: Value) -> BusEvent {
@@ -1334,6 +1334,11 @@ mod tests {
         b.drive(3.0);
         assert!(b.deployments.is_empty());
         assert!(!b.delays.contains_key("/g/s"), "a kill is not a failure");
+    }
+
+    #[test]
+    fn timestamps_are_marathon_iso() {
+        assert_eq!(iso(1_000_000_000.5), "2001-09-09T01:46:40.500Z");
     }
 
     #[test]
