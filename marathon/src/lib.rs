@@ -2,6 +2,24 @@
 //! any other: it talks to the master only through the scheduler API (the
 //! SDK in `dcos_api::client`), keeps its state in the store, and serves the
 //! Marathon REST API v2 (default port 8080).
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`app`] | the AppDefinition wire shape, defaults, ids, validation (422) |
+//! | [`planner`] | pure: deployment plans, the rolling step, backoff delays |
+//! | [`matcher`] | pure: does an instance fit an offer (resources, ports, roles, constraints) |
+//! | [`state`] | the books (apps, instances, deployments, queue) and the decisions on them, clock passed in |
+//! | [`runtime`] | I/O: store persistence, the scheduler loop, leader election |
+//! | [`api`] | the Marathon v2 HTTP API (axum), SSE events, proxying to the leader |
+//!
+//! See `README.md` for the pipeline and the words.
+
+pub mod api;
+pub mod app;
+pub mod matcher;
+pub mod planner;
+pub mod runtime;
+pub mod state;
 
 use clap::Args;
 
@@ -14,12 +32,22 @@ pub struct MarathonFlags {
     /// Address to serve the Marathon API on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// The store (comma-separated URLs); defaults to the masters, which
+    /// serve the store API under `/store/v1`.
+    #[arg(long)]
+    pub store: Option<String>,
+    /// The Mesos role to register with.
+    #[arg(long, default_value = "*")]
+    pub mesos_role: String,
+    /// The framework name.
+    #[arg(long, default_value = "marathon")]
+    pub framework_name: String,
+    /// Seconds a leader's lease lives without renewal.
+    #[arg(long, default_value_t = 3.0)]
+    pub leader_ttl: f64,
 }
 
 /// Runs Marathon until SIGINT/SIGTERM.
 pub async fn run(flags: MarathonFlags) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "dcos daemon marathon (master {}) is being built; not available in this build",
-        flags.master
-    )
+    runtime::run(flags).await
 }

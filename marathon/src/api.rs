@@ -1,0 +1,1623 @@
+//! The Marathon REST API v2 (axum): parse each request into a change of
+//! the books ([`crate::state::Books::change`]) or a read of them, commit
+//! the change to the store, answer in Marathon's JSON shapes (422
+//! `{message, details}`, 409 locks, `Marathon-Deployment-Id`). Standbys
+//! proxy every request but `/ping`, `/metrics`, `/v2/info` and
+//! `/v2/leader` to the leader, event streams included.
+//!
+//! App ids contain slashes, so `/v2/apps/{*rest}` and `/v2/groups/{*rest}`
+//! are split by hand (`…/restart`, `…/tasks[/{task}]`, `…/versions[/{v}]`),
+//! as Marathon does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, delete, get, post};
+use axum::{Json, Router};
+use dcos_api::v1::TaskState;
+use dcos_store::Kv;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::app::{self, at_least, AppDefinition, Invalid, ParseError};
+use crate::runtime::{now, Shared};
+use crate::state::{self, Books, ChangeError, Instance};
+
+/// Every error the API answers with, in Marathon's shapes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Broken JSON (400).
+    #[error("Invalid JSON: {0}")]
+    BadJson(String),
+    /// Invalid object (422).
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// Refused change (409/404).
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+    /// Unknown resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Conflicting request (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// No leader to serve this (503).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<ParseError> for ApiError {
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::Json(e) => ApiError::BadJson(e.to_string()),
+            ParseError::Invalid(i) => ApiError::Invalid(i),
+        }
+    }
+}
+
+impl From<dcos_store::KvError> for ApiError {
+    fn from(e: dcos_store::KvError) -> Self {
+        ApiError::Unavailable(format!("store: {e}"))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, body) = match &self {
+            ApiError::BadJson(m) => (
+                StatusCode::BAD_REQUEST,
+                json!({"message": format!("Invalid JSON: {m}")}),
+            ),
+            ApiError::Invalid(i) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": "Object is not valid", "details": i.0}),
+            ),
+            ApiError::Change(ChangeError::Locked(ids)) => (
+                StatusCode::CONFLICT,
+                json!({"message": self.to_string(), "deployments": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()}),
+            ),
+            ApiError::Change(ChangeError::Exists(_)) | ApiError::Conflict(_) => {
+                (StatusCode::CONFLICT, json!({"message": self.to_string()}))
+            }
+            ApiError::Change(ChangeError::NotFound(_)) | ApiError::NotFound(_) => {
+                (StatusCode::NOT_FOUND, json!({"message": self.to_string()}))
+            }
+            ApiError::Change(ChangeError::NoChange) => (StatusCode::OK, json!({})),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"message": self.to_string()}),
+            ),
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// The whole API.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ping", get(|| async { "pong\n" }))
+        .route("/metrics", get(metrics))
+        .route("/v2/info", get(info))
+        .route("/v2/leader", get(leader).delete(abdicate))
+        .route(
+            "/v2/apps",
+            get(list_apps)
+                .post(create_app)
+                .put(put_apps)
+                .patch(put_apps),
+        )
+        .route("/v2/apps/{*rest}", any(app_route))
+        .route("/v2/tasks", get(list_tasks))
+        .route("/v2/tasks/delete", post(delete_tasks))
+        .route(
+            "/v2/groups",
+            get(get_root_group).post(create_group).put(put_root_group),
+        )
+        .route("/v2/groups/{*rest}", any(group_route))
+        .route("/v2/deployments", get(list_deployments))
+        .route(
+            "/v2/deployments/{id}",
+            get(get_deployment).delete(delete_deployment),
+        )
+        .route("/v2/queue", get(queue))
+        .route("/v2/queue/{*rest}", delete(reset_delay))
+        .route("/v2/events", get(events))
+        .layer(middleware::from_fn_with_state(shared.clone(), leader_only))
+        .with_state(shared)
+}
+
+/// Standbys proxy to the leader; the leader serves.
+async fn leader_only(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if matches!(path, "/ping" | "/metrics" | "/v2/info" | "/v2/leader")
+        || shared.leader.borrow().elected
+    {
+        return next.run(req).await;
+    }
+    let known = shared.leader.borrow().leader.clone();
+    let leader = match known {
+        Some(l) => Some(l),
+        // Just elected elsewhere, not polled yet: ask the store.
+        None => shared
+            .store
+            .get(state::LEADER_KEY)
+            .await
+            .ok()
+            .flatten()
+            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned()),
+    };
+    let Some(leader) = leader else {
+        return ApiError::Unavailable("no leader elected yet".into()).into_response();
+    };
+    if leader == shared.me {
+        return ApiError::Unavailable("leader is loading its state".into()).into_response();
+    }
+    proxy(&leader, req).await
+}
+
+async fn proxy(leader: &str, req: Request) -> Response {
+    let url = format!(
+        "http://{leader}{}",
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+    );
+    let method = req.method().clone();
+    let headers = req.headers().clone();
+    let body = match axum::body::to_bytes(req.into_body(), 8 << 20).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::BadJson(e.to_string()).into_response(),
+    };
+    let client = reqwest::Client::new();
+    let mut out = client.request(method, &url).body(body);
+    for name in [header::CONTENT_TYPE, header::ACCEPT] {
+        if let Some(v) = headers.get(&name) {
+            out = out.header(name, v);
+        }
+    }
+    out = out.header("X-Marathon-Via", "standby");
+    match out.send().await {
+        Ok(resp) => {
+            let mut builder = Response::builder().status(resp.status().as_u16());
+            for (k, v) in resp.headers() {
+                if k == header::CONTENT_TYPE
+                    || k.as_str().eq_ignore_ascii_case("marathon-deployment-id")
+                {
+                    builder = builder.header(k.as_str(), v.as_bytes());
+                }
+            }
+            builder = builder.header("X-Marathon-Leader", format!("http://{leader}"));
+            builder
+                .body(Body::from_stream(resp.bytes_stream()))
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(e) => {
+            ApiError::Unavailable(format!("cannot reach the leader {leader}: {e}")).into_response()
+        }
+    }
+}
+
+/// Query parameters, repeated keys kept (`embed=a&embed=b`).
+fn query(raw: &Option<String>) -> Vec<(String, String)> {
+    raw.as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn flag(q: &[(String, String)], name: &str) -> bool {
+    q.iter()
+        .any(|(k, v)| k == name && (v.eq_ignore_ascii_case("true") || v.is_empty() || v == "1"))
+}
+
+fn param<'a>(q: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn elected(shared: &Shared) -> bool {
+    shared.leader.borrow().elected
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let c = &shared.counters;
+    let (apps, instances, deployments, queued) = {
+        let b = shared.books.lock().unwrap();
+        (
+            b.apps.len(),
+            b.instances.len(),
+            b.deployments.len(),
+            b.queue.values().map(|w| w.count).sum::<usize>(),
+        )
+    };
+    Json(json!({
+        "version": "4.0.0",
+        "gauges": {
+            "marathon.apps.active.gauge": {"value": apps},
+            "marathon.instances.running.gauge": {"value": instances},
+            "marathon.deployments.active.gauge": {"value": deployments},
+            "marathon.instances.launch-overdue.gauge": {"value": queued},
+            "marathon.leadership.elected": {"value": u8::from(elected(&shared))},
+        },
+        "counters": {
+            "marathon.mesos.offers.incoming.counter": {"count": c.offers.load(Ordering::Relaxed)},
+            "marathon.mesos.offers.declined.counter": {"count": c.declined.load(Ordering::Relaxed)},
+            "marathon.tasks.launched.counter": {"count": c.launched.load(Ordering::Relaxed)},
+            "marathon.mesos.task-updates.counter": {"count": c.updates.load(Ordering::Relaxed)},
+            "marathon.tasks.killed.counter": {"count": c.kills.load(Ordering::Relaxed)},
+        },
+    }))
+}
+
+async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let l = shared.leader.borrow().clone();
+    Json(json!({
+        "name": "marathon",
+        "version": "1.10.0",
+        "buildref": "dcos-marathon",
+        "elected": l.elected,
+        "leader": l.leader,
+        "frameworkId": shared.framework_id.lock().unwrap().clone(),
+        "marathon_config": {"master": "", "framework_name": "marathon", "hostname": shared.me, "leader_proxy_connection_timeout_ms": 5000},
+        "zookeeper_config": {"zk": "dcos-store:/marathon"},
+        "http_config": {"http_port": shared.me.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())},
+        "event_subscriber": null,
+    }))
+}
+
+async fn leader(State(shared): State<Arc<Shared>>) -> Response {
+    match shared.leader.borrow().leader.clone() {
+        Some(l) => Json(json!({"leader": l})).into_response(),
+        None => ApiError::NotFound("There is no leader".into()).into_response(),
+    }
+}
+
+async fn abdicate(State(shared): State<Arc<Shared>>) -> Response {
+    if !elected(&shared) {
+        return ApiError::NotFound("There is no leader".into()).into_response();
+    }
+    shared.abdicate.notify_one();
+    Json(json!({"message": "Leadership abdicated"})).into_response()
+}
+
+// ---- rendering ----------------------------------------------------------
+
+/// A task as Marathon renders it (serialized straight from the books).
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskView<'a> {
+    id: &'a str,
+    app_id: &'a str,
+    host: &'a str,
+    ports: &'a [u32],
+    service_ports: [u32; 0],
+    slave_id: &'a str,
+    state: &'static str,
+    staged_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    started_at: Option<String>,
+    version: &'a str,
+    ip_addresses: [IpView; 1],
+    local_volumes: [u32; 0],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_check_results: Option<[HealthView<'a>; 1]>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IpView {
+    ip_address: &'static str,
+    protocol: &'static str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthView<'a> {
+    alive: bool,
+    consecutive_failures: u32,
+    first_success: Option<()>,
+    last_failure: Option<()>,
+    last_success: Option<()>,
+    task_id: &'a str,
+    instance_id: &'a str,
+}
+
+fn task_view(i: &Instance, has_checks: bool) -> TaskView<'_> {
+    TaskView {
+        id: &i.task_id,
+        app_id: &i.app_id,
+        host: &i.placement.hostname,
+        ports: &i.ports,
+        service_ports: [],
+        slave_id: &i.agent_id,
+        state: i.state.as_str(),
+        staged_at: state::iso(i.staged_at),
+        started_at: i.started_at.map(state::iso),
+        version: &i.version,
+        ip_addresses: [IpView {
+            ip_address: "127.0.0.1",
+            protocol: "IPv4",
+        }],
+        local_volumes: [],
+        health_check_results: i.healthy.filter(|_| has_checks).map(|alive| {
+            [HealthView {
+                alive,
+                consecutive_failures: u32::from(!alive),
+                first_success: None,
+                last_failure: None,
+                last_success: None,
+                task_id: &i.task_id,
+                instance_id: &i.task_id,
+            }]
+        }),
+    }
+}
+
+fn task_json(i: &Instance, has_checks: bool) -> Value {
+    serde_json::to_value(task_view(i, has_checks)).unwrap_or_default()
+}
+
+/// What `?embed=` asked for.
+#[derive(Default, Clone, Copy)]
+struct Embed {
+    tasks: bool,
+    counts: bool,
+    deployments: bool,
+    last_failure: bool,
+}
+
+impl Embed {
+    fn parse(q: &[(String, String)], single: bool) -> Self {
+        let has = |what: &str| {
+            q.iter().any(|(k, v)| {
+                k == "embed" && (v == &format!("apps.{what}") || v == &format!("app.{what}"))
+            })
+        };
+        Embed {
+            tasks: single || has("tasks"),
+            counts: true,
+            deployments: true,
+            last_failure: single || has("lastTaskFailure"),
+        }
+    }
+}
+
+/// An app with what `embed` asks for, serialized straight from the books.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AppView<'a> {
+    #[serde(flatten)]
+    app: &'a AppDefinition,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    counts: Option<Counts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployments: Option<Vec<IdView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tasks: Option<Vec<TaskView<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_task_failure: Option<&'a state::TaskFailure>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Counts {
+    tasks_staged: usize,
+    tasks_running: usize,
+    tasks_healthy: usize,
+    tasks_unhealthy: usize,
+}
+
+#[derive(serde::Serialize)]
+struct IdView<'a> {
+    id: &'a str,
+}
+
+fn app_view<'a>(books: &'a Books, app: &'a AppDefinition, embed: Embed) -> AppView<'a> {
+    let has_checks = !app.health_checks.is_empty();
+    let insts: Vec<&Instance> = books.instances_of(&app.id).collect();
+    let counts = embed.counts.then(|| {
+        let mut c = Counts {
+            tasks_staged: 0,
+            tasks_running: 0,
+            tasks_healthy: 0,
+            tasks_unhealthy: 0,
+        };
+        for i in &insts {
+            match i.state {
+                TaskState::Staging | TaskState::Starting => c.tasks_staged += 1,
+                TaskState::Running => c.tasks_running += 1,
+                _ => {}
+            }
+            if has_checks && i.healthy == Some(false) {
+                c.tasks_unhealthy += 1;
+            }
+            if has_checks && i.state == TaskState::Running && i.healthy == Some(true) {
+                c.tasks_healthy += 1;
+            }
+        }
+        c
+    });
+    AppView {
+        app,
+        counts,
+        deployments: embed.deployments.then(|| {
+            books
+                .deployments_of(&app.id)
+                .into_iter()
+                .map(|d| IdView { id: &d.id })
+                .collect()
+        }),
+        tasks: embed
+            .tasks
+            .then(|| insts.iter().map(|i| task_view(i, has_checks)).collect()),
+        last_task_failure: if embed.last_failure {
+            books.failures.get(&app.id)
+        } else {
+            None
+        },
+    }
+}
+
+fn app_json(books: &Books, app: &AppDefinition, embed: Embed) -> Value {
+    serde_json::to_value(app_view(books, app, embed)).unwrap_or_default()
+}
+
+fn deployment_response(change: &state::Change, status: StatusCode) -> Response {
+    let id = change
+        .deployment
+        .as_ref()
+        .map(|d| d.id.clone())
+        .unwrap_or_default();
+    let mut resp = (
+        status,
+        Json(json!({"deploymentId": id, "version": change.version})),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("Marathon-Deployment-Id", v);
+    }
+    resp
+}
+
+// ---- changes ------------------------------------------------------------
+
+/// Applies a change to the books, commits it, tells the world.
+async fn apply(
+    shared: &Shared,
+    target: Vec<AppDefinition>,
+    removed: Vec<String>,
+    restart: BTreeSet<String>,
+    force: bool,
+    kill: Vec<String>,
+) -> Result<state::Change> {
+    if !elected(shared) {
+        return Err(ApiError::Unavailable("not the leader".into()));
+    }
+    let t = now();
+    let (change, kills, kill_writes) = {
+        let mut books = shared.books.lock().unwrap();
+        let change = books.change(
+            target,
+            removed,
+            &restart,
+            force,
+            uuid::Uuid::new_v4().to_string(),
+            t,
+        )?;
+        let (kills, writes) = books.kill_instances(&kill, t);
+        (change, kills, writes)
+    };
+    let mut writes = change.writes.clone();
+    writes.extend(kill_writes);
+    shared.commit(writes).await?;
+    shared.publish(change.events.clone());
+    shared.send_kills(kills);
+    shared.wake.notify_one();
+    Ok(change)
+}
+
+async fn body_json(body: &Bytes) -> Result<Value> {
+    serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))
+}
+
+fn parse_app(value: Value, base: &str) -> Result<AppDefinition> {
+    let mut app = AppDefinition::from_value(value)?;
+    app.normalize(base);
+    app.validate()?;
+    Ok(app)
+}
+
+async fn list_apps(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    let embed = Embed::parse(&q, false);
+    let id_filter = param(&q, "id").map(str::to_owned);
+    let cmd_filter = param(&q, "cmd").map(str::to_owned);
+    let label = param(&q, "label").map(str::to_owned);
+    #[derive(serde::Serialize)]
+    struct AppsView<'a> {
+        apps: Vec<AppView<'a>>,
+    }
+    let body = {
+        let books = shared.books.lock().unwrap();
+        let apps = books
+            .apps
+            .values()
+            .filter(|a| id_filter.as_ref().is_none_or(|f| a.id.contains(f.as_str())))
+            .filter(|a| {
+                cmd_filter
+                    .as_ref()
+                    .is_none_or(|f| a.cmd.as_deref().unwrap_or("").contains(f.as_str()))
+            })
+            .filter(|a| label.as_ref().is_none_or(|l| label_matches(a, l)))
+            .map(|a| app_view(&books, a, embed))
+            .collect();
+        serde_json::to_vec(&AppsView { apps }).unwrap_or_default()
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn label_matches(app: &AppDefinition, selector: &str) -> bool {
+    selector.split(',').all(|s| {
+        if let Some((k, v)) = s.split_once("!=") {
+            app.labels.get(k.trim()).map(String::as_str) != Some(v.trim())
+        } else if let Some((k, v)) = s.split_once("==") {
+            app.labels.get(k.trim()).map(String::as_str) == Some(v.trim())
+        } else {
+            app.labels.contains_key(s.trim())
+        }
+    })
+}
+
+async fn create_app(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let force = flag(&query(&raw), "force");
+    let app = parse_app(body_json(&body).await?, "/")?;
+    if shared.books.lock().unwrap().apps.contains_key(&app.id) {
+        return Err(ChangeError::Exists(app.id).into());
+    }
+    let change = apply(
+        &shared,
+        vec![app.clone()],
+        vec![],
+        BTreeSet::new(),
+        force,
+        vec![],
+    )
+    .await?;
+    let books = shared.books.lock().unwrap();
+    let stored = books.apps.get(&app.id).cloned().unwrap_or(app);
+    let mut resp = (
+        StatusCode::CREATED,
+        Json(app_json(
+            &books,
+            &stored,
+            Embed {
+                counts: true,
+                deployments: true,
+                ..Embed::default()
+            },
+        )),
+    )
+        .into_response();
+    if let Some(d) = &change.deployment {
+        if let Ok(v) = HeaderValue::from_str(&d.id) {
+            resp.headers_mut().insert("Marathon-Deployment-Id", v);
+        }
+    }
+    resp.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&format!("/v2/apps{}", stored.id))
+            .unwrap_or(HeaderValue::from_static("/v2/apps")),
+    );
+    Ok(resp)
+}
+
+/// The new definition of `id` from a PUT body: a partial update merged
+/// over the current one, a rollback (`{"version": v}`), or a new app.
+async fn updated_app(shared: &Shared, id: &str, mut body: Value) -> Result<AppDefinition> {
+    let Some(obj) = body.as_object_mut() else {
+        return Err(Invalid::at("/", "expected an object").into());
+    };
+    if obj.len() == 1 && obj.contains_key("version") {
+        let version = obj["version"].as_str().unwrap_or_default().to_owned();
+        let kv = shared
+            .store
+            .get(&state::version_key(id, &version))
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("App '{id}' does not exist in version {version}"))
+            })?;
+        let mut app: AppDefinition =
+            serde_json::from_slice(&kv.value).map_err(|e| ApiError::BadJson(e.to_string()))?;
+        app.version = None;
+        app.version_info = None;
+        return Ok(app);
+    }
+    obj.remove("version");
+    obj.remove("versionInfo");
+    obj.insert("id".into(), json!(id));
+    let current = shared.books.lock().unwrap().apps.get(id).cloned();
+    let merged = match current {
+        Some(cur) => {
+            let mut base = serde_json::to_value(&cur).unwrap_or_default();
+            if let Some(b) = base.as_object_mut() {
+                // Switching between cmd and args replaces the other.
+                if obj.contains_key("cmd") && !obj.contains_key("args") {
+                    b.remove("args");
+                }
+                if obj.contains_key("args") && !obj.contains_key("cmd") {
+                    b.remove("cmd");
+                }
+                for (k, v) in obj.iter() {
+                    b.insert(k.clone(), v.clone());
+                }
+            }
+            base
+        }
+        None => body,
+    };
+    parse_app(merged, "/")
+}
+
+async fn put_apps(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let force = flag(&query(&raw), "force");
+    let list = body_json(&body).await?;
+    let Some(items) = list.as_array() else {
+        return Err(Invalid::at("/", "expected an array of apps").into());
+    };
+    let mut target = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let id = item
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| app::canonical_id(id, "/"));
+        let Some(id) = id else {
+            return Err(Invalid::at(
+                format!("/({i})/id"),
+                format!("must fully match regular expression '{}'", app::ID_PATTERN),
+            )
+            .into());
+        };
+        target.push(updated_app(&shared, &id, item.clone()).await?);
+    }
+    let change = apply(&shared, target, vec![], BTreeSet::new(), force, vec![]).await?;
+    Ok(deployment_response(&change, StatusCode::OK))
+}
+
+/// `/v2/apps/{*rest}`: the app, or one of its sub-resources.
+async fn app_route(
+    State(shared): State<Arc<Shared>>,
+    Path(rest): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let q = query(&raw);
+    let force = flag(&q, "force");
+    let rest = format!("/{}", rest.trim_matches('/'));
+    if let Some(id) = rest.strip_suffix("/restart") {
+        if method != Method::POST {
+            return Err(ApiError::NotFound("use POST".into()));
+        }
+        return restart(&shared, id, force).await;
+    }
+    if let Some((id, tail)) = split_sub(&rest, "/tasks") {
+        return app_tasks(&shared, &id, tail, method, &headers, &q).await;
+    }
+    if let Some((id, tail)) = split_sub(&rest, "/versions") {
+        return versions(&shared, &id, tail).await;
+    }
+    let id = app::canonical_id(&rest, "/").ok_or_else(|| {
+        Invalid::at(
+            "/id",
+            format!("must fully match regular expression '{}'", app::ID_PATTERN),
+        )
+    })?;
+    match method {
+        Method::GET => {
+            let books = shared.books.lock().unwrap();
+            let app = books
+                .apps
+                .get(&id)
+                .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))?;
+            Ok(Json(json!({"app": app_json(&books, app, Embed::parse(&q, true))})).into_response())
+        }
+        Method::PUT | Method::PATCH => {
+            let app = updated_app(&shared, &id, body_json(&body).await?).await?;
+            let existed = shared.books.lock().unwrap().apps.contains_key(&id);
+            let change = apply(&shared, vec![app], vec![], BTreeSet::new(), force, vec![]).await?;
+            Ok(deployment_response(
+                &change,
+                if existed {
+                    StatusCode::OK
+                } else {
+                    StatusCode::CREATED
+                },
+            ))
+        }
+        Method::DELETE => {
+            let change = apply(&shared, vec![], vec![id], BTreeSet::new(), force, vec![]).await?;
+            Ok(deployment_response(&change, StatusCode::OK))
+        }
+        _ => Err(ApiError::NotFound(format!("no such method {method}"))),
+    }
+}
+
+/// Splits `/a/b/tasks/x` into (`/a/b`, `/x`).
+fn split_sub<'a>(rest: &'a str, sub: &str) -> Option<(String, &'a str)> {
+    let i = rest.rfind(sub)?;
+    let tail = &rest[i + sub.len()..];
+    if !(tail.is_empty() || tail.starts_with('/')) {
+        return None;
+    }
+    // `/versions/x` must not be read as the app `…/versions`.
+    let id = &rest[..i];
+    (!id.is_empty()).then(|| (id.to_owned(), tail))
+}
+
+async fn restart(shared: &Shared, id: &str, force: bool) -> Result<Response> {
+    let app = shared
+        .books
+        .lock()
+        .unwrap()
+        .apps
+        .get(id)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))?;
+    let change = apply(
+        shared,
+        vec![app],
+        vec![],
+        [id.to_owned()].into(),
+        force,
+        vec![],
+    )
+    .await?;
+    Ok(deployment_response(&change, StatusCode::OK))
+}
+
+async fn app_tasks(
+    shared: &Shared,
+    id: &str,
+    tail: &str,
+    method: Method,
+    headers: &HeaderMap,
+    q: &[(String, String)],
+) -> Result<Response> {
+    let (has_checks, tasks): (bool, Vec<Instance>) = {
+        let books = shared.books.lock().unwrap();
+        let app = books
+            .apps
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))?;
+        (
+            !app.health_checks.is_empty(),
+            books.instances_of(id).cloned().collect(),
+        )
+    };
+    let task_id = tail.trim_start_matches('/');
+    match method {
+        Method::GET => {
+            let wants_text = headers
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/plain"));
+            if wants_text {
+                let mut text = String::new();
+                for t in &tasks {
+                    for p in &t.ports {
+                        text.push_str(&format!("{}\t{}\t{}:{}\n", id, 0, t.placement.hostname, p));
+                    }
+                }
+                return Ok(([(header::CONTENT_TYPE, "text/plain")], text).into_response());
+            }
+            Ok(Json(json!({"tasks": tasks.iter().map(|t| task_json(t, has_checks)).collect::<Vec<_>>()})).into_response())
+        }
+        Method::DELETE => {
+            let host = param(q, "host");
+            let chosen: Vec<&Instance> = tasks
+                .iter()
+                .filter(|t| task_id.is_empty() || t.task_id == task_id)
+                .filter(|t| host.is_none_or(|h| t.placement.hostname == h))
+                .collect();
+            if !task_id.is_empty() && chosen.is_empty() {
+                return Err(ApiError::NotFound(format!(
+                    "Task '{task_id}' does not exist"
+                )));
+            }
+            let ids: Vec<String> = chosen.iter().map(|t| t.task_id.clone()).collect();
+            let rendered: Vec<Value> = chosen.iter().map(|t| task_json(t, has_checks)).collect();
+            if flag(q, "scale") || flag(q, "wipe") {
+                let change = scale_down(shared, &[(id.to_owned(), ids)], flag(q, "force")).await?;
+                return Ok(deployment_response(&change, StatusCode::OK));
+            }
+            kill(shared, &ids).await?;
+            if task_id.is_empty() {
+                Ok(Json(json!({"tasks": rendered})).into_response())
+            } else {
+                Ok(Json(json!({"task": rendered[0]})).into_response())
+            }
+        }
+        _ => Err(ApiError::NotFound(format!("no such method {method}"))),
+    }
+}
+
+async fn kill(shared: &Shared, ids: &[String]) -> Result<()> {
+    let (kills, writes) = shared.books.lock().unwrap().kill_instances(ids, now());
+    shared.commit(writes).await?;
+    shared.send_kills(kills);
+    shared.wake.notify_one();
+    Ok(())
+}
+
+/// Kills tasks and lowers their apps' instance counts by as many, in one
+/// change.
+async fn scale_down(
+    shared: &Shared,
+    per_app: &[(String, Vec<String>)],
+    force: bool,
+) -> Result<state::Change> {
+    let mut target = Vec::new();
+    let mut all = Vec::new();
+    {
+        let books = shared.books.lock().unwrap();
+        for (app_id, ids) in per_app {
+            if let Some(app) = books.apps.get(app_id) {
+                let mut app = app.clone();
+                app.instances = (app.instances - ids.len() as i64).max(0);
+                target.push(app);
+                all.extend(ids.iter().cloned());
+            }
+        }
+    }
+    apply(shared, target, vec![], BTreeSet::new(), force, all).await
+}
+
+async fn versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
+    let version = tail.trim_start_matches('/');
+    if version.is_empty() {
+        let books = shared.books.lock().unwrap();
+        let mut v = books
+            .versions
+            .get(id)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))?;
+        v.reverse();
+        return Ok(Json(json!({"versions": v})).into_response());
+    }
+    let kv = shared
+        .store
+        .get(&state::version_key(id, version))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("App '{id}' does not exist in version {version}"))
+        })?;
+    let app: Value = serde_json::from_slice(&kv.value).unwrap_or_default();
+    Ok(Json(app).into_response())
+}
+
+async fn list_tasks(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Json<Value> {
+    let q = query(&raw);
+    let status = param(&q, "status").map(str::to_owned);
+    let books = shared.books.lock().unwrap();
+    let tasks: Vec<Value> = books
+        .instances
+        .values()
+        .filter(|i| match status.as_deref() {
+            Some("running") => i.state == TaskState::Running,
+            Some("staging") => matches!(i.state, TaskState::Staging | TaskState::Starting),
+            _ => true,
+        })
+        .map(|i| {
+            task_json(
+                i,
+                books
+                    .apps
+                    .get(&i.app_id)
+                    .is_some_and(|a| !a.health_checks.is_empty()),
+            )
+        })
+        .collect();
+    Json(json!({"tasks": tasks}))
+}
+
+async fn delete_tasks(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let q = query(&raw);
+    let body = body_json(&body).await?;
+    let ids: Vec<String> = body
+        .get("ids")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Invalid::at("/ids", "expected an array of task ids"))?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    let mut per_app: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    {
+        let books = shared.books.lock().unwrap();
+        for id in &ids {
+            if let Some(i) = books.instances.get(id) {
+                per_app
+                    .entry(i.app_id.clone())
+                    .or_default()
+                    .push(id.clone());
+            }
+        }
+    }
+    if flag(&q, "scale") || flag(&q, "wipe") {
+        let list: Vec<(String, Vec<String>)> = per_app.into_iter().collect();
+        let change = scale_down(&shared, &list, flag(&q, "force")).await?;
+        return Ok(deployment_response(&change, StatusCode::OK));
+    }
+    let all: Vec<String> = per_app.into_values().flatten().collect();
+    kill(&shared, &all).await?;
+    Ok(Json(json!({})).into_response())
+}
+
+// ---- groups -------------------------------------------------------------
+
+fn under(id: &str, group: &str) -> bool {
+    group == "/" || id == group || id.starts_with(&format!("{group}/"))
+}
+
+fn group_json(books: &Books, id: &str, embed: Embed) -> Value {
+    let version = books
+        .apps
+        .values()
+        .filter(|a| under(&a.id, id))
+        .filter_map(|a| a.version.clone())
+        .max()
+        .unwrap_or_else(|| state::iso(0.0));
+    let apps: Vec<Value> = books
+        .apps
+        .values()
+        .filter(|a| app::parent_of(&a.id) == id)
+        .map(|a| app_json(books, a, embed))
+        .collect();
+    let mut children: BTreeSet<String> = BTreeSet::new();
+    let all_ids = books
+        .apps
+        .keys()
+        .map(|a| app::parent_of(a))
+        .chain(books.groups.iter().cloned());
+    for g in all_ids {
+        // The child of `id` on the way to `g`.
+        if g != id && under(&g, id) {
+            let rest = if id == "/" {
+                &g[1..]
+            } else {
+                &g[id.len() + 1..]
+            };
+            let first = rest.split('/').next().unwrap_or_default();
+            if !first.is_empty() {
+                children.insert(if id == "/" {
+                    format!("/{first}")
+                } else {
+                    format!("{id}/{first}")
+                });
+            }
+        }
+    }
+    let groups: Vec<Value> = children
+        .iter()
+        .map(|g| group_json(books, g, embed))
+        .collect();
+    json!({"id": id, "apps": apps, "groups": groups, "pods": [], "dependencies": [], "version": version})
+}
+
+fn group_exists(books: &Books, id: &str) -> bool {
+    id == "/" || books.groups.contains(id) || books.apps.keys().any(|a| a != id && under(a, id))
+}
+
+async fn get_root_group(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let books = shared.books.lock().unwrap();
+    Json(group_json(
+        &books,
+        "/",
+        Embed {
+            counts: true,
+            deployments: true,
+            ..Embed::default()
+        },
+    ))
+}
+
+async fn create_group(
+    State(shared): State<Arc<Shared>>,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let force = flag(&query(&raw), "force");
+    let value = body_json(&body).await?;
+    let raw_id = value.get("id").and_then(Value::as_str).unwrap_or("");
+    let id = app::canonical_id(raw_id, "/")
+        .filter(|id| id != "/")
+        .ok_or_else(|| {
+            Invalid::at(
+                "/id",
+                format!("must fully match regular expression '{}'", app::ID_PATTERN),
+            )
+        })?;
+    if group_exists(&shared.books.lock().unwrap(), &id) {
+        return Err(ApiError::Conflict(format!(
+            "Group {id} is already created. Use PUT to change this group."
+        )));
+    }
+    let apps = app::flatten_group(&value, "/", "")?;
+    let groups = nested_groups(&value, "/");
+    let change = apply(&shared, apps, vec![], BTreeSet::new(), force, vec![]).await?;
+    record_groups(&shared, groups).await?;
+    Ok(deployment_response(&change, StatusCode::CREATED))
+}
+
+/// Ids of the group and its nested groups in a request body.
+fn nested_groups(value: &Value, base: &str) -> Vec<String> {
+    let Some(id) = value
+        .get("id")
+        .and_then(Value::as_str)
+        .and_then(|id| app::canonical_id(id, base))
+    else {
+        return Vec::new();
+    };
+    let mut out = vec![id.clone()];
+    if let Some(groups) = value.get("groups").and_then(Value::as_array) {
+        for g in groups {
+            out.extend(nested_groups(g, &id));
+        }
+    }
+    out
+}
+
+async fn record_groups(shared: &Shared, groups: Vec<String>) -> Result<()> {
+    let writes = groups
+        .iter()
+        .map(|g| state::Write::Put(format!("{}/groups{g}", state::PREFIX), b"{}".to_vec()))
+        .collect();
+    shared.commit(writes).await?;
+    shared.books.lock().unwrap().groups.extend(groups);
+    Ok(())
+}
+
+async fn put_root_group(state: State<Arc<Shared>>, raw: RawQuery, body: Bytes) -> Result<Response> {
+    put_group(state, "/".to_owned(), raw, body).await
+}
+
+async fn group_route(
+    State(shared): State<Arc<Shared>>,
+    Path(rest): Path<String>,
+    method: Method,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let id = app::canonical_id(&rest, "/").ok_or_else(|| {
+        Invalid::at(
+            "/id",
+            format!("must fully match regular expression '{}'", app::ID_PATTERN),
+        )
+    })?;
+    let q = query(&raw);
+    match method {
+        Method::GET => {
+            let books = shared.books.lock().unwrap();
+            if !group_exists(&books, &id) {
+                return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
+            }
+            Ok(Json(group_json(
+                &books,
+                &id,
+                Embed {
+                    counts: true,
+                    deployments: true,
+                    ..Embed::default()
+                },
+            ))
+            .into_response())
+        }
+        Method::PUT | Method::PATCH => put_group(State(shared), id, RawQuery(raw), body).await,
+        Method::DELETE => {
+            let (removed, groups): (Vec<String>, Vec<String>) = {
+                let books = shared.books.lock().unwrap();
+                if !group_exists(&books, &id) {
+                    return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
+                }
+                (
+                    books
+                        .apps
+                        .keys()
+                        .filter(|a| under(a, &id))
+                        .cloned()
+                        .collect(),
+                    books
+                        .groups
+                        .iter()
+                        .filter(|g| under(g, &id))
+                        .cloned()
+                        .collect(),
+                )
+            };
+            let change = apply(
+                &shared,
+                vec![],
+                removed,
+                BTreeSet::new(),
+                flag(&q, "force"),
+                vec![],
+            )
+            .await?;
+            let writes = groups
+                .iter()
+                .map(|g| state::Write::Delete(format!("{}/groups{g}", state::PREFIX)))
+                .collect();
+            shared.commit(writes).await?;
+            {
+                let mut books = shared.books.lock().unwrap();
+                for g in &groups {
+                    books.groups.remove(g);
+                }
+            }
+            Ok(deployment_response(&change, StatusCode::OK))
+        }
+        _ => Err(ApiError::NotFound(format!("no such method {method}"))),
+    }
+}
+
+async fn put_group(
+    State(shared): State<Arc<Shared>>,
+    id: String,
+    RawQuery(raw): RawQuery,
+    body: Bytes,
+) -> Result<Response> {
+    let q = query(&raw);
+    let force = flag(&q, "force");
+    let value = body_json(&body).await?;
+    let current: BTreeMap<String, AppDefinition> = shared
+        .books
+        .lock()
+        .unwrap()
+        .apps
+        .iter()
+        .filter(|(a, _)| under(a, &id))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let (target, removed) = if let Some(factor) = value.get("scaleBy").and_then(Value::as_f64) {
+        if !at_least(factor, 0.0) {
+            return Err(Invalid::at("/scaleBy", "must be 0 or more").into());
+        }
+        let apps = current
+            .values()
+            .map(|a| {
+                let mut a = a.clone();
+                a.instances = ((a.instances as f64) * factor).ceil() as i64;
+                a
+            })
+            .collect();
+        (apps, vec![])
+    } else {
+        let mut body = value.clone();
+        body["id"] = json!(id);
+        let apps = app::flatten_group(&body, "/", "")?;
+        let keep: BTreeSet<&String> = apps.iter().map(|a| &a.id).collect();
+        let removed = if body.get("apps").is_some() || body.get("groups").is_some() {
+            current
+                .keys()
+                .filter(|a| !keep.contains(a))
+                .cloned()
+                .collect()
+        } else {
+            vec![]
+        };
+        (apps, removed)
+    };
+    if flag(&q, "dryRun") {
+        let mut next = current.clone();
+        for r in &removed {
+            next.remove(r);
+        }
+        for a in &target {
+            next.insert(a.id.clone(), a.clone());
+        }
+        let plan = crate::planner::plan(&current, &next);
+        return Ok(Json(json!({"steps": plan.steps})).into_response());
+    }
+    let change = apply(&shared, target, removed, BTreeSet::new(), force, vec![]).await?;
+    if id != "/" {
+        record_groups(
+            &shared,
+            nested_groups(
+                &json!({"id": id, "groups": value.get("groups").cloned().unwrap_or(json!([]))}),
+                "/",
+            ),
+        )
+        .await?;
+    }
+    Ok(deployment_response(&change, StatusCode::OK))
+}
+
+// ---- deployments, queue -------------------------------------------------
+
+async fn list_deployments(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let books = shared.books.lock().unwrap();
+    Json(json!(books
+        .deployments
+        .values()
+        .map(state::Deployment::to_json)
+        .collect::<Vec<_>>()))
+}
+
+/// Not in Marathon: one deployment, with `waitingFor` (why it is not
+/// progressing).
+async fn get_deployment(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    let books = shared.books.lock().unwrap();
+    let d = books
+        .deployments
+        .get(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("DeploymentPlan {id} does not exist")))?;
+    let mut v = d.to_json();
+    v["waitingFor"] = json!(d.waiting);
+    Ok(Json(v))
+}
+
+async fn delete_deployment(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
+    let q = query(&raw);
+    let d = shared
+        .books
+        .lock()
+        .unwrap()
+        .deployments
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| ApiError::NotFound(format!("DeploymentPlan {id} does not exist")))?;
+    if flag(&q, "force") {
+        shared.books.lock().unwrap().deployments.remove(&id);
+        shared
+            .commit(vec![state::Write::Delete(state::deployment_key(&id))])
+            .await?;
+        shared.wake.notify_one();
+        return Ok(StatusCode::ACCEPTED.into_response());
+    }
+    // Roll back: the original definitions, the new apps removed.
+    let mut target = Vec::new();
+    let mut removed = Vec::new();
+    let present: BTreeSet<String> = shared.books.lock().unwrap().apps.keys().cloned().collect();
+    for (app_id, original) in d.original {
+        match original {
+            Some(mut a) => {
+                a.version = None;
+                target.push(a);
+            }
+            None if present.contains(&app_id) => removed.push(app_id),
+            None => {}
+        }
+    }
+    let change = apply(&shared, target, removed, BTreeSet::new(), true, vec![]).await?;
+    Ok(deployment_response(&change, StatusCode::OK))
+}
+
+async fn queue(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let t = now();
+    let books = shared.books.lock().unwrap();
+    let mut ids: BTreeSet<&String> = books.queue.keys().collect();
+    ids.extend(
+        books
+            .delays
+            .iter()
+            .filter(|(a, d)| d.until > t && books.apps.contains_key(*a))
+            .map(|(a, _)| a),
+    );
+    let items: Vec<Value> = ids
+        .into_iter()
+        .filter_map(|app_id| {
+            let app = books.apps.get(app_id)?;
+            let wanted = books.queue.get(app_id).cloned().unwrap_or_default();
+            let delay = books.delays.get(app_id).map(|d| (d.until - t).max(0.0)).unwrap_or(0.0);
+            let unmatched: u64 = wanted.unmatched.values().sum();
+            let reasons: Vec<Value> = wanted
+                .unmatched
+                .iter()
+                .map(|(why, n)| json!({"reason": why, "declined": n, "processed": n}))
+                .collect();
+            Some(json!({
+                "app": app_json(&books, app, Embed { counts: true, deployments: true, ..Embed::default() }),
+                "count": wanted.count.max(usize::from(delay > 0.0)),
+                "delay": {"timeLeftSeconds": (delay * 1000.0).round() / 1000.0, "overdue": delay <= 0.0},
+                "overdue": delay <= 0.0,
+                "since": state::iso(if wanted.since > 0.0 { wanted.since } else { t }),
+                "processedOffersSummary": {
+                    "processedOffersCount": unmatched,
+                    "unusedOffersCount": unmatched,
+                    "rejectSummaryLastOffers": reasons,
+                },
+                "lastUnusedOffers": [],
+            }))
+        })
+        .collect();
+    Json(json!({"queue": items}))
+}
+
+async fn reset_delay(
+    State(shared): State<Arc<Shared>>,
+    Path(rest): Path<String>,
+) -> Result<Response> {
+    let rest = format!("/{}", rest.trim_matches('/'));
+    let id = rest
+        .strip_suffix("/delay")
+        .ok_or_else(|| ApiError::NotFound("no such resource".into()))?;
+    let known = {
+        let mut books = shared.books.lock().unwrap();
+        let known = books.apps.contains_key(id);
+        books.delays.remove(id);
+        known
+    };
+    if !known {
+        return Err(ApiError::NotFound(format!("App '{id}' does not exist")));
+    }
+    shared
+        .commit(vec![state::Write::Delete(state::delay_key(id))])
+        .await?;
+    shared.wake.notify_one();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---- events -------------------------------------------------------------
+
+async fn events(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
+    let q = query(&raw);
+    let types: BTreeSet<String> = q
+        .iter()
+        .filter(|(k, _)| k == "event_type")
+        .map(|(_, v)| v.clone())
+        .collect();
+    let rx = shared.events.subscribe();
+    let attached = state::BusEvent {
+        kind: "event_stream_attached",
+        body: json!({"eventType": "event_stream_attached", "timestamp": state::iso(now()), "remoteAddress": "client"}),
+    };
+    let wanted = move |e: &state::BusEvent| types.is_empty() || types.contains(e.kind);
+    let first = wanted(&attached).then_some(attached);
+    let stream = futures::stream::iter(first.map(Ok))
+        .chain(
+            tokio_stream::wrappers::BroadcastStream::new(rx).take_while(|r| {
+                // A consumer that fell behind is disconnected, as Marathon does.
+                futures::future::ready(r.is_ok())
+            }),
+        )
+        .filter_map(move |r| {
+            let keep = r.ok().filter(|e| wanted(e));
+            futures::future::ready(keep)
+        })
+        .map(|e| Ok::<_, Infallible>(SseEvent::default().event(e.kind).data(e.body.to_string())));
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::LeaderInfo;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    fn shared() -> Arc<Shared> {
+        // The store is never reached by these tests: only requests that are
+        // refused before any write, or reads.
+        let s = Shared::new(
+            dcos_store::Client::new(["http://127.0.0.1:1"])
+                .with_retry_for(Duration::from_millis(1)),
+            "127.0.0.1:8080".into(),
+        );
+        s.leader.send_replace(LeaderInfo {
+            elected: true,
+            leader: Some("127.0.0.1:8080".into()),
+        });
+        s
+    }
+
+    async fn call(
+        s: &Arc<Shared>,
+        method: &str,
+        uri: &str,
+        body: &str,
+    ) -> (StatusCode, Value, HeaderMap) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let resp = router(s.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            headers,
+        )
+    }
+
+    #[tokio::test]
+    async fn bad_input_answers_like_marathon_and_changes_nothing() {
+        let s = shared();
+        let (st, body, _) = call(&s, "POST", "/v2/apps", r#"{"id": "/a", "cmd": "#).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        assert!(body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid JSON"));
+        let (st, body, _) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/a", "cmd": "x", "instances": -3}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["message"], "Object is not valid");
+        assert_eq!(body["details"][0]["path"], "/instances");
+        let (st, body, _) = call(&s, "POST", "/v2/apps", r#"{"id": "/Bad_Id", "cmd": "x"}"#).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["details"][0]["path"], "/id");
+        let (st, body, _) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/a", "cmd": "x", "args": ["y"]}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["details"][0]["path"], "/cmd");
+        let (st, body, _) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/a", "cmd": "x", "constraints": [["hostname", "OFTEN"]]}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body["details"][0]["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("UNIQUE"));
+        let (st, _, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/g", "apps": [{"id": "a", "cmd": "x", "instances": -1}]}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        let (st, _, _) = call(&s, "PUT", "/v2/apps/a", r#"[1"#).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _, _) = call(&s, "GET", "/v2/apps/nope", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (_, body, _) = call(&s, "GET", "/v2/apps", "").await;
+        assert_eq!(body["apps"], json!([]), "nothing was stored");
+        assert!(s.books.lock().unwrap().deployments.is_empty());
+    }
+
+    #[tokio::test]
+    async fn locked_apps_answer_409_and_reads_render_marathon_shapes() {
+        let s = shared();
+        {
+            let mut b = s.books.lock().unwrap();
+            let app =
+                parse_app(json!({"id": "/web", "cmd": "sleep 1", "instances": 2}), "/").unwrap();
+            b.change(
+                vec![app],
+                vec![],
+                &BTreeSet::new(),
+                false,
+                "dep-1".into(),
+                1.0,
+            )
+            .unwrap();
+        }
+        let (st, body, _) = call(&s, "PUT", "/v2/apps/web", r#"{"instances": 5}"#).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        assert!(body["message"].as_str().unwrap().contains("locked"));
+        assert_eq!(body["deployments"][0]["id"], "dep-1");
+        let (st, body, _) = call(&s, "GET", "/v2/apps/web", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["app"]["id"], "/web");
+        assert_eq!(body["app"]["instances"], 2);
+        assert_eq!(body["app"]["tasksRunning"], 0);
+        assert_eq!(body["app"]["deployments"][0]["id"], "dep-1");
+        assert_eq!(body["app"]["tasks"], json!([]));
+        let (_, body, _) = call(&s, "GET", "/v2/deployments", "").await;
+        assert_eq!(body[0]["id"], "dep-1");
+        assert_eq!(
+            body[0]["steps"][0]["actions"][0]["action"],
+            "StartApplication"
+        );
+        let (_, body, _) = call(&s, "GET", "/v2/groups", "").await;
+        assert_eq!(body["apps"][0]["id"], "/web");
+        let (_, body, _) = call(&s, "GET", "/v2/queue", "").await;
+        assert_eq!(body["queue"], json!([]));
+        let (st, body, _) = call(&s, "PUT", "/v2/groups?dryRun=true", r#"{"scaleBy": 2}"#).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["steps"][0]["actions"][0]["action"], "ScaleApplication");
+    }
+
+    #[tokio::test]
+    async fn standby_without_leader_answers_503_but_serves_ping_and_info() {
+        let s = shared();
+        s.leader.send_replace(LeaderInfo::default());
+        let (st, _, _) = call(&s, "GET", "/v2/apps", "").await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+        let (st, body, _) = call(&s, "GET", "/v2/info", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["elected"], false);
+        let (st, _, _) = call(&s, "GET", "/v2/leader", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn query_keeps_repeated_keys_and_decodes() {
+        let q = query(&Some(
+            "embed=apps.tasks&embed=apps.counts&label=a%3D%3Db".into(),
+        ));
+        assert_eq!(q.len(), 3);
+        assert_eq!(param(&q, "label"), Some("a==b"));
+        assert_eq!(
+            split_sub("/a/b/tasks/x.1", "/tasks"),
+            Some(("/a/b".to_owned(), "/x.1"))
+        );
+        assert_eq!(split_sub("/tasksapp", "/tasks"), None);
+    }
+}

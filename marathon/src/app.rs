@@ -1,0 +1,839 @@
+//! The AppDefinition: Marathon's wire shape of an app (what `POST
+//! /v2/apps` takes and what the store keeps), its defaults, path ids, and
+//! validation into Marathon's 422 `{message, details:[{path, errors}]}`.
+//!
+//! Owns parsing and checking only; what an app *does* (instances, health,
+//! deployments) is in [`crate::planner`] and [`crate::runtime`]. Unknown
+//! input fields are tolerated (real clients send fields we do not model;
+//! `container`, `readinessChecks` and `unreachableStrategy` are accepted and
+//! stored as given).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Marathon's id segment rule, as its error message states it.
+pub const ID_PATTERN: &str =
+    "^(([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])\\.)*([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])|(\\.|\\.\\.)$";
+
+/// The constraint operators Marathon knows.
+pub const CONSTRAINT_OPERATORS: &[&str] = &[
+    "UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS",
+];
+
+/// One port an app asks for (`0` = any port the offer has).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortDefinition {
+    /// The port; 0 asks for a dynamic one.
+    #[serde(default)]
+    pub port: u32,
+    /// `tcp`, `udp` or `udp,tcp`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// Name, for readiness checks and service discovery.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Free-form metadata.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_protocol() -> String {
+    "tcp".to_owned()
+}
+
+/// `fetch[]`: a URI for the agent's fetcher.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchUri {
+    /// What to fetch.
+    pub uri: String,
+    /// chmod +x.
+    #[serde(default)]
+    pub executable: bool,
+    /// Extract archives.
+    #[serde(default = "yes")]
+    pub extract: bool,
+    /// Use the fetcher cache.
+    #[serde(default)]
+    pub cache: bool,
+    /// Name in the sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dest_path: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `healthChecks[]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthCheckDef {
+    /// HTTP (default), HTTPS, TCP, COMMAND, MESOS_HTTP, MESOS_HTTPS, MESOS_TCP.
+    #[serde(default = "default_hc_protocol")]
+    pub protocol: String,
+    /// HTTP path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Which of the task's ports to check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_index: Option<u32>,
+    /// A fixed port to check instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u32>,
+    /// For COMMAND checks: `{"value": "..."}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Value>,
+    /// Failures ignored for this long after the task starts.
+    #[serde(default = "default_grace")]
+    pub grace_period_seconds: f64,
+    /// Time between checks.
+    #[serde(default = "default_interval")]
+    pub interval_seconds: f64,
+    /// Time before a check counts as failed.
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: f64,
+    /// Failures in a row after which the task is killed (0 = never).
+    #[serde(default = "default_max_failures")]
+    pub max_consecutive_failures: u32,
+    /// For MESOS_* checks: delay before the first check.
+    #[serde(default = "default_delay")]
+    pub delay_seconds: f64,
+    /// Treat 1xx as healthy.
+    #[serde(default)]
+    pub ignore_http1xx: bool,
+}
+
+fn default_hc_protocol() -> String {
+    "HTTP".to_owned()
+}
+fn default_grace() -> f64 {
+    300.0
+}
+fn default_interval() -> f64 {
+    60.0
+}
+fn default_timeout() -> f64 {
+    20.0
+}
+fn default_max_failures() -> u32 {
+    3
+}
+fn default_delay() -> f64 {
+    15.0
+}
+
+/// The health-check protocols Marathon accepts.
+pub const HEALTH_PROTOCOLS: &[&str] = &[
+    "HTTP",
+    "HTTPS",
+    "TCP",
+    "COMMAND",
+    "MESOS_HTTP",
+    "MESOS_HTTPS",
+    "MESOS_TCP",
+];
+
+/// `upgradeStrategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpgradeStrategy {
+    /// Fraction of `instances` kept healthy during an upgrade.
+    #[serde(default = "one")]
+    pub minimum_health_capacity: f64,
+    /// Fraction of `instances` allowed on top during an upgrade.
+    #[serde(default = "one")]
+    pub maximum_over_capacity: f64,
+}
+
+impl Default for UpgradeStrategy {
+    fn default() -> Self {
+        Self {
+            minimum_health_capacity: 1.0,
+            maximum_over_capacity: 1.0,
+        }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `versionInfo`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionInfo {
+    /// Last change of anything that needs a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_config_change_at: Option<String>,
+    /// Last change of the instance count only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scaling_at: Option<String>,
+}
+
+/// An app, as Marathon's API and our store hold it. After
+/// [`AppDefinition::normalize`] every defaulted field is filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppDefinition {
+    /// Absolute path id (`/group/app`).
+    #[serde(default)]
+    pub id: String,
+    /// Shell command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<String>,
+    /// argv, instead of `cmd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub args: Option<Vec<String>>,
+    /// User to run as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Environment: `"v"` or `{"secret": ...}`.
+    #[serde(default)]
+    pub env: BTreeMap<String, Value>,
+    /// Wanted instance count (signed, so a negative one can be refused).
+    #[serde(default = "default_instances")]
+    pub instances: i64,
+    /// CPUs per instance.
+    #[serde(default = "default_cpus")]
+    pub cpus: f64,
+    /// MiB per instance.
+    #[serde(default = "default_mem")]
+    pub mem: f64,
+    /// Disk MiB per instance.
+    #[serde(default)]
+    pub disk: f64,
+    /// GPUs per instance.
+    #[serde(default)]
+    pub gpus: f64,
+    /// Custom executor (empty: the command executor).
+    #[serde(default)]
+    pub executor: String,
+    /// `[[field, OP, value?]]`.
+    #[serde(default)]
+    pub constraints: Vec<Vec<String>>,
+    /// Deprecated URIs, turned into `fetch`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub uris: Vec<String>,
+    /// Files for the fetcher.
+    #[serde(default)]
+    pub fetch: Vec<FetchUri>,
+    /// Artifacts that must be there before launching (kept, unused).
+    #[serde(default)]
+    pub store_urls: Vec<String>,
+    /// Deprecated: ports; turned into `portDefinitions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<u32>>,
+    /// Ports each instance needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_definitions: Option<Vec<PortDefinition>>,
+    /// Use the `portDefinitions` numbers exactly.
+    #[serde(default)]
+    pub require_ports: bool,
+    /// First launch delay after a failure.
+    #[serde(default = "one")]
+    pub backoff_seconds: f64,
+    /// Delay multiplier per failure.
+    #[serde(default = "default_backoff_factor")]
+    pub backoff_factor: f64,
+    /// Delay ceiling.
+    #[serde(default = "default_max_launch_delay")]
+    pub max_launch_delay_seconds: f64,
+    /// Docker/Mesos container: accepted and stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<Value>,
+    /// Health checks.
+    #[serde(default)]
+    pub health_checks: Vec<HealthCheckDef>,
+    /// Readiness checks: accepted and stored.
+    #[serde(default)]
+    pub readiness_checks: Vec<Value>,
+    /// Apps that must be deployed before this one.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// Rolling upgrade bounds.
+    #[serde(default)]
+    pub upgrade_strategy: UpgradeStrategy,
+    /// Free-form metadata.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Roles whose resources may be used (`*` = unreserved).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_resource_roles: Option<Vec<String>>,
+    /// YOUNGEST_FIRST (default) or OLDEST_FIRST.
+    #[serde(default = "default_kill_selection")]
+    pub kill_selection: String,
+    /// SIGTERM → SIGKILL grace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_kill_grace_period_seconds: Option<f64>,
+    /// `"disabled"` or `{inactiveAfterSeconds, expungeAfterSeconds}`.
+    #[serde(default = "default_unreachable")]
+    pub unreachable_strategy: Value,
+    /// Set by the server: when this version was stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Set by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_info: Option<VersionInfo>,
+}
+
+fn default_instances() -> i64 {
+    1
+}
+fn default_cpus() -> f64 {
+    1.0
+}
+fn default_mem() -> f64 {
+    128.0
+}
+fn default_backoff_factor() -> f64 {
+    1.15
+}
+fn default_max_launch_delay() -> f64 {
+    300.0
+}
+fn default_kill_selection() -> String {
+    "YOUNGEST_FIRST".to_owned()
+}
+fn default_unreachable() -> Value {
+    serde_json::json!({"inactiveAfterSeconds": 0, "expungeAfterSeconds": 0})
+}
+
+/// One entry of a 422 answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    /// JSON pointer of the bad field (`/instances`, `/constraints(0)`).
+    pub path: String,
+    /// What is wrong with it.
+    pub errors: Vec<String>,
+}
+
+/// Why an app (or group) was refused; rendered as Marathon's 422 body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Object is not valid: {}", .0.iter().map(|v| format!("{} {}", v.path, v.errors.join("; "))).collect::<Vec<_>>().join(", "))]
+pub struct Invalid(pub Vec<Violation>);
+
+impl Invalid {
+    /// One violation at `path`.
+    pub fn at(path: impl Into<String>, error: impl Into<String>) -> Self {
+        Invalid(vec![Violation {
+            path: path.into(),
+            errors: vec![error.into()],
+        }])
+    }
+}
+
+/// Collects violations while checking.
+#[derive(Default)]
+struct Checker(Vec<Violation>);
+
+impl Checker {
+    fn fail(&mut self, path: impl Into<String>, error: impl Into<String>) {
+        let path = path.into();
+        let error = error.into();
+        match self.0.iter_mut().find(|v| v.path == path) {
+            Some(v) => v.errors.push(error),
+            None => self.0.push(Violation {
+                path,
+                errors: vec![error],
+            }),
+        }
+    }
+}
+
+/// `v >= min`, false for NaN.
+pub fn at_least(v: f64, min: f64) -> bool {
+    v >= min
+}
+
+/// Whether one path segment matches [`ID_PATTERN`].
+pub fn valid_segment(s: &str) -> bool {
+    if s == "." || s == ".." {
+        return true;
+    }
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            let b = part.as_bytes();
+            !b.is_empty()
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+}
+
+/// Makes `id` absolute against `base` (`/` for top-level requests),
+/// resolving `.` and `..`; `None` if it climbs above the root or has an
+/// invalid segment.
+pub fn canonical_id(id: &str, base: &str) -> Option<String> {
+    let mut parts: Vec<&str> = if id.starts_with('/') {
+        Vec::new()
+    } else {
+        base.split('/').filter(|s| !s.is_empty()).collect()
+    };
+    for seg in id.split('/').filter(|s| !s.is_empty()) {
+        if !valid_segment(seg) {
+            return None;
+        }
+        match seg {
+            "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// The parent group of an absolute id (`/a/b` → `/a`, `/a` → `/`).
+pub fn parent_of(id: &str) -> String {
+    match id.rfind('/') {
+        Some(0) | None => "/".to_owned(),
+        Some(i) => id[..i].to_owned(),
+    }
+}
+
+impl AppDefinition {
+    /// Parses a request body: broken JSON is `Err(None)` (a 400), a field of
+    /// the wrong type is a 422.
+    pub fn parse(body: &[u8]) -> Result<Self, ParseError> {
+        let value: Value = serde_json::from_slice(body).map_err(ParseError::Json)?;
+        Self::from_value(value)
+    }
+
+    /// Builds from an already-parsed JSON object.
+    pub fn from_value(value: Value) -> Result<Self, ParseError> {
+        if !value.is_object() {
+            return Err(ParseError::Invalid(Invalid::at("/", "expected an object")));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| ParseError::Invalid(Invalid::at("/", e.to_string())))
+    }
+
+    /// Fills in what Marathon derives: the absolute id (against `base`),
+    /// `portDefinitions` from `ports` (or one dynamic port), `fetch` from
+    /// `uris`. Call before [`AppDefinition::validate`].
+    pub fn normalize(&mut self, base: &str) {
+        if let Some(id) = canonical_id(&self.id, base) {
+            self.id = id;
+        }
+        if self.port_definitions.is_none() {
+            let defs = match self.ports.take() {
+                Some(ports) => ports
+                    .into_iter()
+                    .map(|port| PortDefinition {
+                        port,
+                        protocol: default_protocol(),
+                        name: None,
+                        labels: BTreeMap::new(),
+                    })
+                    .collect(),
+                None => vec![PortDefinition {
+                    port: 0,
+                    protocol: default_protocol(),
+                    name: None,
+                    labels: BTreeMap::new(),
+                }],
+            };
+            self.port_definitions = Some(defs);
+        }
+        self.ports = None;
+        for uri in std::mem::take(&mut self.uris) {
+            let extract = [
+                ".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip",
+            ]
+            .iter()
+            .any(|s| uri.ends_with(s));
+            self.fetch.push(FetchUri {
+                uri,
+                executable: false,
+                extract,
+                cache: false,
+                dest_path: None,
+            });
+        }
+    }
+
+    /// The ports to allocate, in order.
+    pub fn port_defs(&self) -> &[PortDefinition] {
+        self.port_definitions.as_deref().unwrap_or_default()
+    }
+
+    /// Checks every rule; all violations at once.
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let mut c = Checker::default();
+        self.check_into(&mut c, "");
+        if c.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid(c.0))
+        }
+    }
+
+    fn check_into(&self, c: &mut Checker, prefix: &str) {
+        let p = |field: &str| format!("{prefix}/{field}");
+        if self.id.is_empty() || self.id == "/" {
+            c.fail(p("id"), "An app needs an id");
+        } else if !self.id.starts_with('/')
+            || self
+                .id
+                .split('/')
+                .skip(1)
+                .any(|s| s == "." || s == ".." || !valid_segment(s))
+        {
+            c.fail(
+                p("id"),
+                format!("must fully match regular expression '{ID_PATTERN}'"),
+            );
+        }
+        if self.cmd.is_some() && self.args.is_some() {
+            c.fail(
+                p("cmd"),
+                "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+            );
+        }
+        if self.cmd.is_none() && self.args.is_none() && self.container.is_none() {
+            c.fail(
+                p("cmd"),
+                "AppDefinition must either contain one of 'cmd' or 'args', and/or a 'container'.",
+            );
+        }
+        if self.instances < 0 {
+            c.fail(
+                p("instances"),
+                "got ".to_owned() + &self.instances.to_string() + ", expected 0 or more",
+            );
+        }
+        if !at_least(self.cpus, 0.001) {
+            c.fail(
+                p("cpus"),
+                format!("got {}, expected 0.001 or more", self.cpus),
+            );
+        }
+        for (name, v) in [("mem", self.mem), ("disk", self.disk), ("gpus", self.gpus)] {
+            if !at_least(v, 0.0) {
+                c.fail(p(name), format!("got {v}, expected 0.0 or more"));
+            }
+        }
+        if !at_least(self.backoff_seconds, 0.0) {
+            c.fail(
+                p("backoffSeconds"),
+                "got a negative value, expected 0 or more",
+            );
+        }
+        if !at_least(self.backoff_factor, 1.0) {
+            c.fail(
+                p("backoffFactor"),
+                "got a value below 1, expected 1 or more",
+            );
+        }
+        if !at_least(self.max_launch_delay_seconds, 0.0) {
+            c.fail(
+                p("maxLaunchDelaySeconds"),
+                "got a negative value, expected 0 or more",
+            );
+        }
+        let us = self.upgrade_strategy;
+        if !(0.0..=1.0).contains(&us.minimum_health_capacity) {
+            c.fail(
+                p("upgradeStrategy/minimumHealthCapacity"),
+                "is greater than 1 or less than 0",
+            );
+        }
+        if !(0.0..=1.0).contains(&us.maximum_over_capacity) {
+            c.fail(
+                p("upgradeStrategy/maximumOverCapacity"),
+                "is greater than 1 or less than 0",
+            );
+        }
+        for (i, con) in self.constraints.iter().enumerate() {
+            if let Err(e) = crate::matcher::Constraint::parse(con) {
+                c.fail(p(&format!("constraints({i})")), e.to_string());
+            }
+        }
+        if !matches!(
+            self.kill_selection.as_str(),
+            "YOUNGEST_FIRST" | "OLDEST_FIRST"
+        ) {
+            c.fail(
+                p("killSelection"),
+                "must be one of YOUNGEST_FIRST, OLDEST_FIRST",
+            );
+        }
+        for (i, hc) in self.health_checks.iter().enumerate() {
+            let hp = p(&format!("healthChecks({i})"));
+            if !HEALTH_PROTOCOLS.contains(&hc.protocol.as_str()) {
+                c.fail(
+                    format!("{hp}/protocol"),
+                    format!("must be one of {}", HEALTH_PROTOCOLS.join(", ")),
+                );
+            }
+            if hc.protocol.ends_with("COMMAND") && hc.command.is_none() {
+                c.fail(
+                    format!("{hp}/command"),
+                    "COMMAND health checks need a command",
+                );
+            }
+            if !hc.protocol.ends_with("COMMAND") && hc.port.is_none() {
+                let idx = hc.port_index.unwrap_or(0) as usize;
+                if idx >= self.port_defs().len() {
+                    c.fail(format!("{hp}/portIndex"), "Health check port indices must address an element of the ports array or container port mappings.");
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, pd) in self.port_defs().iter().enumerate() {
+            if pd.port > 65535 {
+                c.fail(
+                    p(&format!("portDefinitions({i})/port")),
+                    "must be between 0 and 65535",
+                );
+            }
+            if pd.port != 0 && !seen.insert(pd.port) {
+                c.fail(p("portDefinitions"), "Ports must be unique.");
+            }
+        }
+        if self.require_ports && self.port_defs().iter().any(|d| d.port == 0) {
+            c.fail(
+                p("requirePorts"),
+                "requirePorts needs every port to be given (no 0)",
+            );
+        }
+        for (i, dep) in self.dependencies.iter().enumerate() {
+            if canonical_id(dep, &parent_of(&self.id)).is_none() {
+                c.fail(
+                    p(&format!("dependencies({i})")),
+                    format!("must fully match regular expression '{ID_PATTERN}'"),
+                );
+            }
+        }
+        match &self.unreachable_strategy {
+            Value::String(s) if s == "disabled" => {}
+            Value::Object(_) => {}
+            _ => c.fail(
+                p("unreachableStrategy"),
+                "must be \"disabled\" or {inactiveAfterSeconds, expungeAfterSeconds}",
+            ),
+        }
+        if let Some(g) = self.task_kill_grace_period_seconds {
+            if !at_least(g, 0.0) {
+                c.fail(
+                    p("taskKillGracePeriodSeconds"),
+                    "got a negative value, expected 0 or more",
+                );
+            }
+        }
+    }
+
+    /// Wanted instances as a count (validation keeps it non-negative).
+    pub fn instance_count(&self) -> usize {
+        self.instances.max(0) as usize
+    }
+
+    /// Whether going from `self` to `other` needs new tasks (anything but
+    /// the instance count, version and labels-free bookkeeping changed).
+    pub fn needs_restart_for(&self, other: &AppDefinition) -> bool {
+        let strip = |a: &AppDefinition| {
+            let mut a = a.clone();
+            a.instances = 0;
+            a.version = None;
+            a.version_info = None;
+            a
+        };
+        strip(self) != strip(other)
+    }
+
+    /// Absolute ids of the dependencies.
+    pub fn dependency_ids(&self) -> Vec<String> {
+        let base = parent_of(&self.id);
+        self.dependencies
+            .iter()
+            .filter_map(|d| canonical_id(d, &base))
+            .collect()
+    }
+}
+
+/// Why a request body is not an app.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON at all (400).
+    #[error("Invalid JSON: {0}")]
+    Json(serde_json::Error),
+    /// JSON, but not a valid app (422).
+    #[error(transparent)]
+    Invalid(Invalid),
+}
+
+/// Validates a group body (`{id, apps, groups, dependencies}`) recursively
+/// and flattens it into normalized apps.
+pub fn flatten_group(
+    value: &Value,
+    base: &str,
+    prefix: &str,
+) -> Result<Vec<AppDefinition>, Invalid> {
+    let mut c = Checker::default();
+    let mut apps = Vec::new();
+    flatten_into(value, base, prefix, &mut c, &mut apps);
+    if c.0.is_empty() {
+        Ok(apps)
+    } else {
+        Err(Invalid(c.0))
+    }
+}
+
+fn flatten_into(
+    value: &Value,
+    base: &str,
+    prefix: &str,
+    c: &mut Checker,
+    out: &mut Vec<AppDefinition>,
+) {
+    let Some(obj) = value.as_object() else {
+        c.fail(format!("{prefix}/"), "expected an object");
+        return;
+    };
+    let raw_id = obj.get("id").and_then(Value::as_str).unwrap_or("");
+    let Some(id) = canonical_id(raw_id, base) else {
+        c.fail(
+            format!("{prefix}/id"),
+            format!("must fully match regular expression '{ID_PATTERN}'"),
+        );
+        return;
+    };
+    if let Some(apps) = obj.get("apps").and_then(Value::as_array) {
+        for (i, a) in apps.iter().enumerate() {
+            let ap = format!("{prefix}/apps({i})");
+            match AppDefinition::from_value(a.clone()) {
+                Ok(mut app) => {
+                    app.normalize(&id);
+                    app.check_into(c, &ap);
+                    out.push(app);
+                }
+                Err(ParseError::Invalid(inv)) => {
+                    for v in inv.0 {
+                        for e in v.errors {
+                            c.fail(format!("{ap}{}", v.path.trim_end_matches('/')), e);
+                        }
+                    }
+                }
+                Err(ParseError::Json(e)) => c.fail(ap, e.to_string()),
+            }
+        }
+    }
+    if let Some(groups) = obj.get("groups").and_then(Value::as_array) {
+        for (i, g) in groups.iter().enumerate() {
+            flatten_into(g, &id, &format!("{prefix}/groups({i})"), c, out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(json: &str) -> Result<AppDefinition, ParseError> {
+        let mut a = AppDefinition::parse(json.as_bytes())?;
+        a.normalize("/");
+        a.validate().map_err(ParseError::Invalid)?;
+        Ok(a)
+    }
+
+    fn paths(e: ParseError) -> Vec<String> {
+        match e {
+            ParseError::Invalid(i) => i.0.into_iter().map(|v| v.path).collect(),
+            ParseError::Json(e) => panic!("expected 422, got 400 {e}"),
+        }
+    }
+
+    #[test]
+    fn defaults_and_normalization() {
+        let a =
+            app(r#"{"id": "web/api", "cmd": "sleep 1", "uris": ["http://x/a.tgz"], "extra": 1}"#)
+                .unwrap();
+        assert_eq!(a.id, "/web/api");
+        assert_eq!(a.instances, 1);
+        assert_eq!(a.cpus, 1.0);
+        assert_eq!(a.mem, 128.0);
+        assert_eq!(a.backoff_factor, 1.15);
+        assert_eq!(a.port_defs().len(), 1);
+        assert_eq!(a.port_defs()[0].port, 0);
+        assert!(a.fetch[0].extract);
+        assert_eq!(a.upgrade_strategy, UpgradeStrategy::default());
+    }
+
+    #[test]
+    fn bad_input_gets_marathon_style_paths() {
+        assert!(matches!(
+            AppDefinition::parse(b"{\"id\": "),
+            Err(ParseError::Json(_))
+        ));
+        assert_eq!(
+            paths(app(r#"{"id": "/a", "cmd": "x", "instances": -1}"#).unwrap_err()),
+            ["/instances"]
+        );
+        assert_eq!(
+            paths(app(r#"{"id": "/A_b", "cmd": "x"}"#).unwrap_err()),
+            ["/id"]
+        );
+        assert_eq!(
+            paths(app(r#"{"id": "/a", "cmd": "x", "args": ["y"]}"#).unwrap_err()),
+            ["/cmd"]
+        );
+        assert_eq!(
+            paths(
+                app(r#"{"id": "/a", "cmd": "x", "constraints": [["hostname", "SOMETIMES"]]}"#)
+                    .unwrap_err()
+            ),
+            ["/constraints(0)"]
+        );
+        assert_eq!(
+            paths(app(r#"{"id": "/a", "cmd": "x", "instances": "many"}"#).unwrap_err()),
+            ["/"]
+        );
+        assert_eq!(
+            paths(
+                app(r#"{"id": "/a", "cmd": "x", "upgradeStrategy": {"minimumHealthCapacity": 2}}"#)
+                    .unwrap_err()
+            ),
+            ["/upgradeStrategy/minimumHealthCapacity"]
+        );
+    }
+
+    #[test]
+    fn ids_resolve_relative_to_their_group() {
+        assert_eq!(canonical_id("b", "/a").as_deref(), Some("/a/b"));
+        assert_eq!(canonical_id("../c", "/a/b").as_deref(), Some("/a/c"));
+        assert_eq!(canonical_id("/x/y", "/a").as_deref(), Some("/x/y"));
+        assert_eq!(canonical_id("Bad", "/"), None);
+        assert_eq!(canonical_id("..", "/"), None);
+        assert_eq!(parent_of("/a/b"), "/a");
+        assert_eq!(parent_of("/a"), "/");
+    }
+
+    #[test]
+    fn groups_flatten_with_nested_ids() {
+        let g: Value = serde_json::json!({"id": "/prod", "groups": [{"id": "db", "apps": [{"id": "pg", "cmd": "x"}]}],
+            "apps": [{"id": "web", "cmd": "y", "dependencies": ["db/pg"]}]});
+        let apps = flatten_group(&g, "/", "").unwrap();
+        let ids: Vec<_> = apps.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["/prod/web", "/prod/db/pg"]);
+        assert_eq!(apps[0].dependency_ids(), ["/prod/db/pg"]);
+        let bad = serde_json::json!({"id": "/prod", "apps": [{"id": "web", "cmd": "y", "instances": -2}]});
+        let err = flatten_group(&bad, "/", "").unwrap_err();
+        assert_eq!(err.0[0].path, "/apps(0)/instances");
+    }
+
+    #[test]
+    fn restart_needed_only_for_config_changes() {
+        let a = app(r#"{"id": "/a", "cmd": "x"}"#).unwrap();
+        let mut b = a.clone();
+        b.instances = 5;
+        assert!(!a.needs_restart_for(&b));
+        b.cmd = Some("y".into());
+        assert!(a.needs_restart_for(&b));
+    }
+}

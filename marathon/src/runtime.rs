@@ -1,0 +1,674 @@
+//! The I/O around the books: loading and committing them to the store
+//! (many small keys under `/marathon/`, written in batched transactions),
+//! the leader election, and the leader's scheduler loop (offers, status
+//! updates, kills, revive/suppress, reconciliation) built on the SDK in
+//! `dcos_api::client`.
+//!
+//! Decisions are not made here: [`crate::state::Books`] decides, this
+//! module carries the decisions out. Status updates are acknowledged only
+//! after what they changed is committed.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle};
+use dcos_api::scheduler::{Event, ReconcileTask};
+use dcos_api::v1::{
+    AgentId, DurationInfo, Filters, FrameworkId, FrameworkInfo, KillPolicy, OfferOperation, TaskId,
+    TaskStatus,
+};
+use dcos_store::types::{DeleteRequest, PutRequest, RangeRequest, TxnOp, TxnRequest};
+use dcos_store::{Client, Kv, KvError};
+use futures::{FutureExt, StreamExt};
+use tokio::sync::{broadcast, watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{self, Books, BusEvent, Kill, Write};
+use crate::MarathonFlags;
+
+/// Unix seconds now (the runtime's clock; cores get it passed in).
+pub fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+}
+
+/// Who leads, as this process sees it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeaderInfo {
+    /// This process leads and its books are loaded.
+    pub elected: bool,
+    /// The leader's `host:port`, if known.
+    pub leader: Option<String>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Offers received.
+    pub offers: AtomicU64,
+    /// Offers declined.
+    pub declined: AtomicU64,
+    /// Tasks launched.
+    pub launched: AtomicU64,
+    /// Status updates received.
+    pub updates: AtomicU64,
+    /// Kills sent.
+    pub kills: AtomicU64,
+}
+
+/// What the API and the scheduler loop share.
+#[derive(Debug)]
+pub struct Shared {
+    /// The books.
+    pub books: Mutex<Books>,
+    /// The event bus (`/v2/events`).
+    pub events: broadcast::Sender<BusEvent>,
+    /// Wakes the scheduler loop after a change.
+    pub wake: Notify,
+    /// The store.
+    pub store: Client,
+    /// Leadership.
+    pub leader: watch::Sender<LeaderInfo>,
+    /// This process's `host:port`.
+    pub me: String,
+    /// The scheduler handle while leading and subscribed.
+    pub handle: Mutex<Option<SchedulerHandle>>,
+    /// The framework id, once known.
+    pub framework_id: Mutex<Option<String>>,
+    /// Counters.
+    pub counters: Counters,
+    /// Serializes store commits, so writes to one key land in order.
+    pub commit_lock: tokio::sync::Mutex<()>,
+    /// `DELETE /v2/leader`: give leadership up.
+    pub abdicate: Notify,
+}
+
+impl Shared {
+    /// Fresh, not leading.
+    pub fn new(store: Client, me: String) -> Arc<Self> {
+        Arc::new(Shared {
+            books: Mutex::new(Books::default()),
+            events: broadcast::channel(16384).0,
+            wake: Notify::new(),
+            store,
+            leader: watch::Sender::new(LeaderInfo::default()),
+            me,
+            handle: Mutex::new(None),
+            framework_id: Mutex::new(None),
+            counters: Counters::default(),
+            commit_lock: tokio::sync::Mutex::new(()),
+            abdicate: Notify::new(),
+        })
+    }
+
+    /// Publishes events to `/v2/events` subscribers.
+    pub fn publish(&self, events: Vec<BusEvent>) {
+        for e in events {
+            let _ = self.events.send(e);
+        }
+    }
+
+    /// Commits writes in transactions of at most 100 operations.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), KvError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // The store refuses two writes to one key in a transaction; only
+        // the last one matters.
+        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, w) in writes.iter().enumerate() {
+            let key = match w {
+                Write::Put(k, _) | Write::Delete(k) => k.as_str(),
+            };
+            last.insert(key, i);
+        }
+        let keep: std::collections::HashSet<usize> = last.into_values().collect();
+        let writes: Vec<Write> = writes
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, w)| w)
+            .collect();
+        let _order = self.commit_lock.lock().await;
+        let mut batches: Vec<Vec<TxnOp>> = vec![Vec::new()];
+        let mut bytes = 0;
+        for w in writes {
+            let size = match &w {
+                Write::Put(k, v) => k.len() + v.len(),
+                Write::Delete(k) => k.len(),
+            };
+            let last = batches.last_mut().expect("one batch");
+            if last.len() >= 100 || bytes + size > 800 * 1024 {
+                batches.push(Vec::new());
+                bytes = 0;
+            }
+            bytes += size;
+            let op = match w {
+                Write::Put(key, value) => TxnOp::Put(PutRequest {
+                    key,
+                    value,
+                    ..PutRequest::default()
+                }),
+                Write::Delete(key) => TxnOp::Delete(DeleteRequest {
+                    key,
+                    ..DeleteRequest::default()
+                }),
+            };
+            batches.last_mut().expect("one batch").push(op);
+        }
+        let calls = batches
+            .into_iter()
+            .filter(|b| !b.is_empty())
+            .map(|success| {
+                self.store.txn(TxnRequest {
+                    compare: vec![],
+                    success,
+                    failure: vec![],
+                })
+            });
+        for r in futures::future::join_all(calls).await {
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Sends kills through the scheduler (if subscribed).
+    pub fn send_kills(&self, kills: Vec<Kill>) {
+        if kills.is_empty() {
+            return;
+        }
+        let Some(handle) = self.handle.lock().unwrap().clone() else {
+            return;
+        };
+        self.counters
+            .kills
+            .fetch_add(kills.len() as u64, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let calls = kills.into_iter().map(|k| {
+                let handle = handle.clone();
+                async move {
+                    let policy = k.grace_seconds.map(|g| KillPolicy {
+                        grace_period: Some(DurationInfo::from_duration(Duration::from_secs_f64(
+                            g.max(0.0),
+                        ))),
+                    });
+                    let agent = (!k.agent_id.is_empty()).then(|| AgentId::new(k.agent_id));
+                    if let Err(e) = handle.kill(TaskId::new(k.task_id), agent, policy).await {
+                        tracing::warn!(error = %e, "kill failed");
+                    }
+                }
+            });
+            futures::stream::iter(calls)
+                .buffer_unordered(64)
+                .collect::<Vec<()>>()
+                .await;
+        });
+    }
+}
+
+/// Reads every key under `prefix`, page by page.
+async fn range_all(
+    store: &Client,
+    prefix: &str,
+) -> Result<Vec<dcos_store::types::KeyValue>, KvError> {
+    let mut out = Vec::new();
+    let mut start_after = None;
+    loop {
+        let resp = store
+            .range(RangeRequest {
+                key: prefix.to_owned(),
+                prefix: true,
+                limit: 1000,
+                start_after: start_after.clone(),
+                ..RangeRequest::default()
+            })
+            .await?;
+        start_after = resp.kvs.last().map(|kv| kv.key.clone());
+        out.extend(resp.kvs);
+        if !resp.more || start_after.is_none() {
+            return Ok(out);
+        }
+    }
+}
+
+/// Loads the books from the store.
+pub async fn load(store: &Client) -> Result<(Books, Option<String>), KvError> {
+    let mut books = Books::default();
+    for kv in range_all(store, &format!("{}/apps/", state::PREFIX)).await? {
+        if let Ok(app) = serde_json::from_slice::<crate::app::AppDefinition>(&kv.value) {
+            books.apps.insert(app.id.clone(), app);
+        }
+    }
+    for kv in range_all(store, &format!("{}/versions/", state::PREFIX)).await? {
+        let rest = &kv.key[format!("{}/versions", state::PREFIX).len()..];
+        if let Some((id, version)) = rest.rsplit_once('@') {
+            books
+                .versions
+                .entry(id.to_owned())
+                .or_default()
+                .push(version.to_owned());
+        }
+    }
+    for kv in range_all(store, &format!("{}/instances/", state::PREFIX)).await? {
+        if let Ok(inst) = serde_json::from_slice::<state::Instance>(&kv.value) {
+            books.next_seq = books.next_seq.max(inst.seq + 1);
+            books.insert_instance(inst);
+        }
+    }
+    for kv in range_all(store, &format!("{}/deployments/", state::PREFIX)).await? {
+        if let Ok(d) = serde_json::from_slice::<state::Deployment>(&kv.value) {
+            books.deployments.insert(d.id.clone(), d);
+        }
+    }
+    for kv in range_all(store, &format!("{}/delays/", state::PREFIX)).await? {
+        if let Ok(d) = serde_json::from_slice::<state::Delay>(&kv.value) {
+            let id = kv.key[format!("{}/delays", state::PREFIX).len()..].to_owned();
+            books.delays.insert(id, d);
+        }
+    }
+    for kv in range_all(store, &format!("{}/groups/", state::PREFIX)).await? {
+        books
+            .groups
+            .insert(kv.key[format!("{}/groups", state::PREFIX).len()..].to_owned());
+    }
+    let framework_id = store
+        .get(state::FRAMEWORK_ID_KEY)
+        .await?
+        .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
+    Ok((books, framework_id))
+}
+
+/// Runs Marathon: serves the API at once (standbys proxy to the leader),
+/// campaigns, and runs the scheduler while leading. Stops on Ctrl-C or
+/// SIGTERM.
+pub async fn run(flags: MarathonFlags) -> anyhow::Result<()> {
+    let masters: Vec<String> = flags
+        .master
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let store_urls: Vec<String> = match &flags.store {
+        Some(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
+        None => masters.clone(),
+    };
+    let store = Client::new(store_urls).with_retry_for(Duration::from_secs(30));
+    let listener = tokio::net::TcpListener::bind(&flags.listen).await?;
+    let addr = listener.local_addr()?;
+    let me = addr.to_string();
+    let shared = Shared::new(store.clone(), me.clone());
+    let shutdown = CancellationToken::new();
+    let app = crate::api::router(shared.clone());
+    let serve_cancel = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { serve_cancel.cancelled().await })
+            .await
+    });
+    println!("dcos marathon listening on {me}");
+    let leader_task = tokio::spawn(lead(
+        shared.clone(),
+        flags.clone(),
+        masters,
+        shutdown.clone(),
+    ));
+    let follow_task = tokio::spawn(follow_leader(shared.clone(), shutdown.clone()));
+    wait_for_signal().await;
+    shutdown.cancel();
+    let _ = leader_task.await;
+    follow_task.abort();
+    let _ = server.await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+    }
+}
+
+/// Keeps `leader` current for standbys (who to proxy to).
+async fn follow_leader(shared: Arc<Shared>, shutdown: CancellationToken) {
+    let election = dcos_store::election::Election::new(
+        shared.store.clone(),
+        state::LEADER_KEY,
+        shared.me.clone(),
+        Duration::from_secs(3),
+    );
+    loop {
+        if !shared.leader.borrow().elected {
+            if let Ok(leader) = election.leader().await {
+                shared.leader.send_if_modified(|l| {
+                    let changed = l.leader != leader;
+                    l.leader = leader;
+                    changed && !l.elected
+                });
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+    }
+}
+
+/// Campaign, lead until leadership is lost, repeat.
+async fn lead(
+    shared: Arc<Shared>,
+    flags: MarathonFlags,
+    masters: Vec<String>,
+    shutdown: CancellationToken,
+) {
+    let election = dcos_store::election::Election::new(
+        shared.store.clone(),
+        state::LEADER_KEY,
+        shared.me.clone(),
+        Duration::from_secs_f64(flags.leader_ttl.max(1.0)),
+    );
+    loop {
+        let leadership = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            l = election.campaign() => l,
+        };
+        let leadership = match leadership {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "campaign failed; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        tracing::info!(me = %shared.me, "elected Marathon leader");
+        let (books, framework_id) = loop {
+            match load(&shared.store).await {
+                Ok(x) => break x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot load state; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        *shared.books.lock().unwrap() = books;
+        *shared.framework_id.lock().unwrap() = framework_id.clone();
+        shared.leader.send_replace(LeaderInfo {
+            elected: true,
+            leader: Some(shared.me.clone()),
+        });
+        let stop = shutdown.child_token();
+        let mut abdicated = false;
+        let result = tokio::select! {
+            _ = leadership.lost() => { tracing::warn!("lost leadership"); Ok(()) }
+            _ = shared.abdicate.notified() => { abdicated = true; Ok(()) }
+            r = drive_loop(&shared, &flags, &masters, framework_id, stop.clone()) => r,
+        };
+        stop.cancel();
+        if let Err(e) = result {
+            tracing::error!(error = %e, "scheduler loop ended");
+        }
+        *shared.handle.lock().unwrap() = None;
+        shared.leader.send_replace(LeaderInfo::default());
+        *shared.books.lock().unwrap() = Books::default();
+        if shutdown.is_cancelled() {
+            // Hand over at once on a clean stop.
+            leadership.resign().await;
+            return;
+        }
+        if abdicated {
+            tracing::info!("abdicated");
+            leadership.resign().await;
+            // Let a standby win the next round.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            continue;
+        }
+        drop(leadership);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The leader's loop: subscribe, then react to events, changes and ticks.
+async fn drive_loop(
+    shared: &Arc<Shared>,
+    flags: &MarathonFlags,
+    masters: &[String],
+    framework_id: Option<String>,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".to_owned());
+    let mut info = FrameworkInfo::new(user, flags.framework_name.clone());
+    info.id = framework_id.map(FrameworkId::new);
+    info.failover_timeout = Some(7.0 * 24.0 * 3600.0);
+    info.checkpoint = Some(true);
+    info.role = Some(flags.mesos_role.clone());
+    info.webui_url = Some(format!("http://{}", shared.me));
+    let mut scheduler = Scheduler::start(SchedulerConfig::new(masters.iter().cloned(), info))?;
+    let handle = scheduler.handle();
+    let mut suppressed: Option<bool> = None;
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_reconcile = now();
+    let mut last_probe = 0.0;
+    loop {
+        let mut events = Vec::new();
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            ev = scheduler.recv() => match ev {
+                None => anyhow::bail!("the scheduler client stopped"),
+                Some(ev) => {
+                    events.push(ev);
+                    // Take whatever else is already there, to batch commits.
+                    while events.len() < 4096 {
+                        match scheduler.recv().now_or_never() {
+                            Some(Some(ev)) => events.push(ev),
+                            _ => break,
+                        }
+                    }
+                }
+            },
+            _ = shared.wake.notified() => {}
+            _ = tick.tick() => {}
+        }
+        let mut updates: Vec<TaskStatus> = Vec::new();
+        for ev in events {
+            match ev {
+                SchedulerEvent::Connected { framework_id, .. } => {
+                    tracing::info!(%framework_id, "subscribed");
+                    *shared.framework_id.lock().unwrap() = Some(framework_id.value.clone());
+                    *shared.handle.lock().unwrap() = Some(handle.clone());
+                    shared
+                        .commit(vec![Write::Put(
+                            state::FRAMEWORK_ID_KEY.to_owned(),
+                            framework_id.value.into_bytes(),
+                        )])
+                        .await?;
+                    suppressed = None;
+                    reconcile(shared, &handle).await;
+                    last_reconcile = now();
+                }
+                SchedulerEvent::Disconnected { reason } => {
+                    tracing::warn!(%reason, "disconnected from the master");
+                }
+                SchedulerEvent::Closed { reason } => anyhow::bail!("scheduler closed: {reason}"),
+                SchedulerEvent::Event(Event::Offers(offers)) => {
+                    on_offers(shared, &handle, offers.offers).await?;
+                }
+                SchedulerEvent::Event(Event::Update(u)) => updates.push(u.status),
+                SchedulerEvent::Event(_) => {}
+            }
+        }
+        if !updates.is_empty() {
+            on_updates(shared, &handle, updates).await?;
+        }
+        let t = now();
+        let drive = shared.books.lock().unwrap().drive(t);
+        shared.commit(drive.writes).await?;
+        shared.publish(drive.events);
+        shared.send_kills(drive.kills);
+        let wants = shared.books.lock().unwrap().wants_offers(t);
+        if handle.is_connected() && suppressed != Some(!wants) {
+            let r = if wants {
+                handle.revive(Vec::new()).await
+            } else {
+                handle.suppress(Vec::new()).await
+            };
+            match r {
+                Ok(()) => suppressed = Some(!wants),
+                Err(e) => tracing::warn!(error = %e, "revive/suppress failed"),
+            }
+        }
+        if t - last_probe >= 1.0 {
+            last_probe = t;
+            probe_readiness(shared);
+        }
+        if handle.is_connected() && t - last_reconcile > 60.0 {
+            last_reconcile = t;
+            reconcile(shared, &handle).await;
+        }
+    }
+    scheduler.stop().await;
+    Ok(())
+}
+
+/// Probes readiness of the instances that need it (once a second, in
+/// the background); a ready instance lets its deployment go on.
+fn probe_readiness(shared: &Arc<Shared>) {
+    let probes = shared.books.lock().unwrap().readiness_probes();
+    if probes.is_empty() {
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        for (task_id, url, timeout, codes) in probes {
+            let resp = http
+                .get(&url)
+                .timeout(Duration::from_secs_f64(timeout.max(0.1)))
+                .send()
+                .await;
+            if resp.is_ok_and(|r| codes.contains(&r.status().as_u16())) {
+                if let Some(i) = shared.books.lock().unwrap().instances.get_mut(&task_id) {
+                    i.ready = true;
+                }
+                shared.wake.notify_one();
+            }
+        }
+    });
+}
+
+/// Explicit reconciliation of every instance we know, then implicit (so
+/// tasks we do not know are reported, and killed).
+async fn reconcile(shared: &Shared, handle: &SchedulerHandle) {
+    let tasks: Vec<ReconcileTask> = shared
+        .books
+        .lock()
+        .unwrap()
+        .instances
+        .values()
+        .map(|i| ReconcileTask {
+            task_id: TaskId::new(i.task_id.clone()),
+            agent_id: Some(AgentId::new(i.agent_id.clone())),
+        })
+        .collect();
+    for chunk in tasks.chunks(5000) {
+        if let Err(e) = handle.reconcile(chunk.to_vec()).await {
+            tracing::warn!(error = %e, "explicit reconcile failed");
+        }
+    }
+    if let Err(e) = handle.reconcile(Vec::new()).await {
+        tracing::warn!(error = %e, "implicit reconcile failed");
+    }
+}
+
+async fn on_offers(
+    shared: &Shared,
+    handle: &SchedulerHandle,
+    offers: Vec<dcos_api::v1::Offer>,
+) -> anyhow::Result<()> {
+    shared
+        .counters
+        .offers
+        .fetch_add(offers.len() as u64, Ordering::Relaxed);
+    let t = now();
+    let (matched, wants) = {
+        let mut books = shared.books.lock().unwrap();
+        let m = books.match_offers(&offers, "*", t);
+        (m, books.wants_offers(t))
+    };
+    // The instances are durable before the master hears of them, so a
+    // failover never forgets (and duplicates) a launched task.
+    shared.commit(matched.writes).await?;
+    let launched: usize = matched.accepts.iter().map(|(_, t)| t.len()).sum();
+    shared
+        .counters
+        .launched
+        .fetch_add(launched as u64, Ordering::Relaxed);
+    let filters = Some(Filters::refuse(if wants { 1.0 } else { 30.0 }));
+    let calls = matched.accepts.into_iter().map(|(offer, tasks)| {
+        handle.accept(vec![offer], vec![OfferOperation::launch(tasks)], filters)
+    });
+    let results: Vec<_> = futures::stream::iter(calls)
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for r in results {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "accept failed");
+        }
+    }
+    if !matched.declines.is_empty() {
+        shared
+            .counters
+            .declined
+            .fetch_add(matched.declines.len() as u64, Ordering::Relaxed);
+        if let Err(e) = handle.decline(matched.declines, filters).await {
+            tracing::warn!(error = %e, "decline failed");
+        }
+    }
+    Ok(())
+}
+
+async fn on_updates(
+    shared: &Shared,
+    handle: &SchedulerHandle,
+    updates: Vec<TaskStatus>,
+) -> anyhow::Result<()> {
+    shared
+        .counters
+        .updates
+        .fetch_add(updates.len() as u64, Ordering::Relaxed);
+    let t = now();
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
+    let mut kills = Vec::new();
+    {
+        let mut books = shared.books.lock().unwrap();
+        for status in &updates {
+            let (w, e, k) = books.apply_update(status, t);
+            writes.extend(w);
+            events.extend(e);
+            kills.extend(k);
+        }
+    }
+    shared.commit(writes).await?;
+    shared.publish(events);
+    shared.send_kills(kills);
+    let acks: Vec<_> = updates
+        .iter()
+        .filter(|s| s.needs_acknowledgement())
+        .map(|s| handle.acknowledge_status(s))
+        .collect();
+    let acks: Vec<_> = futures::stream::iter(acks)
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    for r in acks {
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "acknowledge failed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,1355 @@
+//! Marathon's books and the decisions made on them (pure, clock passed in
+//! as Unix seconds): apps and their versions, instances (one Mesos task
+//! each), deployments, the launch queue with backoff. Every change returns
+//! the store writes ([`Write`]) and the events it causes, for the runtime
+//! to carry out; nothing here does I/O.
+//!
+//! Words: an **app** is a definition (latest version); an **instance** is
+//! one launched task of it; a **deployment** moves apps to new definitions
+//! through a [`Plan`] of steps; the **launch queue** is how many instances
+//! each app still wants, and until when it is **backed off**.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dcos_api::v1::{
+    AgentId, CheckType, CommandInfo, DurationInfo, Environment, HealthCheck, HttpCheckInfo,
+    KillPolicy, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus, TcpCheckInfo, Uri,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::app::AppDefinition;
+use crate::matcher::{self, NoMatch, Placement};
+use crate::planner::{self, Bounds, InstanceView, Plan};
+
+/// Store key prefix of everything Marathon keeps.
+pub const PREFIX: &str = "/marathon";
+
+/// Store key of an app's current definition.
+pub fn app_key(id: &str) -> String {
+    format!("{PREFIX}/apps{id}")
+}
+/// Store key of one stored version of an app.
+pub fn version_key(id: &str, version: &str) -> String {
+    format!("{PREFIX}/versions{id}@{version}")
+}
+/// Store key of an instance.
+pub fn instance_key(task_id: &str) -> String {
+    format!("{PREFIX}/instances/{task_id}")
+}
+/// Store key of a deployment.
+pub fn deployment_key(id: &str) -> String {
+    format!("{PREFIX}/deployments/{id}")
+}
+/// Store key of an app's backoff.
+pub fn delay_key(app_id: &str) -> String {
+    format!("{PREFIX}/delays{app_id}")
+}
+/// Store key of the framework id.
+pub const FRAMEWORK_ID_KEY: &str = "/marathon/framework-id";
+/// Store key of the leader election.
+pub const LEADER_KEY: &str = "/marathon/leader";
+
+/// One store write: put a JSON value, or delete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    /// Put `value` at `key`.
+    Put(String, Vec<u8>),
+    /// Delete `key`.
+    Delete(String),
+}
+
+impl Write {
+    fn put<T: Serialize>(key: String, value: &T) -> Self {
+        Write::Put(key, serde_json::to_vec(value).unwrap_or_default())
+    }
+}
+
+/// An event for `/v2/events`: its `eventType` and body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BusEvent {
+    /// `eventType`.
+    pub kind: &'static str,
+    /// The whole JSON body, `eventType` and `timestamp` included.
+    pub body: Value,
+}
+
+/// ISO 8601 of Unix seconds, as Marathon writes timestamps.
+pub fn iso(ts: f64) -> String {
+    let ms = (ts * 1000.0) as i64;
+    // No format string: this runs for every task of a listing.
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn event(kind: &'static str, now: f64, mut body: Value) -> BusEvent {
+    if let Some(o) = body.as_object_mut() {
+        o.insert("eventType".into(), json!(kind));
+        o.insert("timestamp".into(), json!(iso(now)));
+    }
+    BusEvent { kind, body }
+}
+
+/// One launched task of an app.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Instance {
+    /// The Mesos task id (`<app_id with _>.<uuid>`).
+    pub task_id: String,
+    /// The app.
+    pub app_id: String,
+    /// The app version it was launched from.
+    pub version: String,
+    /// The config version (`lastConfigChangeAt`) it runs: instances of an
+    /// older one are replaced by a rolling restart.
+    pub config_version: String,
+    /// Its agent.
+    pub agent_id: String,
+    /// Where (for constraints and the API).
+    pub placement: Placement,
+    /// Host ports.
+    pub ports: Vec<u32>,
+    /// Latest Mesos state (`TASK_STAGING` until the first update).
+    pub state: TaskState,
+    /// Latest health from the agent's health check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy: Option<bool>,
+    /// Launch time (Unix seconds).
+    pub staged_at: f64,
+    /// First TASK_RUNNING (Unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    /// Launch order, for killSelection.
+    pub seq: u64,
+    /// A KILL was sent at this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killing_since: Option<f64>,
+    /// Passed the app's readiness check (not persisted: a new leader
+    /// probes again).
+    #[serde(skip)]
+    pub ready: bool,
+}
+
+impl Instance {
+    /// Counts towards the app (not terminal, not unreachable).
+    pub fn is_alive(&self) -> bool {
+        !self.state.is_terminal() && self.state != TaskState::Unreachable
+    }
+
+    /// Healthy in the rolling-step sense: running and, with health
+    /// checks, reported healthy.
+    pub fn is_healthy(&self, has_checks: bool) -> bool {
+        self.state == TaskState::Running && (!has_checks || self.healthy == Some(true))
+    }
+
+    /// Healthy, and ready if the app has readiness checks: what a
+    /// deployment waits for.
+    pub fn is_up(&self, app: &AppDefinition) -> bool {
+        self.is_healthy(!app.health_checks.is_empty())
+            && (app.readiness_checks.is_empty() || self.ready)
+    }
+}
+
+/// The app id a task id belongs to.
+pub fn app_of_task(task_id: &str) -> Option<String> {
+    let (app, _) = task_id.rsplit_once('.')?;
+    Some(format!("/{}", app.replace('_', "/")))
+}
+
+/// A deployment in progress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    /// Its id (a UUID).
+    pub id: String,
+    /// The version of the change it carries out.
+    pub version: String,
+    /// The steps, as app ids per step and what happens to each.
+    pub steps: Vec<Vec<(String, String)>>,
+    /// The step being worked on (0-based).
+    pub current_step: usize,
+    /// The definitions before, for rollback (`None`: the app did not exist).
+    pub original: BTreeMap<String, Option<AppDefinition>>,
+    /// Why it is not progressing, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+}
+
+impl Deployment {
+    /// A deployment for `plan`.
+    pub fn new(
+        id: String,
+        version: String,
+        plan: &Plan,
+        original: BTreeMap<String, Option<AppDefinition>>,
+    ) -> Self {
+        Deployment {
+            id,
+            version,
+            steps: plan
+                .steps
+                .iter()
+                .map(|s| {
+                    s.actions
+                        .iter()
+                        .map(|a| (a.app.clone(), format!("{:?}", a.action)))
+                        .collect()
+                })
+                .collect(),
+            current_step: 0,
+            original,
+            waiting: None,
+        }
+    }
+
+    /// Every app it touches.
+    pub fn affected_apps(&self) -> BTreeSet<String> {
+        self.steps
+            .iter()
+            .flatten()
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
+    /// The API shape (`/v2/deployments`).
+    pub fn to_json(&self) -> Value {
+        let steps: Vec<Value> = self
+            .steps
+            .iter()
+            .map(|s| json!({"actions": s.iter().map(|(app, action)| json!({"action": action, "app": app})).collect::<Vec<_>>()}))
+            .collect();
+        let current: Vec<Value> = self
+            .steps
+            .get(self.current_step)
+            .map(|s| {
+                s.iter()
+                    .map(|(app, action)| json!({"action": action, "app": app, "readinessCheckResults": []}))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let v = json!({
+            "id": self.id,
+            "version": self.version,
+            "affectedApps": self.affected_apps(),
+            "affectedPods": [],
+            "steps": steps,
+            "currentActions": current,
+            "currentStep": (self.current_step + 1).min(self.steps.len().max(1)),
+            "totalSteps": self.steps.len(),
+        });
+        // `waitingFor` is only in `GET /v2/deployments/{id}`: the
+        // listing keeps Marathon's exact shape for strict clients.
+        v
+    }
+
+    /// The `plan` of deployment events.
+    pub fn plan_json(&self, target: &BTreeMap<String, AppDefinition>) -> Value {
+        let original: Vec<&AppDefinition> = self.original.values().flatten().collect();
+        let targets: Vec<&AppDefinition> = self
+            .affected_apps()
+            .iter()
+            .filter_map(|a| target.get(a))
+            .collect();
+        json!({
+            "id": self.id,
+            "version": self.version,
+            "original": {"id": "/", "apps": original, "groups": [], "dependencies": [], "version": self.version},
+            "target": {"id": "/", "apps": targets, "groups": [], "dependencies": [], "version": self.version},
+            "steps": self.to_json()["steps"],
+        })
+    }
+}
+
+/// Backoff of an app's launches.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delay {
+    /// Failures in a row.
+    pub failures: u32,
+    /// No launch before this (Unix seconds).
+    pub until: f64,
+}
+
+/// The last failed task of an app (`lastTaskFailure`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFailure {
+    /// The app.
+    pub app_id: String,
+    /// Its host.
+    pub host: String,
+    /// The Mesos message.
+    pub message: String,
+    /// `TASK_FAILED`, …
+    pub state: String,
+    /// The task.
+    pub task_id: String,
+    /// When.
+    pub timestamp: String,
+    /// The app version.
+    pub version: String,
+    /// The agent.
+    pub slave_id: String,
+}
+
+/// What one app still wants launched, and why it is not happening.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Wanted {
+    /// Instances to launch.
+    pub count: usize,
+    /// When it came to be wanted (Unix seconds).
+    pub since: f64,
+    /// Why the last offers did not fit, by reason.
+    pub unmatched: BTreeMap<String, u64>,
+}
+
+/// A kill to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kill {
+    /// The task.
+    pub task_id: String,
+    /// Its agent.
+    pub agent_id: String,
+    /// SIGTERM → SIGKILL grace.
+    pub grace_seconds: Option<f64>,
+}
+
+/// What [`Books::drive`] decided.
+#[derive(Debug, Default)]
+pub struct Drive {
+    /// Kills to send.
+    pub kills: Vec<Kill>,
+    /// Store writes.
+    pub writes: Vec<Write>,
+    /// Events.
+    pub events: Vec<BusEvent>,
+}
+
+/// What [`Books::match_offers`] decided.
+#[derive(Debug, Default)]
+pub struct Matched {
+    /// One ACCEPT per offer that got tasks.
+    pub accepts: Vec<(OfferId, Vec<TaskInfo>)>,
+    /// Offers none of which was used.
+    pub declines: Vec<OfferId>,
+    /// Store writes (the new instances), to commit before the ACCEPTs.
+    pub writes: Vec<Write>,
+}
+
+/// Everything Marathon knows.
+#[derive(Debug, Default)]
+pub struct Books {
+    /// Apps by id (latest version).
+    pub apps: BTreeMap<String, AppDefinition>,
+    /// Stored versions per app, oldest first.
+    pub versions: BTreeMap<String, Vec<String>>,
+    /// Explicitly created (possibly empty) groups.
+    pub groups: BTreeSet<String>,
+    /// Instances by task id (change through [`Books::insert_instance`]
+    /// and [`Books::remove_instance`], which keep the per-app index).
+    pub instances: BTreeMap<String, Instance>,
+    /// Task ids per app.
+    by_app: BTreeMap<String, BTreeSet<String>>,
+    /// Deployments by id.
+    pub deployments: BTreeMap<String, Deployment>,
+    /// Backoffs by app id.
+    pub delays: BTreeMap<String, Delay>,
+    /// Last failures by app id.
+    pub failures: BTreeMap<String, TaskFailure>,
+    /// The launch queue, as of the last [`Books::drive`].
+    pub queue: BTreeMap<String, Wanted>,
+    /// Next instance sequence number.
+    pub next_seq: u64,
+}
+
+/// Why a change request is refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ChangeError {
+    /// An app in the change is in a running deployment (409).
+    #[error("App is locked by one or more deployments. Override with the option '?force=true'")]
+    Locked(Vec<String>),
+    /// POST of an existing id (409).
+    #[error("An app with id [{0}] already exists.")]
+    Exists(String),
+    /// Unknown app, group, task or deployment (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Nothing to do (a plan without steps).
+    #[error("no change")]
+    NoChange,
+}
+
+/// The outcome of a change: a deployment (maybe empty) and what to write.
+#[derive(Debug)]
+pub struct Change {
+    /// The deployment created (`None` when nothing needs to move).
+    pub deployment: Option<Deployment>,
+    /// The version of the change.
+    pub version: String,
+    /// Writes.
+    pub writes: Vec<Write>,
+    /// Events.
+    pub events: Vec<BusEvent>,
+}
+
+impl Books {
+    /// Instances of an app (any state).
+    pub fn instances_of<'a>(&'a self, app_id: &str) -> impl Iterator<Item = &'a Instance> + 'a {
+        self.by_app
+            .get(app_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.instances.get(id))
+    }
+
+    /// Records an instance.
+    pub fn insert_instance(&mut self, inst: Instance) {
+        self.by_app
+            .entry(inst.app_id.clone())
+            .or_default()
+            .insert(inst.task_id.clone());
+        self.instances.insert(inst.task_id.clone(), inst);
+    }
+
+    /// Forgets an instance.
+    pub fn remove_instance(&mut self, task_id: &str) -> Option<Instance> {
+        let inst = self.instances.remove(task_id)?;
+        if let Some(ids) = self.by_app.get_mut(&inst.app_id) {
+            ids.remove(task_id);
+            if ids.is_empty() {
+                self.by_app.remove(&inst.app_id);
+            }
+        }
+        Some(inst)
+    }
+
+    /// Deployments touching `app_id`.
+    pub fn deployments_of(&self, app_id: &str) -> Vec<&Deployment> {
+        self.deployments
+            .values()
+            .filter(|d| d.affected_apps().contains(app_id))
+            .collect()
+    }
+
+    /// Plans and records a change of the app set: `target` replaces the
+    /// apps it names; `removed` are deleted. Refuses when a touched app is
+    /// in a deployment, unless `force` (which cancels those deployments).
+    pub fn change(
+        &mut self,
+        mut target: Vec<AppDefinition>,
+        removed: Vec<String>,
+        restart: &BTreeSet<String>,
+        force: bool,
+        deployment_id: String,
+        now: f64,
+    ) -> Result<Change, ChangeError> {
+        let version = iso(now);
+        let mut current = self.apps.clone();
+        let mut next = self.apps.clone();
+        for id in &removed {
+            if next.remove(id).is_none() {
+                return Err(ChangeError::NotFound(format!("App '{id}' does not exist")));
+            }
+        }
+        for app in &mut target {
+            let old = self.apps.get(&app.id);
+            let config_change =
+                restart.contains(&app.id) || old.is_none_or(|o| o.needs_restart_for(app));
+            app.version = Some(version.clone());
+            let prev = old.and_then(|o| o.version_info.clone()).unwrap_or_default();
+            app.version_info = Some(crate::app::VersionInfo {
+                last_config_change_at: if config_change {
+                    Some(version.clone())
+                } else {
+                    prev.last_config_change_at.or(Some(version.clone()))
+                },
+                last_scaling_at: Some(version.clone()),
+            });
+            next.insert(app.id.clone(), app.clone());
+        }
+        // A restart request arrives as the same definition with a forced
+        // new config version; the plan must see it as a restart.
+        let plan = planner::plan(&current, &next);
+        let affected = plan.affected_apps();
+        let locked: Vec<String> = self
+            .deployments
+            .values()
+            .filter(|d| d.affected_apps().iter().any(|a| affected.contains(a)))
+            .map(|d| d.id.clone())
+            .collect();
+        if !locked.is_empty() && !force {
+            return Err(ChangeError::Locked(locked));
+        }
+        let mut writes = Vec::new();
+        let mut events = Vec::new();
+        for id in &locked {
+            if let Some(d) = self.deployments.remove(id) {
+                writes.push(Write::Delete(deployment_key(&d.id)));
+                events.push(event(
+                    "deployment_failed",
+                    now,
+                    json!({"id": d.id, "plan": d.plan_json(&self.apps)}),
+                ));
+            }
+        }
+        for app in &target {
+            writes.push(Write::put(app_key(&app.id), app));
+            writes.push(Write::put(version_key(&app.id, &version), app));
+            self.versions
+                .entry(app.id.clone())
+                .or_default()
+                .push(version.clone());
+            // A new version resets the backoff.
+            if self.delays.remove(&app.id).is_some() {
+                writes.push(Write::Delete(delay_key(&app.id)));
+            }
+            events.push(event(
+                "api_post_event",
+                now,
+                json!({"clientIp": "", "uri": format!("/v2/apps{}", app.id), "appDefinition": app}),
+            ));
+        }
+        for id in &removed {
+            writes.push(Write::Delete(app_key(id)));
+            writes.push(Write::Delete(delay_key(id)));
+            self.delays.remove(id);
+        }
+        let deployment = if plan.steps.is_empty() {
+            None
+        } else {
+            let original = affected
+                .iter()
+                .map(|a| (a.clone(), current.remove(a)))
+                .collect();
+            let d = Deployment::new(deployment_id, version.clone(), &plan, original);
+            writes.push(Write::put(deployment_key(&d.id), &d));
+            events.push(event("deployment_info", now, json!({"plan": d.plan_json(&next), "currentStep": d.to_json()["currentActions"].clone()})));
+            self.deployments.insert(d.id.clone(), d.clone());
+            Some(d)
+        };
+        self.apps = next;
+        Ok(Change {
+            deployment,
+            version,
+            writes,
+            events,
+        })
+    }
+
+    /// Applies a status update; returns writes, events and, for a task we
+    /// do not know, a kill.
+    pub fn apply_update(
+        &mut self,
+        status: &TaskStatus,
+        now: f64,
+    ) -> (Vec<Write>, Vec<BusEvent>, Option<Kill>) {
+        let task_id = status.task_id.value.clone();
+        let mut writes = Vec::new();
+        let mut events = Vec::new();
+        let Some(inst) = self.instances.get_mut(&task_id) else {
+            let kill = (!status.state.is_terminal()).then(|| Kill {
+                task_id: task_id.clone(),
+                agent_id: status
+                    .agent_id
+                    .as_ref()
+                    .map(|a| a.value.clone())
+                    .unwrap_or_default(),
+                grace_seconds: None,
+            });
+            if !status.state.is_terminal() {
+                events.push(event(
+                    "unknown_instance_terminated_event",
+                    now,
+                    json!({"instanceId": task_id}),
+                ));
+            }
+            return (writes, events, kill);
+        };
+        let old_state = inst.state;
+        let old_health = inst.healthy;
+        inst.state = status.state;
+        if let Some(h) = status.healthy {
+            inst.healthy = Some(h);
+        }
+        if status.state == TaskState::Running && inst.started_at.is_none() {
+            inst.started_at = Some(now);
+        }
+        let inst = inst.clone();
+        if old_state != status.state {
+            events.push(event(
+                "status_update_event",
+                now,
+                json!({
+                    "slaveId": inst.agent_id, "taskId": inst.task_id, "taskStatus": status.state.as_str(),
+                    "message": status.message.clone().unwrap_or_default(), "appId": inst.app_id,
+                    "host": inst.placement.hostname, "ports": inst.ports, "version": inst.version,
+                    "ipAddresses": [{"ipAddress": "127.0.0.1", "protocol": "IPv4"}],
+                }),
+            ));
+            events.push(event(
+                "instance_changed_event",
+                now,
+                json!({"instanceId": inst.task_id, "condition": status.state.as_str(), "runSpecId": inst.app_id,
+                       "agentId": inst.agent_id, "host": inst.placement.hostname, "runSpecVersion": inst.version}),
+            ));
+        }
+        if old_health != inst.healthy {
+            if let Some(alive) = inst.healthy {
+                events.push(event(
+                    "health_status_changed_event",
+                    now,
+                    json!({"appId": inst.app_id, "taskId": inst.task_id, "instanceId": inst.task_id, "version": inst.version, "alive": alive}),
+                ));
+            }
+        }
+        if status.state.is_terminal() {
+            self.remove_instance(&task_id);
+            writes.push(Write::Delete(instance_key(&task_id)));
+            let failed = matches!(
+                status.state,
+                TaskState::Failed | TaskState::Finished | TaskState::Error
+            );
+            if failed && inst.killing_since.is_none() {
+                if let Some(app) = self.apps.get(&inst.app_id) {
+                    let failures = self
+                        .delays
+                        .get(&inst.app_id)
+                        .map(|d| d.failures)
+                        .unwrap_or(0)
+                        + 1;
+                    let delay = Delay {
+                        failures,
+                        until: now + planner::backoff_delay(app, failures).as_secs_f64(),
+                    };
+                    self.delays.insert(inst.app_id.clone(), delay);
+                    writes.push(Write::put(delay_key(&inst.app_id), &delay));
+                }
+            }
+            if status.state != TaskState::Killed || inst.killing_since.is_none() {
+                self.failures.insert(
+                    inst.app_id.clone(),
+                    TaskFailure {
+                        app_id: inst.app_id.clone(),
+                        host: inst.placement.hostname.clone(),
+                        message: status.message.clone().unwrap_or_default(),
+                        state: status.state.as_str().to_owned(),
+                        task_id: task_id.clone(),
+                        timestamp: iso(now),
+                        version: inst.version.clone(),
+                        slave_id: inst.agent_id.clone(),
+                    },
+                );
+            }
+        } else if old_state != status.state || old_health != inst.healthy {
+            writes.push(Write::put(instance_key(&task_id), &inst));
+        }
+        (writes, events, None)
+    }
+
+    /// Marks instances as being killed (by the API); returns the kills.
+    pub fn kill_instances(&mut self, task_ids: &[String], now: f64) -> (Vec<Kill>, Vec<Write>) {
+        let mut kills = Vec::new();
+        let mut writes = Vec::new();
+        for id in task_ids {
+            if let Some(inst) = self.instances.get_mut(id) {
+                inst.killing_since = Some(now);
+                let grace = self
+                    .apps
+                    .get(&inst.app_id)
+                    .and_then(|a| a.task_kill_grace_period_seconds);
+                kills.push(Kill {
+                    task_id: id.clone(),
+                    agent_id: inst.agent_id.clone(),
+                    grace_seconds: grace,
+                });
+                writes.push(Write::put(instance_key(id), &*inst));
+            }
+        }
+        (kills, writes)
+    }
+
+    /// The app ids a deployment lets act right now: those in steps up to
+    /// the current one. Apps in no deployment always act.
+    fn gated(&self) -> BTreeSet<String> {
+        let mut gated = BTreeSet::new();
+        for d in self.deployments.values() {
+            for (i, step) in d.steps.iter().enumerate() {
+                if i > d.current_step {
+                    gated.extend(step.iter().map(|(a, _)| a.clone()));
+                }
+            }
+        }
+        gated
+    }
+
+    /// Whether an app has converged on its definition (or is gone).
+    pub fn converged(&self, app_id: &str) -> bool {
+        let insts: Vec<&Instance> = self.instances_of(app_id).collect();
+        let Some(app) = self.apps.get(app_id) else {
+            return insts.is_empty();
+        };
+        let cv = config_version(app);
+        insts.len() == app.instance_count()
+            && insts
+                .iter()
+                .all(|i| i.config_version == cv && i.killing_since.is_none() && i.is_up(app))
+    }
+
+    /// One round of supervision: for every app its rolling step (kills
+    /// and the launch queue), deployments advanced, kills re-sent for
+    /// instances that did not die, unknown apps' instances killed.
+    pub fn drive(&mut self, now: f64) -> Drive {
+        let mut out = Drive::default();
+        let gated = self.gated();
+        let mut queue = BTreeMap::new();
+        let mut to_kill = Vec::new();
+        let app_ids: BTreeSet<String> = self
+            .apps
+            .keys()
+            .cloned()
+            .chain(self.by_app.keys().cloned())
+            .collect();
+        for app_id in app_ids {
+            if gated.contains(&app_id) {
+                continue;
+            }
+            let insts: Vec<&Instance> = self
+                .instances_of(&app_id)
+                .filter(|i| i.is_alive())
+                .collect();
+            let Some(app) = self.apps.get(&app_id) else {
+                to_kill.extend(
+                    insts
+                        .iter()
+                        .filter(|i| i.killing_since.is_none())
+                        .map(|i| i.task_id.clone()),
+                );
+                continue;
+            };
+            let cv = config_version(app);
+            let views: Vec<InstanceView> = insts
+                .iter()
+                .map(|i| InstanceView {
+                    id: i.task_id.clone(),
+                    current: i.config_version == cv,
+                    healthy: i.is_up(app),
+                    killing: i.killing_since.is_some(),
+                    seq: i.seq,
+                })
+                .collect();
+            let n = app.instance_count();
+            let us = app.upgrade_strategy;
+            let bounds = Bounds::of(n, us.minimum_health_capacity, us.maximum_over_capacity);
+            let step =
+                planner::rolling_step(n, bounds, app.kill_selection == "OLDEST_FIRST", &views);
+            to_kill.extend(step.kill);
+            if step.launch > 0 {
+                let prev = self.queue.get(&app_id);
+                queue.insert(
+                    app_id.clone(),
+                    Wanted {
+                        count: step.launch,
+                        since: prev.map(|w| w.since).unwrap_or(now),
+                        unmatched: prev.map(|w| w.unmatched.clone()).unwrap_or_default(),
+                    },
+                );
+            }
+        }
+        self.queue = queue;
+        let (kills, writes) = self.kill_instances(&to_kill, now);
+        out.kills = kills;
+        out.writes = writes;
+        // Re-send kills that got no terminal update within 10 s.
+        for inst in self.instances.values_mut() {
+            if let Some(since) = inst.killing_since {
+                if now - since > 10.0 {
+                    inst.killing_since = Some(now);
+                    out.kills.push(Kill {
+                        task_id: inst.task_id.clone(),
+                        agent_id: inst.agent_id.clone(),
+                        grace_seconds: None,
+                    });
+                }
+            }
+        }
+        // Advance deployments.
+        let ids: Vec<String> = self.deployments.keys().cloned().collect();
+        for id in ids {
+            loop {
+                let d = &self.deployments[&id];
+                let Some(step) = d.steps.get(d.current_step) else {
+                    let d = self.deployments.remove(&id).expect("present");
+                    out.writes.push(Write::Delete(deployment_key(&id)));
+                    out.events.push(event(
+                        "deployment_success",
+                        now,
+                        json!({"id": id, "plan": d.plan_json(&self.apps)}),
+                    ));
+                    break;
+                };
+                let done = step.iter().all(|(app, _)| self.converged(app));
+                let waiting = if done {
+                    None
+                } else {
+                    self.why_waiting(step, now)
+                };
+                let d = self.deployments.get_mut(&id).expect("present");
+                if !done {
+                    if d.waiting != waiting {
+                        d.waiting = waiting;
+                        out.writes.push(Write::put(deployment_key(&id), &*d));
+                    }
+                    break;
+                }
+                d.current_step += 1;
+                d.waiting = None;
+                out.writes.push(Write::put(deployment_key(&id), &*d));
+                let plan = d.plan_json(&self.apps);
+                out.events.push(event(
+                    "deployment_step_success",
+                    now,
+                    json!({"plan": plan, "currentStep": d.current_step}),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Why the apps of a step have not converged, in words.
+    fn why_waiting(&self, step: &[(String, String)], now: f64) -> Option<String> {
+        let mut reasons = Vec::new();
+        for (app_id, _) in step {
+            if let Some(d) = self.delays.get(app_id).filter(|d| d.until > now) {
+                reasons.push(format!(
+                    "{app_id}: launch backed off for {:.1} s after {} failures",
+                    d.until - now,
+                    d.failures
+                ));
+            }
+            if let Some(w) = self.queue.get(app_id) {
+                if let Some((why, n)) = w.unmatched.iter().max_by_key(|(_, n)| **n) {
+                    reasons.push(format!(
+                        "{app_id}: {} to launch; offers declined: {why} ({n}×)",
+                        w.count
+                    ));
+                } else {
+                    reasons.push(format!(
+                        "{app_id}: {} to launch; waiting for offers",
+                        w.count
+                    ));
+                }
+            }
+            let Some(app) = self.apps.get(app_id) else {
+                continue;
+            };
+            if !app.health_checks.is_empty() {
+                let unhealthy = self
+                    .instances_of(app_id)
+                    .filter(|i| i.state == TaskState::Running && i.healthy != Some(true))
+                    .count();
+                if unhealthy > 0 {
+                    reasons.push(format!(
+                        "{app_id}: {unhealthy} instances running but not healthy yet"
+                    ));
+                }
+            }
+        }
+        (!reasons.is_empty()).then(|| reasons.join("; "))
+    }
+
+    /// Readiness probes due: `(task id, url, timeout, ready codes)` for
+    /// running, healthy, not-yet-ready instances of the current version of
+    /// apps with readiness checks.
+    pub fn readiness_probes(&self) -> Vec<(String, String, f64, Vec<u16>)> {
+        let mut out = Vec::new();
+        for app in self
+            .apps
+            .values()
+            .filter(|a| !a.readiness_checks.is_empty())
+        {
+            let check = &app.readiness_checks[0];
+            let port_name = check
+                .get("portName")
+                .and_then(Value::as_str)
+                .unwrap_or("http-api");
+            let index = app
+                .port_defs()
+                .iter()
+                .position(|p| p.name.as_deref() == Some(port_name))
+                .unwrap_or(0);
+            let path = check.get("path").and_then(Value::as_str).unwrap_or("/");
+            let scheme = if check.get("protocol").and_then(Value::as_str) == Some("HTTPS") {
+                "https"
+            } else {
+                "http"
+            };
+            let timeout = check
+                .get("timeoutSeconds")
+                .and_then(Value::as_f64)
+                .unwrap_or(10.0);
+            let codes: Vec<u16> = check
+                .get("httpStatusCodesForReady")
+                .and_then(Value::as_array)
+                .map(|c| {
+                    c.iter()
+                        .filter_map(|v| v.as_u64())
+                        .map(|v| v as u16)
+                        .collect()
+                })
+                .unwrap_or_else(|| vec![200]);
+            let cv = config_version(app);
+            for i in self.instances_of(&app.id) {
+                if i.ready || i.config_version != cv || !i.is_healthy(!app.health_checks.is_empty())
+                {
+                    continue;
+                }
+                if let Some(port) = i.ports.get(index) {
+                    out.push((
+                        i.task_id.clone(),
+                        format!("{scheme}://{}:{port}{path}", i.placement.hostname),
+                        timeout,
+                        codes.clone(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether anything waits for offers right now (not backed off).
+    pub fn wants_offers(&self, now: f64) -> bool {
+        self.queue
+            .keys()
+            .any(|app| self.delays.get(app).is_none_or(|d| d.until <= now))
+    }
+
+    /// Places queued launches on `offers`; builds the TaskInfos and the
+    /// new instances (recorded in the books at once).
+    pub fn match_offers(&mut self, offers: &[Offer], framework_role: &str, now: f64) -> Matched {
+        let mut out = Matched::default();
+        let ready: Vec<String> = self
+            .queue
+            .iter()
+            .filter(|(app, w)| w.count > 0 && self.delays.get(*app).is_none_or(|d| d.until <= now))
+            .map(|(a, _)| a.clone())
+            .collect();
+        let _ = framework_role;
+        for offer in offers {
+            let agent = Placement::of_offer(offer);
+            let mut left = offer.resources.clone();
+            let mut tasks = Vec::new();
+            for app_id in &ready {
+                let Some(app) = self.apps.get(app_id).cloned() else {
+                    continue;
+                };
+                loop {
+                    let want = self.queue.get(app_id).map(|w| w.count).unwrap_or(0);
+                    if want == 0 {
+                        break;
+                    }
+                    // Only constraints look at where the others run.
+                    let others: Vec<Placement> = if app.constraints.is_empty() {
+                        Vec::new()
+                    } else {
+                        self.instances_of(app_id)
+                            .filter(|i| i.is_alive())
+                            .map(|i| i.placement.clone())
+                            .collect()
+                    };
+                    let refs: Vec<&Placement> = others.iter().collect();
+                    match matcher::claim(&app, &agent, &refs, &mut left) {
+                        Ok(claim) => {
+                            let inst =
+                                self.new_instance(&app, offer, &agent, claim.ports.clone(), now);
+                            tasks.push(task_info(&app, &inst, claim.resources));
+                            out.writes
+                                .push(Write::put(instance_key(&inst.task_id), &inst));
+                            self.insert_instance(inst);
+                            if let Some(w) = self.queue.get_mut(app_id) {
+                                w.count -= 1;
+                            }
+                        }
+                        Err(why) => {
+                            let key = match &why {
+                                NoMatch::Constraint(_) => why.to_string(),
+                                _ => why.to_string(),
+                            };
+                            if let Some(w) = self.queue.get_mut(app_id) {
+                                *w.unmatched.entry(key).or_default() += 1;
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+            if tasks.is_empty() {
+                out.declines.push(offer.id.clone());
+            } else {
+                out.accepts.push((offer.id.clone(), tasks));
+            }
+        }
+        self.queue.retain(|_, w| w.count > 0);
+        out
+    }
+
+    fn new_instance(
+        &mut self,
+        app: &AppDefinition,
+        offer: &Offer,
+        agent: &Placement,
+        ports: Vec<u32>,
+        now: f64,
+    ) -> Instance {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let task_id = format!(
+            "{}.{}",
+            app.id.trim_start_matches('/').replace('/', "_"),
+            uuid::Uuid::new_v4()
+        );
+        Instance {
+            task_id,
+            app_id: app.id.clone(),
+            version: app.version.clone().unwrap_or_default(),
+            config_version: config_version(app),
+            agent_id: offer.agent_id.value.clone(),
+            placement: agent.clone(),
+            ports,
+            state: TaskState::Staging,
+            healthy: None,
+            staged_at: now,
+            started_at: None,
+            seq,
+            killing_since: None,
+            ready: false,
+        }
+    }
+}
+
+/// The config version instances must run (`versionInfo.lastConfigChangeAt`).
+pub fn config_version(app: &AppDefinition) -> String {
+    app.version_info
+        .as_ref()
+        .and_then(|v| v.last_config_change_at.clone())
+        .or_else(|| app.version.clone())
+        .unwrap_or_default()
+}
+
+/// The Mesos task for an instance: command or argv, environment with
+/// Marathon's variables (`PORT0`, `PORTS`, `MARATHON_APP_ID`, …), fetch
+/// URIs, the first health check as the task's Mesos health check, and the
+/// kill grace period.
+pub fn task_info(
+    app: &AppDefinition,
+    inst: &Instance,
+    resources: Vec<dcos_api::v1::Resource>,
+) -> TaskInfo {
+    let mut command = match (&app.cmd, &app.args) {
+        (Some(cmd), _) => CommandInfo::shell(cmd.clone()),
+        (None, Some(args)) => CommandInfo {
+            shell: Some(false),
+            value: args.first().cloned(),
+            arguments: args.clone(),
+            ..CommandInfo::default()
+        },
+        (None, None) => CommandInfo {
+            shell: Some(false),
+            ..CommandInfo::default()
+        },
+    };
+    let mut env: Vec<(String, String)> = app
+        .env
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+        .collect();
+    for (i, p) in inst.ports.iter().enumerate() {
+        env.push((format!("PORT{i}"), p.to_string()));
+        if let Some(def) = app.port_defs().get(i) {
+            if def.port != 0 {
+                env.push((format!("PORT_{}", def.port), p.to_string()));
+            }
+        }
+    }
+    if let Some(p) = inst.ports.first() {
+        env.push(("PORT".into(), p.to_string()));
+    }
+    env.push((
+        "PORTS".into(),
+        inst.ports
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    ));
+    env.push(("HOST".into(), inst.placement.hostname.clone()));
+    env.push(("MARATHON_APP_ID".into(), app.id.clone()));
+    env.push(("MARATHON_APP_VERSION".into(), inst.version.clone()));
+    env.push(("MESOS_TASK_ID".into(), inst.task_id.clone()));
+    command.environment = Some(Environment::from_pairs(env));
+    command.uris = app
+        .fetch
+        .iter()
+        .map(|f| Uri {
+            value: f.uri.clone(),
+            executable: Some(f.executable),
+            extract: Some(f.extract),
+            cache: Some(f.cache),
+            output_file: f.dest_path.clone(),
+        })
+        .collect();
+    command.user = app.user.clone();
+    let mut task = TaskInfo::command(
+        app.id.clone(),
+        TaskId::new(inst.task_id.clone()),
+        AgentId::new(inst.agent_id.clone()),
+        command,
+    );
+    task.resources = resources;
+    task.health_check = app
+        .health_checks
+        .first()
+        .and_then(|hc| mesos_health_check(hc, &inst.ports));
+    task.kill_policy = app.task_kill_grace_period_seconds.map(|g| KillPolicy {
+        grace_period: Some(DurationInfo::from_duration(
+            std::time::Duration::from_secs_f64(g.max(0.0)),
+        )),
+    });
+    task.labels = Some(
+        app.labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    );
+    task
+}
+
+/// An app health check as the agent's Mesos health check. Marathon's own
+/// HTTP/TCP checks are run by the agent too (one mechanism, no scheduler
+/// load); the grace period and failure count carry over.
+pub fn mesos_health_check(hc: &crate::app::HealthCheckDef, ports: &[u32]) -> Option<HealthCheck> {
+    let port = hc
+        .port
+        .or_else(|| ports.get(hc.port_index.unwrap_or(0) as usize).copied());
+    let mut check = HealthCheck {
+        delay_seconds: Some(0.0),
+        interval_seconds: Some(hc.interval_seconds),
+        timeout_seconds: Some(hc.timeout_seconds),
+        consecutive_failures: Some(if hc.max_consecutive_failures == 0 {
+            u32::MAX
+        } else {
+            hc.max_consecutive_failures
+        }),
+        grace_period_seconds: Some(hc.grace_period_seconds),
+        ..HealthCheck::default()
+    };
+    match hc.protocol.as_str() {
+        "HTTP" | "HTTPS" | "MESOS_HTTP" | "MESOS_HTTPS" => {
+            check.kind = Some(CheckType::Http);
+            check.http = Some(HttpCheckInfo {
+                scheme: Some(
+                    if hc.protocol.ends_with('S') {
+                        "https"
+                    } else {
+                        "http"
+                    }
+                    .to_owned(),
+                ),
+                port: port?,
+                path: Some(hc.path.clone().unwrap_or_else(|| "/".to_owned())),
+                ..HttpCheckInfo::default()
+            });
+        }
+        "TCP" | "MESOS_TCP" => {
+            check.kind = Some(CheckType::Tcp);
+            check.tcp = Some(TcpCheckInfo {
+                port: port?,
+                ..TcpCheckInfo::default()
+            });
+        }
+        _ => {
+            check.kind = Some(CheckType::Command);
+            let cmd = hc
+                .command
+                .as_ref()
+                .and_then(|c| c.get("value"))
+                .and_then(Value::as_str)?;
+            check.command = Some(CommandInfo::shell(cmd));
+        }
+    }
+    Some(check)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcos_api::v1::{FrameworkId, Resource};
+
+    fn app(json: Value) -> AppDefinition {
+        let mut a = AppDefinition::from_value(json).unwrap();
+        a.normalize("/");
+        a.validate().unwrap();
+        a
+    }
+
+    fn offer(n: u32) -> Offer {
+        serde_json::from_value(json!({
+            "id": {"value": format!("o{n}")}, "framework_id": {"value": "f"},
+            "agent_id": {"value": format!("a{n}")}, "hostname": format!("h{n}"),
+            "resources": [],
+        }))
+        .map(|mut o: Offer| {
+            o.resources = vec![
+                Resource::scalar("cpus", 4.0),
+                Resource::scalar("mem", 1024.0),
+                Resource::ranges("ports", [(31000, 31100)]),
+            ];
+            o.framework_id = FrameworkId::new("f");
+            o
+        })
+        .unwrap()
+    }
+
+    fn update(books: &mut Books, task: &str, state: TaskState, healthy: Option<bool>, now: f64) {
+        let mut s = TaskStatus::new(TaskId::new(task), state);
+        s.healthy = healthy;
+        books.apply_update(&s, now);
+    }
+
+    #[test]
+    fn create_launch_run_and_complete_the_deployment() {
+        let mut b = Books::default();
+        let a =
+            app(json!({"id": "/web", "cmd": "sleep 100", "instances": 3, "cpus": 0.1, "mem": 16}));
+        let c = b
+            .change(
+                vec![a],
+                vec![],
+                &BTreeSet::new(),
+                false,
+                "d1".into(),
+                1000.0,
+            )
+            .unwrap();
+        assert!(c.deployment.is_some());
+        assert!(c
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::Put(k, _) if k == "/marathon/apps/web")));
+        let d = b.drive(1000.0);
+        assert!(d.kills.is_empty());
+        assert_eq!(b.queue["/web"].count, 3);
+        let m = b.match_offers(&[offer(1)], "*", 1000.0);
+        assert_eq!(m.accepts.len(), 1);
+        assert_eq!(m.accepts[0].1.len(), 3);
+        let env = m.accepts[0].1[0]
+            .command
+            .as_ref()
+            .unwrap()
+            .environment
+            .as_ref()
+            .unwrap();
+        assert!(env.variables.iter().any(|v| v.name == "PORT0"));
+        assert!(b.queue.is_empty());
+        // A second lock on the same app: 409 unless forced.
+        let again = app(json!({"id": "/web", "cmd": "sleep 200"}));
+        assert!(matches!(
+            b.change(
+                vec![again],
+                vec![],
+                &BTreeSet::new(),
+                false,
+                "d2".into(),
+                1001.0
+            ),
+            Err(ChangeError::Locked(_))
+        ));
+        let ids: Vec<String> = b.instances.keys().cloned().collect();
+        for id in &ids {
+            update(&mut b, id, TaskState::Running, None, 1002.0);
+        }
+        let d = b.drive(1002.0);
+        assert!(b.deployments.is_empty());
+        assert!(d.events.iter().any(|e| e.kind == "deployment_success"));
+    }
+
+    #[test]
+    fn failures_back_off_and_are_replaced() {
+        let mut b = Books::default();
+        let a = app(
+            json!({"id": "/f", "cmd": "exit 1", "backoffSeconds": 2, "backoffFactor": 2, "cpus": 0.1, "mem": 16}),
+        );
+        b.change(vec![a], vec![], &BTreeSet::new(), false, "d".into(), 0.0)
+            .unwrap();
+        b.drive(0.0);
+        b.match_offers(&[offer(1)], "*", 0.0);
+        let id = b.instances.keys().next().unwrap().clone();
+        update(&mut b, &id, TaskState::Failed, None, 1.0);
+        assert_eq!(
+            b.delays["/f"],
+            Delay {
+                failures: 1,
+                until: 3.0
+            }
+        );
+        assert_eq!(b.failures["/f"].state, "TASK_FAILED");
+        b.drive(1.5);
+        assert!(!b.wants_offers(1.5), "backed off");
+        assert!(b.match_offers(&[offer(2)], "*", 1.5).accepts.is_empty());
+        assert!(b.wants_offers(3.0));
+        assert_eq!(b.match_offers(&[offer(2)], "*", 3.0).accepts.len(), 1);
+        let waiting = b.deployments.values().next().unwrap().waiting.clone();
+        assert!(waiting.unwrap().contains("backed off"));
+    }
+
+    #[test]
+    fn unknown_tasks_are_killed_and_removed_apps_stop() {
+        let mut b = Books::default();
+        let (_, _, kill) = b.apply_update(
+            &TaskStatus::new(TaskId::new("x.1"), TaskState::Running),
+            0.0,
+        );
+        assert_eq!(kill.unwrap().task_id, "x.1");
+        let a = app(json!({"id": "/g/s", "cmd": "sleep 9", "cpus": 0.1, "mem": 16}));
+        b.change(vec![a], vec![], &BTreeSet::new(), false, "d".into(), 0.0)
+            .unwrap();
+        b.drive(0.0);
+        b.match_offers(&[offer(1)], "*", 0.0);
+        let id = b.instances.keys().next().unwrap().clone();
+        assert_eq!(app_of_task(&id).as_deref(), Some("/g/s"));
+        update(&mut b, &id, TaskState::Running, None, 1.0);
+        b.drive(1.0);
+        b.change(
+            vec![],
+            vec!["/g/s".into()],
+            &BTreeSet::new(),
+            false,
+            "d2".into(),
+            2.0,
+        )
+        .unwrap();
+        let d = b.drive(2.0);
+        assert_eq!(d.kills.len(), 1);
+        update(&mut b, &id, TaskState::Killed, None, 3.0);
+        b.drive(3.0);
+        assert!(b.deployments.is_empty());
+        assert!(!b.delays.contains_key("/g/s"), "a kill is not a failure");
+    }
+
+    #[test]
+    fn timestamps_are_marathon_iso() {
+        assert_eq!(iso(1_000_000_000.5), "2001-09-09T01:46:40.500Z");
+    }
+
+    #[test]
+    fn health_checks_become_mesos_checks() {
+        let a = app(
+            json!({"id": "/h", "cmd": "x", "healthChecks": [{"protocol": "HTTP", "path": "/health", "maxConsecutiveFailures": 2, "gracePeriodSeconds": 5, "intervalSeconds": 1}]}),
+        );
+        let hc = mesos_health_check(&a.health_checks[0], &[31005]).unwrap();
+        assert_eq!(hc.effective_kind(), CheckType::Http);
+        assert_eq!(hc.http.as_ref().unwrap().port, 31005);
+        assert_eq!(hc.consecutive_failures, Some(2));
+        assert_eq!(hc.grace_period_seconds, Some(5.0));
+    }
+}

@@ -1,0 +1,617 @@
+//! Marathon with real processes: a master (which also serves the store),
+//! agents running real tasks, and `dcos daemon marathon` processes.
+//!
+//! * the PyPI `marathon` client drives the whole API;
+//! * 10 HTTP servers with health checks: kill -9 of one is replaced, and a
+//!   rolling upgrade under minimumHealthCapacity 0.5 never has fewer than
+//!   5 healthy nor more than the over-capacity bound (sampled);
+//! * a failing command is backed off, visibly in `/v2/queue`;
+//! * kill -9 of the leader of two during a deployment: the standby
+//!   finishes it with the right count, no task duplicated;
+//! * bad input gets Marathon's 400/404/409/422 answers and changes nothing.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use dcos_tests::marathon::Marathon;
+use dcos_tests::{test_python, wait_until, workspace_root, Agent, Master};
+use serde_json::{json, Value};
+
+/// One master and `agents` agents. The agents share this host, so each
+/// gets its own port range (two tasks must never get the same port).
+fn cluster(root: &std::path::Path, agents: usize) -> (Master, Vec<Agent>) {
+    let master = Master::start(&root.join("master"), None, &[]);
+    let agents = (0..agents)
+        .map(|i| {
+            let first = 31000 + i * 500;
+            let resources = format!("cpus:4;mem:4096;disk:1000;ports:[{first}-{}]", first + 499);
+            Agent::start(
+                &root.join(format!("agent{i}")),
+                &master.url(),
+                &["--resources", &resources],
+            )
+        })
+        .collect();
+    (master, agents)
+}
+
+/// Non-terminal tasks the master knows for the framework named `marathon`.
+async fn master_tasks(master: &Master) -> Vec<Value> {
+    let state: Value = match reqwest::get(format!("{}/master/state", master.url())).await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => return Vec::new(),
+    };
+    state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| f["name"] == "marathon")
+        .flat_map(|f| f["tasks"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pypi_marathon_client_drives_the_api() {
+    let Some(python) = test_python("marathon") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    let url = marathon.url();
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    let script = workspace_root().join("tests/python/marathon_client.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .arg(url)
+            .arg("60")
+            .output()
+            .expect("run the marathon script")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "marathon client script failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let steps: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let names: Vec<&str> = steps.iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "create",
+            "duplicate",
+            "scale",
+            "update",
+            "restart",
+            "versions",
+            "kill",
+            "kill_scale",
+            "tasks",
+            "list_apps",
+            "groups",
+            "deployments",
+            "queue",
+            "delete",
+            "events",
+            "done"
+        ]
+    );
+    // What the client saw is what the master has: nothing left running.
+    wait_until(
+        Duration::from_secs(20),
+        "the master has no marathon tasks left",
+        || async {
+            master_tasks(&master)
+                .await
+                .iter()
+                .all(|t| t["state"] != "TASK_RUNNING")
+        },
+    )
+    .await;
+}
+
+/// PIDs of processes whose environment has `MESOS_TASK_ID=<task_id>`
+/// (the task's shell and its children).
+fn task_pids(task_id: &str) -> Vec<u32> {
+    let needle = format!("MESOS_TASK_ID={task_id}");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(env) = std::fs::read(entry.path().join("environ")) {
+            if env.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+fn healthy_and_total(app: &Value) -> (usize, usize) {
+    let tasks = app["tasks"].as_array().cloned().unwrap_or_default();
+    let healthy = tasks
+        .iter()
+        .filter(|t| t["state"] == "TASK_RUNNING" && t["healthCheckResults"][0]["alive"] == true)
+        .count();
+    (healthy, tasks.len())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_servers_are_replaced_after_kill9_and_roll_within_bounds() {
+    if !dcos_tests::require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 2);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    let app = json!({
+        "id": "/web", "cmd": "exec python3 -m http.server $PORT0 --bind 127.0.0.1", "instances": 10,
+        "cpus": 0.05, "mem": 32,
+        "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/", "gracePeriodSeconds": 15,
+                          "intervalSeconds": 1, "timeoutSeconds": 2, "maxConsecutiveFailures": 3}],
+        "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2},
+    });
+    let (status, _) = marathon.send("POST", "/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201);
+    wait_until(Duration::from_secs(90), "10 healthy HTTP servers", || {
+        marathon.settled("/web", 10)
+    })
+    .await;
+
+    // kill -9 one server: it is replaced by a new task.
+    let before = marathon.app("/web").await;
+    let victim = before["tasks"][0]["id"].as_str().unwrap().to_owned();
+    let pids = task_pids(&victim);
+    assert!(!pids.is_empty(), "no process found for task {victim}");
+    for pid in &pids {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "the killed server replaced, 10 healthy again",
+        || async {
+            let app = marathon.app("/web").await;
+            let gone = app["tasks"]
+                .as_array()
+                .is_some_and(|t| t.iter().all(|t| t["id"] != victim.as_str()));
+            gone && marathon.settled("/web", 10).await
+        },
+    )
+    .await;
+
+    // Rolling upgrade: sample healthy and total counts throughout.
+    let (status, body) = marathon
+        .send(
+            "PUT",
+            "/v2/apps/web",
+            &json!({"env": {"GENERATION": "2"}}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let version = body["version"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let (mut min_healthy, mut max_total, mut samples) = (usize::MAX, 0, 0);
+    loop {
+        let app = marathon.app("/web").await;
+        let (healthy, total) = healthy_and_total(&app);
+        if !app.is_null() {
+            samples += 1;
+            if healthy < min_healthy {
+                min_healthy = healthy;
+                let brief: Vec<String> = app["tasks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        format!(
+                            "{} {} {} {}",
+                            &t["id"].as_str().unwrap_or("")[..12],
+                            t["state"],
+                            t["healthCheckResults"][0]["alive"],
+                            t["version"] == version.as_str()
+                        )
+                    })
+                    .collect();
+                eprintln!("{:?} healthy {healthy}: {brief:#?}", started.elapsed());
+            }
+            max_total = max_total.max(total);
+        }
+        let done = app["deployments"].as_array().is_some_and(|d| d.is_empty())
+            && healthy == 10
+            && app["tasks"]
+                .as_array()
+                .is_some_and(|t| t.iter().all(|t| t["version"] == version.as_str()));
+        if done {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "upgrade did not finish: {app}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "rolling upgrade: {samples} samples, min healthy {min_healthy}, max tasks {max_total}"
+    );
+    assert!(samples > 10);
+    assert!(
+        min_healthy >= 5,
+        "healthy dropped to {min_healthy} (floor 5)"
+    );
+    assert!(max_total <= 12, "{max_total} tasks exceeded 10 × (1 + 0.2)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_command_is_backed_off_in_the_queue() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    // The health check keeps the deployment open (a task that is running
+    // would complete it before it fails).
+    let app = json!({"id": "/crash", "cmd": "sleep 0.3; exit 3", "cpus": 0.05, "mem": 16,
+                     "backoffSeconds": 4, "backoffFactor": 2, "maxLaunchDelaySeconds": 60,
+                     "healthChecks": [{"protocol": "COMMAND", "command": {"value": "false"}, "gracePeriodSeconds": 60, "maxConsecutiveFailures": 0}]});
+    assert_eq!(
+        marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
+        201
+    );
+    let queued = || async {
+        let q = marathon.get("/v2/queue").await;
+        q["queue"]
+            .as_array()
+            .and_then(|q| q.iter().find(|i| i["app"]["id"] == "/crash").cloned())
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the crash app backed off by more than 4 s",
+        || async {
+            queued().await.is_some_and(|i| {
+                i["delay"]["timeLeftSeconds"].as_f64().unwrap_or(0.0) > 4.0
+                    && i["delay"]["overdue"] == false
+            })
+        },
+    )
+    .await;
+    let item = queued().await.unwrap();
+    assert_eq!(item["count"], 1);
+    let app = marathon.app("/crash").await;
+    assert_eq!(app["lastTaskFailure"]["state"], "TASK_FAILED");
+    // The deployment says why it does not finish.
+    let deployments = marathon.get("/v2/deployments").await;
+    let id = deployments[0]["id"].as_str().unwrap();
+    let d = marathon.get(&format!("/v2/deployments/{id}")).await;
+    assert!(
+        d["waitingFor"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("backed off"),
+        "{d}"
+    );
+    // Resetting the delay launches at once.
+    let resp = reqwest::Client::new()
+        .delete(format!("{}/v2/queue/crash/delay", marathon.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 204);
+    let q = marathon.get("/v2/queue").await;
+    let left = q["queue"]
+        .as_array()
+        .and_then(|q| q.iter().find(|i| i["app"]["id"] == "/crash").cloned())
+        .map(|i| i["delay"]["timeLeftSeconds"].as_f64().unwrap_or(0.0))
+        .unwrap_or(0.0);
+    assert!(left < 1.0, "delay not reset: {left}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 2);
+    let a = Marathon::start(&master.url(), &[]);
+    let b = Marathon::start(&master.url(), &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "one marathon is elected",
+        || async { a.is_leader().await || b.is_leader().await },
+    )
+    .await;
+    let (mut leader, standby) = if a.is_leader().await { (a, b) } else { (b, a) };
+    wait_until(
+        Duration::from_secs(10),
+        "the standby knows the leader",
+        || async { standby.get("/v2/leader").await["leader"] == leader.addr().as_str() },
+    )
+    .await;
+    // Each instance turns healthy only 2 s after its first check, so the
+    // deployment is still running when the leader dies.
+    let app = json!({"id": "/svc", "cmd": "sleep 1000", "instances": 8, "cpus": 0.05, "mem": 16,
+                     "healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -e ready || (sleep 2; touch ready; false)"},
+                                       "gracePeriodSeconds": 60, "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 0}]});
+    // Sent to the standby: it proxies to the leader.
+    let (status, body) = standby.send("POST", "/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    wait_until(Duration::from_secs(30), "some tasks launched", || async {
+        master_tasks(&master).await.len() >= 2
+    })
+    .await;
+    let deployments = standby.get("/v2/deployments").await;
+    assert_eq!(
+        deployments.as_array().map(Vec::len),
+        Some(1),
+        "the deployment is running: {deployments}"
+    );
+    leader.kill9();
+    wait_until(Duration::from_secs(30), "the standby takes over", || {
+        standby.is_leader()
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(90),
+        "the deployment completes with 8 healthy",
+        || standby.settled("/svc", 8),
+    )
+    .await;
+    let tasks = master_tasks(&master).await;
+    let running = tasks
+        .iter()
+        .filter(|t| t["state"] == "TASK_RUNNING")
+        .count();
+    assert_eq!(running, 8, "no task duplicated or lost: {tasks:?}");
+    assert_eq!(standby.get("/v2/deployments").await, json!([]));
+    // Abdicating (the only candidate left) reloads the state from the
+    // store on re-election: still 8, nothing launched twice.
+    assert_eq!(standby.send("DELETE", "/v2/leader", "").await.0, 200);
+    wait_until(
+        Duration::from_secs(10),
+        "the abdication is visible",
+        || async { !standby.is_leader().await },
+    )
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "re-elected with 8 healthy",
+        || async { standby.is_leader().await && standby.settled("/svc", 8).await },
+    )
+    .await;
+    let running = master_tasks(&master)
+        .await
+        .iter()
+        .filter(|t| t["state"] == "TASK_RUNNING")
+        .count();
+    assert_eq!(running, 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_marathon_answers_and_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    let ok = json!({"id": "/ok", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16});
+    assert_eq!(
+        marathon.send("POST", "/v2/apps", &ok.to_string()).await.0,
+        201
+    );
+    wait_until(Duration::from_secs(30), "the ok app runs", || {
+        marathon.settled("/ok", 1)
+    })
+    .await;
+    let before = marathon.get("/v2/apps").await;
+    let cases: &[(&str, &str, &str, u16, &str)] = &[
+        ("POST", "/v2/apps", r#"{"id": "/x", "cmd": "#, 400, ""),
+        (
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/Bad_Id!", "cmd": "x"}"#,
+            422,
+            "/id",
+        ),
+        (
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/x", "cmd": "x", "instances": -1}"#,
+            422,
+            "/instances",
+        ),
+        (
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/x", "cmd": "x", "constraints": [["hostname", "SOMETIMES"]]}"#,
+            422,
+            "/constraints(0)",
+        ),
+        (
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/x", "cmd": "x", "args": ["y"]}"#,
+            422,
+            "/cmd",
+        ),
+        ("POST", "/v2/apps", r#"[1, 2]"#, 422, "/"),
+        ("POST", "/v2/apps", r#"{"id": "/ok", "cmd": "x"}"#, 409, ""),
+        (
+            "PUT",
+            "/v2/apps/ok",
+            r#"{"instances": -5}"#,
+            422,
+            "/instances",
+        ),
+        ("PUT", "/v2/apps/ok", r#"{"instances": "#, 400, ""),
+        (
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/g", "apps": [{"id": "a", "cmd": "x", "args": ["y"]}]}"#,
+            422,
+            "/apps(0)/cmd",
+        ),
+        ("GET", "/v2/apps/missing", "", 404, ""),
+        ("DELETE", "/v2/deployments/nope", "", 404, ""),
+    ];
+    for (method, path, body, want, pointer) in cases {
+        let (status, answer) = marathon.send(method, path, body).await;
+        assert_eq!(status, *want, "{method} {path} {body} -> {answer}");
+        match *want {
+            422 => {
+                assert_eq!(answer["message"], "Object is not valid", "{answer}");
+                assert_eq!(answer["details"][0]["path"], *pointer, "{answer}");
+            }
+            _ => assert!(answer["message"].is_string(), "{method} {path}: {answer}"),
+        }
+    }
+    // A change to an app in a deployment is refused with 409 unless forced.
+    assert_eq!(marathon.send("PUT", "/v2/apps/ok", r#"{"cmd": "sleep 2000", "healthChecks": [{"protocol": "COMMAND", "command": {"value": "false"}}]}"#).await.0, 200);
+    let (status, answer) = marathon
+        .send("PUT", "/v2/apps/ok", r#"{"instances": 3}"#)
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(answer["message"].as_str().unwrap().contains("force=true"));
+    let (status, _) = marathon
+        .send(
+            "PUT",
+            "/v2/apps/ok?force=true",
+            r#"{"cmd": "sleep 1000", "healthChecks": []}"#,
+        )
+        .await;
+    assert_eq!(status, 200);
+    wait_until(Duration::from_secs(30), "the ok app settles again", || {
+        marathon.settled("/ok", 1)
+    })
+    .await;
+    let after = marathon.get("/v2/apps").await;
+    assert_eq!(
+        after["apps"].as_array().map(Vec::len),
+        before["apps"].as_array().map(Vec::len)
+    );
+    assert_eq!(after["apps"][0]["id"], "/ok");
+    assert_eq!(marathon.get("/ping").await, Value::Null, "ping is text");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_failing_its_health_check_is_killed_and_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    // Healthy for its first 2 s, then failing: the agent kills it after 2
+    // failures in a row and Marathon launches a replacement.
+    let app = json!({"id": "/flaky", "cmd": "touch started; sleep 1000", "cpus": 0.05, "mem": 16,
+                     "healthChecks": [{"protocol": "COMMAND",
+                                       "command": {"value": "test $(( $(date +%s) - $(stat -c %Y started) )) -lt 2"},
+                                       "gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5,
+                                       "maxConsecutiveFailures": 2}]});
+    assert_eq!(
+        marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
+        201
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the first task is healthy",
+        || async { marathon.app("/flaky").await["tasksHealthy"] == 1 },
+    )
+    .await;
+    let first = marathon.app("/flaky").await["tasks"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_until(
+        Duration::from_secs(60),
+        "the unhealthy task killed and replaced",
+        || async {
+            let app = marathon.app("/flaky").await;
+            app["lastTaskFailure"]["taskId"] == first.as_str()
+                && app["tasks"]
+                    .as_array()
+                    .is_some_and(|t| t.len() == 1 && t[0]["id"] != first.as_str())
+        },
+    )
+    .await;
+    let app = marathon.app("/flaky").await;
+    assert_eq!(app["lastTaskFailure"]["state"], "TASK_KILLED", "{app}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_checks_gate_the_deployment() {
+    if !dcos_tests::require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    // The server serves a directory the test controls: `/ready` answers
+    // 200 only once the test creates the file.
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let app = json!({"id": "/ready", "cpus": 0.05, "mem": 32,
+                     "cmd": format!("exec python3 -m http.server $PORT0 --bind 127.0.0.1 --directory {}", docs.display()),
+                     "portDefinitions": [{"port": 0, "name": "http"}],
+                     "readinessChecks": [{"name": "r", "protocol": "HTTP", "path": "/ready", "portName": "http",
+                                          "intervalSeconds": 1, "timeoutSeconds": 1, "httpStatusCodesForReady": [200]}]});
+    assert_eq!(
+        marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
+        201
+    );
+    wait_until(Duration::from_secs(30), "the task runs", || async {
+        marathon.app("/ready").await["tasksRunning"] == 1
+    })
+    .await;
+    // Running, answering 404 on /ready: several probes later the
+    // deployment still waits.
+    let port = marathon.app("/ready").await["tasks"][0]["ports"][0]
+        .as_u64()
+        .unwrap();
+    wait_until(Duration::from_secs(10), "the server answers", || async {
+        reqwest::get(format!("http://127.0.0.1:{port}/ready"))
+            .await
+            .is_ok()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        marathon
+            .get("/v2/deployments")
+            .await
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    std::fs::write(docs.join("ready"), "ok").unwrap();
+    wait_until(
+        Duration::from_secs(20),
+        "the deployment completes once ready",
+        || async { marathon.get("/v2/deployments").await == json!([]) },
+    )
+    .await;
+}
