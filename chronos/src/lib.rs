@@ -3,6 +3,10 @@
 //! (the SDK in `dcos_api::client`), keeps its state in the store, and serves
 //! the Chronos v1 and Metronome v1 APIs (default port 4400).
 
+pub mod core;
+pub mod graph;
+pub mod job;
+pub mod run;
 pub mod schedule;
 
 use clap::Args;

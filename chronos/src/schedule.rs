@@ -301,7 +301,7 @@ impl Schedule {
 
     fn iso_next(&self, iso: &Iso8601, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let first = self.iso_at(iso, 0)?;
-        let mut k = if after < first {
+        let k0 = if after < first {
             0
         } else {
             let elapsed = (after - first).num_seconds();
@@ -314,7 +314,7 @@ impl Schedule {
         };
         // A fixed period lands within one step; a calendar one within a few
         // dozen (lower bound of a month is 28 days).
-        for _ in 0..10_000 {
+        for k in k0..k0 + 10_000 {
             if iso.repeats.is_some_and(|n| k >= n as i64) {
                 return None;
             }
@@ -322,7 +322,6 @@ impl Schedule {
             if t > after {
                 return Some(t);
             }
-            k += 1;
         }
         None
     }
