@@ -28,7 +28,7 @@ use crate::schedule::Schedule;
 
 /// How many scheduled times one tick records per job at most (a long
 /// outage is caught up over several ticks).
-pub const CATCH_UP_LIMIT: usize = 100;
+pub const CATCH_UP_LIMIT: usize = 30;
 
 /// Everything the core reads: a mirror of the store under `/chronos/`.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod job;
 pub mod run;
 pub mod schedule;
+pub mod store;
 
 use clap::Args;
 
