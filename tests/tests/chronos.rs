@@ -24,7 +24,10 @@ fn cluster() -> Cluster {
     let agent = Agent::start(
         &tmp.path().join("agent"),
         &master.url(),
-        &["--resources", "cpus:8;mem:8192;disk:10000;ports:[31000-31100]"],
+        &[
+            "--resources",
+            "cpus:8;mem:8192;disk:10000;ports:[31000-31100]",
+        ],
     );
     let chronos = Chronos::start(&master.url(), &[]);
     Cluster {
@@ -64,7 +67,10 @@ async fn scheduled_job_runs_on_the_agent_and_history_grows() {
         "concurrent": true,
         "cpus": 0.1, "mem": 32, "disk": 0,
     });
-    let (status, body) = c.chronos.send("POST", "/v1/scheduler/iso8601", Some(&job)).await;
+    let (status, body) = c
+        .chronos
+        .send("POST", "/v1/scheduler/iso8601", Some(&job))
+        .await;
     assert_eq!(status, 204, "{body}");
     wait_until(Duration::from_secs(60), "3 runs succeeded", || async {
         let h = history(&c.chronos, "tick").await;
@@ -146,7 +152,10 @@ async fn chain_runs_in_order_and_stops_at_a_failure() {
     assert!(dot.as_str().unwrap().contains("\"a\" -> \"b\""), "{dot}");
 
     // A -> B -> C: each starts after its parent ended.
-    assert_eq!(c.chronos.send("PUT", "/v1/scheduler/job/a", None).await.0, 204);
+    assert_eq!(
+        c.chronos.send("PUT", "/v1/scheduler/job/a", None).await.0,
+        204
+    );
     wait_until(Duration::from_secs(60), "c succeeded", || async {
         counts(&c.chronos, "c").await.0 == 1
     })
@@ -166,19 +175,32 @@ async fn chain_runs_in_order_and_stops_at_a_failure() {
     );
 
     // A2 -> B2 (fails) -> C2: C2 does not run.
-    assert_eq!(c.chronos.send("PUT", "/v1/scheduler/job/a2", None).await.0, 204);
+    assert_eq!(
+        c.chronos.send("PUT", "/v1/scheduler/job/a2", None).await.0,
+        204
+    );
     wait_until(Duration::from_secs(60), "b2 failed", || async {
         counts(&c.chronos, "b2").await.1 == 1
     })
     .await;
     // The child's run would have been created with b2's result; none was.
-    let (_, c2) = c.chronos.get("/v1/jobs/c2?embed=history&embed=activeRuns").await.unwrap();
+    let (_, c2) = c
+        .chronos
+        .get("/v1/jobs/c2?embed=history&embed=activeRuns")
+        .await
+        .unwrap();
     assert_eq!(c2["activeRuns"], json!([]), "{c2}");
     assert_eq!(c2["history"]["successCount"], 0, "{c2}");
     assert_eq!(c2["history"]["failureCount"], 0, "{c2}");
     assert!(!lines(&log).iter().any(|l| l.starts_with("c2 ")));
     // Marking b2 successful by hand completes the cycle: now c2 runs.
-    assert_eq!(c.chronos.send("PUT", "/v1/scheduler/job/success/b2", None).await.0, 204);
+    assert_eq!(
+        c.chronos
+            .send("PUT", "/v1/scheduler/job/success/b2", None)
+            .await
+            .0,
+        204
+    );
     wait_until(Duration::from_secs(60), "c2 succeeded", || async {
         counts(&c.chronos, "c2").await.0 == 1
     })
@@ -199,11 +221,25 @@ async fn retries_happen_the_configured_number_of_times() {
         "retries": 2,
         "cpus": 0.1, "mem": 32, "disk": 0,
     });
-    assert_eq!(c.chronos.send("POST", "/v1/scheduler/iso8601", Some(&job)).await.0, 204);
-    assert_eq!(c.chronos.send("PUT", "/v1/scheduler/job/flaky", None).await.0, 204);
-    wait_until(Duration::from_secs(60), "the run failed for good", || async {
-        counts(&c.chronos, "flaky").await.1 == 1
-    })
+    assert_eq!(
+        c.chronos
+            .send("POST", "/v1/scheduler/iso8601", Some(&job))
+            .await
+            .0,
+        204
+    );
+    assert_eq!(
+        c.chronos
+            .send("PUT", "/v1/scheduler/job/flaky", None)
+            .await
+            .0,
+        204
+    );
+    wait_until(
+        Duration::from_secs(60),
+        "the run failed for good",
+        || async { counts(&c.chronos, "flaky").await.1 == 1 },
+    )
     .await;
     let starts = lines(&log).iter().filter(|l| l.contains(" start ")).count();
     assert_eq!(starts, 3, "1 try + 2 retries: {:?}", lines(&log));
@@ -222,13 +258,28 @@ async fn retries_happen_the_configured_number_of_times() {
     let (status, run) = c.chronos.send("POST", "/v1/jobs/deadline/runs", None).await;
     assert_eq!(status, 201, "{run}");
     let id = run["id"].as_str().unwrap().to_owned();
-    wait_until(Duration::from_secs(60), "the deadline run failed", || async {
-        let (_, r) = c.chronos.get(&format!("/v1/jobs/deadline/runs/{id}")).await.unwrap();
-        r["status"] == "FAILED"
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "the deadline run failed",
+        || async {
+            let (_, r) = c
+                .chronos
+                .get(&format!("/v1/jobs/deadline/runs/{id}"))
+                .await
+                .unwrap();
+            r["status"] == "FAILED"
+        },
+    )
     .await;
-    let (_, r) = c.chronos.get(&format!("/v1/jobs/deadline/runs/{id}")).await.unwrap();
-    assert!(r["tasks"].as_array().unwrap().len() >= 2, "retried at least once: {r}");
+    let (_, r) = c
+        .chronos
+        .get(&format!("/v1/jobs/deadline/runs/{id}"))
+        .await
+        .unwrap();
+    assert!(
+        r["tasks"].as_array().unwrap().len() >= 2,
+        "retried at least once: {r}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +297,13 @@ async fn forbid_job_never_overlaps_itself() {
         "retries": 0,
         "cpus": 0.1, "mem": 32, "disk": 0,
     });
-    assert_eq!(c.chronos.send("POST", "/v1/scheduler/iso8601", Some(&job)).await.0, 204);
+    assert_eq!(
+        c.chronos
+            .send("POST", "/v1/scheduler/iso8601", Some(&job))
+            .await
+            .0,
+        204
+    );
     wait_until(Duration::from_secs(60), "3 runs finished", || async {
         counts(&c.chronos, "solo").await.0 >= 3
     })
@@ -269,8 +326,14 @@ async fn forbid_job_never_overlaps_itself() {
     }
     // The seconds that fell inside a run were recorded as missed, not dropped.
     let (_, h) = c.chronos.get("/v1/jobs/solo?embed=history").await.unwrap();
-    let failed = h["history"]["failedFinishedRuns"].as_array().unwrap().clone();
-    assert!(!failed.is_empty() && failed.iter().all(|r| r["missed"] == true), "{h}");
+    let failed = h["history"]["failedFinishedRuns"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        !failed.is_empty() && failed.iter().all(|r| r["missed"] == true),
+        "{h}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,7 +342,13 @@ async fn bad_input_is_refused_in_each_apis_format_and_nothing_changes() {
     c.chronos.wait_leader(Duration::from_secs(30)).await;
     let base = json!({"name": "ok", "command": "true", "schedule": "R/2099-01-01T00:00:00Z/P1D",
                       "owner": "o", "disabled": false, "cpus": 0.1, "mem": 32, "disk": 0});
-    assert_eq!(c.chronos.send("POST", "/v1/scheduler/iso8601", Some(&base)).await.0, 204);
+    assert_eq!(
+        c.chronos
+            .send("POST", "/v1/scheduler/iso8601", Some(&base))
+            .await
+            .0,
+        204
+    );
     let (_, before) = c.chronos.get("/v1/scheduler/jobs").await.unwrap();
     let with = |k: &str, v: Value| {
         let mut j = base.clone();
@@ -287,11 +356,31 @@ async fn bad_input_is_refused_in_each_apis_format_and_nothing_changes() {
         j
     };
     let cases = [
-        ("/v1/scheduler/iso8601", with("schedule", json!("R5/2025-01-01T00:00:00Z")), "ISO 8601"),
-        ("/v1/scheduler/iso8601", with("schedule", json!("R/2025-01-01T00:00:00Z/PT0S")), "period"),
-        ("/v1/scheduler/iso8601", with("scheduleTimeZone", json!("Mars/Olympus")), "time zone"),
-        ("/v1/scheduler/iso8601", with("name", json!("bad name!")), "name"),
-        ("/v1/scheduler/dependency", json!({"name": "kid", "command": "true", "parents": ["ghost"], "owner": "o", "disabled": false}), "ghost"),
+        (
+            "/v1/scheduler/iso8601",
+            with("schedule", json!("R5/2025-01-01T00:00:00Z")),
+            "ISO 8601",
+        ),
+        (
+            "/v1/scheduler/iso8601",
+            with("schedule", json!("R/2025-01-01T00:00:00Z/PT0S")),
+            "period",
+        ),
+        (
+            "/v1/scheduler/iso8601",
+            with("scheduleTimeZone", json!("Mars/Olympus")),
+            "time zone",
+        ),
+        (
+            "/v1/scheduler/iso8601",
+            with("name", json!("bad name!")),
+            "name",
+        ),
+        (
+            "/v1/scheduler/dependency",
+            json!({"name": "kid", "command": "true", "parents": ["ghost"], "owner": "o", "disabled": false}),
+            "ghost",
+        ),
         // ok -> kid, then ok depending on kid would be a cycle.
     ];
     for (path, body, needle) in cases {
@@ -301,12 +390,27 @@ async fn bad_input_is_refused_in_each_apis_format_and_nothing_changes() {
         assert!(msg.contains(needle), "{needle} in {msg}");
     }
     let kid = json!({"name": "kid", "command": "true", "parents": ["ok"], "owner": "o", "disabled": false});
-    assert_eq!(c.chronos.send("POST", "/v1/scheduler/dependency", Some(&kid)).await.0, 204);
+    assert_eq!(
+        c.chronos
+            .send("POST", "/v1/scheduler/dependency", Some(&kid))
+            .await
+            .0,
+        204
+    );
     let cyc = json!({"name": "ok", "command": "true", "parents": ["kid"], "owner": "o", "disabled": false});
-    let (status, msg) = c.chronos.send("POST", "/v1/scheduler/dependency", Some(&cyc)).await;
+    let (status, msg) = c
+        .chronos
+        .send("POST", "/v1/scheduler/dependency", Some(&cyc))
+        .await;
     assert_eq!(status, 400);
     assert!(msg.as_str().unwrap().contains("cycle"), "{msg}");
-    assert_eq!(c.chronos.send("DELETE", "/v1/scheduler/job/kid", None).await.0, 204);
+    assert_eq!(
+        c.chronos
+            .send("DELETE", "/v1/scheduler/job/kid", None)
+            .await
+            .0,
+        204
+    );
     let (_, after) = c.chronos.get("/v1/scheduler/jobs").await.unwrap();
     assert_eq!(before, after);
 
@@ -318,7 +422,10 @@ async fn bad_input_is_refused_in_each_apis_format_and_nothing_changes() {
     for (body, path) in [
         (mjob("61 * * * *", "UTC", "good"), "/schedules/0/cron"),
         (mjob("* * *", "UTC", "good"), "/schedules/0/cron"),
-        (mjob("* * * * *", "Nowhere/City", "good"), "/schedules/0/timezone"),
+        (
+            mjob("* * * * *", "Nowhere/City", "good"),
+            "/schedules/0/timezone",
+        ),
         (mjob("* * * * *", "UTC", "Bad_Id"), "/id"),
     ] {
         let (status, err) = c.chronos.send("POST", "/v1/jobs", Some(&body)).await;
@@ -345,7 +452,10 @@ fn run_python(module: &str, script: &str, target: String) {
         .expect("run the script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("\"deleted\""), "{stdout}");
 }
 
@@ -387,34 +497,72 @@ async fn failover_every_scheduled_second_runs_exactly_once() {
         "cpus": 0.01, "mem": 16, "disk": 0,
     });
     // The standby redirects the API to the leader.
-    let (status, _) = standby.send("POST", "/v1/scheduler/iso8601", Some(&job)).await;
+    let (status, _) = standby
+        .send("POST", "/v1/scheduler/iso8601", Some(&job))
+        .await;
     assert_eq!(status, 307);
-    assert_eq!(leader.send("POST", "/v1/scheduler/iso8601", Some(&job)).await.0, 204);
-    wait_until(Duration::from_secs(30), "4 runs", || async { lines(&log).len() >= 4 }).await;
+    assert_eq!(
+        leader
+            .send("POST", "/v1/scheduler/iso8601", Some(&job))
+            .await
+            .0,
+        204
+    );
+    wait_until(Duration::from_secs(30), "4 runs", || async {
+        lines(&log).len() >= 4
+    })
+    .await;
     leader.kill9();
     let killed_at = chrono_now();
     standby.wait_leader(Duration::from_secs(30)).await;
     // Run on for a while after the takeover.
-    wait_until(Duration::from_secs(60), "runs scheduled 6 s after the kill", || async {
-        lines(&log).iter().any(|l| l.as_str() > at(killed_at + 6).as_str())
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "runs scheduled 6 s after the kill",
+        || async {
+            lines(&log)
+                .iter()
+                .any(|l| l.as_str() > at(killed_at + 6).as_str())
+        },
+    )
     .await;
     let first = lines(&log).iter().min().cloned().unwrap();
     let first_s = parse_secs(&first);
     let cut = killed_at + 5;
-    let expected: Vec<String> = (first_s..=cut).map(at).collect();
-    wait_until(Duration::from_secs(30), "every second up to the cut ran", || async {
-        let got = lines(&log);
-        expected.iter().all(|e| got.contains(e))
-    })
-    .await;
+    // Keys to the second (the schedule started at the submit time, so
+    // every scheduled time has the same fraction of a second).
+    let second = |l: &String| l[..19].to_owned();
+    let expected: Vec<String> = (first_s..=cut).map(|s| second(&at(s))).collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got: Vec<String> = lines(&log).iter().map(second).collect();
+        let missing: Vec<&String> = expected.iter().filter(|e| !got.contains(e)).collect();
+        if missing.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let (_, h) = standby
+                .get("/v1/jobs/every-second?embed=history")
+                .await
+                .unwrap();
+            panic!("scheduled times that never ran: {missing:?}\nran: {got:?}\nkilled at {}\nhistory: {h}", at(killed_at));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let got = lines(&log);
     let mut sorted = got.clone();
     sorted.sort();
     let mut dedup = sorted.clone();
     dedup.dedup();
-    assert_eq!(dedup.len(), sorted.len(), "a scheduled time ran twice: {sorted:?}");
-    let (_, h) = standby.get("/v1/jobs/every-second?embed=history").await.unwrap();
+    assert_eq!(
+        dedup.len(),
+        sorted.len(),
+        "a scheduled time ran twice: {sorted:?}"
+    );
+    let (_, h) = standby
+        .get("/v1/jobs/every-second?embed=history")
+        .await
+        .unwrap();
     assert_eq!(h["history"]["failureCount"], 0, "none missed: {h}");
 }
 
