@@ -346,13 +346,14 @@ impl Worker {
                 .iter()
                 .map(|r| (r.job.clone(), r.id.clone()))
                 .collect();
-            let mut next = pending.into_iter().peekable();
+            let mut queue = pending;
             let mut plan = Plan::default();
             let mut launches: Vec<(usize, TaskInfo)> = Vec::new();
             for (oi, offer) in offers.iter().enumerate() {
                 let mut left = offer.resources.clone();
                 let mut skipped = Vec::new();
-                while let Some((job_id, run_id)) = next.next() {
+                let mut next = queue.into_iter();
+                for (job_id, run_id) in next.by_ref() {
                     let (Some(job), Some(run)) =
                         (books.jobs.get(&job_id), books.run(&job_id, &run_id))
                     else {
@@ -384,8 +385,7 @@ impl Worker {
                     }
                 }
                 // Runs that did not fit this offer may fit the next.
-                let rest: Vec<_> = skipped.into_iter().chain(next).collect();
-                next = rest.into_iter().peekable();
+                queue = skipped.into_iter().chain(next).collect();
                 if plan.update.len() >= 100 {
                     break;
                 }

@@ -44,7 +44,10 @@ impl Chronos {
         cmd.args(["daemon", "chronos", "--master", &self.masters, "--listen"])
             .arg(self.addr())
             .args(&self.extra)
-            .env("DCOS_LOG", std::env::var("DCOS_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "DCOS_LOG",
+                std::env::var("DCOS_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn dcos daemon chronos");
@@ -59,7 +62,10 @@ impl Chronos {
         });
         if rx.recv_timeout(Duration::from_secs(60)).is_err() {
             let _ = child.kill();
-            panic!("chronos on port {} did not become ready within 60 s", self.port);
+            panic!(
+                "chronos on port {} did not become ready within 60 s",
+                self.port
+            );
         }
         self.child = Some(child);
     }
@@ -95,10 +101,17 @@ impl Chronos {
 
     /// GET, JSON answer (Null when not JSON).
     pub async fn get(&self, path: &str) -> reqwest::Result<(u16, Value)> {
-        let r = self.http.get(format!("{}{path}", self.url())).send().await?;
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url()))
+            .send()
+            .await?;
         let status = r.status().as_u16();
         let text = r.text().await?;
-        Ok((status, serde_json::from_str(&text).unwrap_or(Value::String(text))))
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
     }
 
     /// A request with a JSON body; answers status and body (JSON, or the
@@ -112,7 +125,10 @@ impl Chronos {
         let r = req.send().await.expect("request");
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 }
 

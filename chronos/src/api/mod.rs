@@ -150,7 +150,7 @@ pub(crate) fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
     q.split('&')
         .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
         .filter(|(k, _)| *k == key)
-        .flat_map(|(_, v)| v.split(',').map(|s| decode(s)).collect::<Vec<_>>())
+        .flat_map(|(_, v)| v.split(',').map(decode).collect::<Vec<_>>())
         .filter(|s| !s.is_empty())
         .collect()
 }
