@@ -45,8 +45,12 @@ pub struct Books {
     pub history: BTreeMap<String, History>,
     /// Finished runs kept per job.
     pub retention: usize,
-    /// Parsed schedules per job (derived; refreshed by [`Books::apply`]).
+    /// Parsed schedules per job (derived; refreshed by [`Books::put_job`]).
     parsed: BTreeMap<String, Vec<(usize, Schedule)>>,
+    /// Per job, its first firing after its cursor (derived; refreshed
+    /// when the job or its cursor changes), so a tick looks only at jobs
+    /// that are due.
+    due: BTreeMap<String, Option<DateTime<Utc>>>,
 }
 
 /// A task to kill once the plan is committed.
@@ -78,6 +82,66 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Store operations it takes (a create is a compare and a put).
+    pub fn ops(&self) -> usize {
+        self.create.len() * 2
+            + self.update.len()
+            + self.delete.len()
+            + self.cursors.len()
+            + self.progress.len()
+            + self.history.len()
+    }
+
+    /// Adds `later` to this plan, as if both were committed in order: a
+    /// record written twice keeps its last version.
+    pub fn merge(&mut self, later: Plan) {
+        for run in later.create {
+            self.create.push(run);
+        }
+        for run in later.update {
+            let same = |r: &Run| r.job == run.job && r.id == run.id;
+            if let Some(c) = self.create.iter_mut().find(|r| same(r)) {
+                *c = run;
+            } else if let Some(u) = self.update.iter_mut().find(|r| same(r)) {
+                *u = run;
+            } else {
+                self.update.push(run);
+            }
+        }
+        for (job, id) in later.delete {
+            self.create.retain(|r| !(r.job == job && r.id == id));
+            self.update.retain(|r| !(r.job == job && r.id == id));
+            if !self.delete.contains(&(job.clone(), id.clone())) {
+                self.delete.push((job, id));
+            }
+        }
+        fn upsert<V>(list: &mut Vec<(String, V)>, items: Vec<(String, V)>) {
+            for (k, v) in items {
+                match list.iter_mut().find(|(x, _)| *x == k) {
+                    Some(slot) => slot.1 = v,
+                    None => list.push((k, v)),
+                }
+            }
+        }
+        upsert(&mut self.cursors, later.cursors);
+        upsert(&mut self.progress, later.progress);
+        upsert(&mut self.history, later.history);
+        self.kills.extend(later.kills);
+    }
+
+    /// Merges consecutive plans into as few as fit in one store
+    /// transaction each (`max_ops`); a plan is never split.
+    pub fn batch(plans: Vec<Plan>, max_ops: usize) -> Vec<Plan> {
+        let mut out: Vec<Plan> = Vec::new();
+        for p in plans {
+            match out.last_mut() {
+                Some(last) if last.ops() + p.ops() <= max_ops => last.merge(p),
+                _ => out.push(p),
+            }
+        }
+        out
+    }
+
     /// Nothing to write or do.
     pub fn is_empty(&self) -> bool {
         self.create.is_empty()
@@ -113,6 +177,7 @@ impl Books {
         self.progress.remove(id);
         self.history.remove(id);
         self.parsed.remove(id);
+        self.due.remove(id);
     }
 
     fn parse(&mut self, job: &Job) {
@@ -123,6 +188,20 @@ impl Books {
             .filter_map(|(i, s)| s.parse(job.created).ok().map(|p| (i, p)))
             .collect();
         self.parsed.insert(job.id.clone(), parsed);
+        self.refresh_due(job);
+    }
+
+    fn refresh_due(&mut self, job: &Job) {
+        let cursor = self.cursor(job);
+        let due = self
+            .parsed
+            .get(&job.id)
+            .into_iter()
+            .flatten()
+            .filter(|(i, _)| job.schedules[*i].enabled)
+            .filter_map(|(_, s)| s.next_after(cursor))
+            .min();
+        self.due.insert(job.id.clone(), due);
     }
 
     /// Applies a committed plan.
@@ -140,6 +219,9 @@ impl Books {
         }
         for (job, at) in &plan.cursors {
             self.cursors.insert(job.clone(), *at);
+            if let Some(j) = self.jobs.get(job).cloned() {
+                self.refresh_due(&j);
+            }
         }
         for (job, p) in &plan.progress {
             self.progress.insert(job.clone(), p.clone());
@@ -217,7 +299,8 @@ fn tick_job(books: &Books, job: &Job, now: DateTime<Utc>) -> Plan {
     let mut plan = Plan::default();
     let mut history = books.history.get(&job.id).cloned().unwrap_or_default();
     let mut finished = Vec::new();
-    if !job.disabled {
+    let due = books.due.get(&job.id).copied().flatten();
+    if !job.disabled && due.is_some_and(|d| d <= now) {
         let cursor = books.cursor(job);
         // Every firing of every enabled schedule, one run per instant (the
         // first schedule listed wins a tie).
@@ -838,6 +921,31 @@ mod tests {
             3
         );
         assert_eq!(b.history["k"].failure_count, 10);
+    }
+
+    #[test]
+    fn merged_plans_keep_the_last_version_of_each_record() {
+        let mut j = job("m");
+        every(&mut j, "R/2025-01-01T00:00:00Z/PT1S");
+        let mut b = books(vec![j, job("n")]);
+        let now = t("2025-01-01T00:00:00Z");
+        let mut plans = tick(&b, now);
+        b.apply(&plans[0]);
+        let (p, task) = launching(&b, "m", "20250101T000000Z", "agent", now).unwrap();
+        b.apply(&p);
+        plans.push(p);
+        let p = on_status(&b, &task, "TASK_RUNNING", false, now).unwrap();
+        b.apply(&p);
+        plans.push(p);
+        let merged = Plan::batch(plans, 120);
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].create.len(), 1);
+        assert_eq!(merged[0].create[0].status, RunStatus::Active);
+        assert!(merged[0].update.is_empty());
+        assert_eq!(
+            Plan::batch(vec![merged[0].clone(), merged[0].clone()], 3).len(),
+            2
+        );
     }
 
     #[test]

@@ -29,16 +29,20 @@ use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHand
 use dcos_api::resources::{fixed_point, from_fixed_point};
 use dcos_api::scheduler::{Event, ReconcileTask};
 use dcos_api::v1::{
-    AgentId, CommandInfo, Environment, Filters, FrameworkId, FrameworkInfo, Offer, OfferId,
-    OfferOperation, Resource, Scalar, TaskId, TaskInfo, TaskStatus, Uri, ValueType,
+    AgentId, CommandInfo, Environment, Filters, FrameworkId, FrameworkInfo, Label, Labels, Offer,
+    OfferId, OfferOperation, Resource, Scalar, TaskId, TaskInfo, TaskStatus, Uri, ValueType,
 };
 use dcos_store::Leadership;
+use futures::FutureExt;
 use tokio::sync::{Mutex, Notify};
 
 use crate::core::{launching, on_status, tick, Books, Kill, Plan};
 use crate::job::{Constraint, Job, Operator};
 use crate::run::Run;
 use crate::store::{Store, StoreError};
+
+/// Store operations per transaction we aim for (the store allows 128).
+const MAX_PLAN_OPS: usize = 120;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -134,6 +138,32 @@ impl Engine {
         }
     }
 
+    /// Commits plans already applied to `books`, in order; on any failure
+    /// reloads the books from the store (undoing the rest) and fails.
+    pub async fn commit_applied(
+        &self,
+        books: &mut Books,
+        plans: Vec<Plan>,
+    ) -> Result<(), StoreError> {
+        let Some(store) = self.store().await else {
+            return Err(StoreError::Conflict);
+        };
+        for plan in plans {
+            if let Err(e) = store.commit(&plan).await {
+                if matches!(e, StoreError::Conflict) {
+                    self.counters.conflicts.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Ok(fresh) = store.load(self.retention).await {
+                    *books = fresh;
+                }
+                return Err(e);
+            }
+            self.count(&plan);
+            self.kill_all(&plan.kills).await;
+        }
+        Ok(())
+    }
+
     fn count(&self, plan: &Plan) {
         let c = &self.counters;
         for run in &plan.create {
@@ -221,11 +251,23 @@ pub async fn lead(
             () = leadership.lost() => break Ok(()),
             _ = ticker.tick() => worker.tick().await,
             () = engine.wake.notified() => worker.tick().await,
-            event = scheduler.recv() => match event {
-                None => break Err(anyhow::anyhow!("scheduler closed")),
-                Some(SchedulerEvent::Closed { reason }) => break Err(anyhow::anyhow!("scheduler closed: {reason:?}")),
-                Some(event) => worker.on_event(event).await,
-            },
+            event = scheduler.recv() => {
+                let Some(first) = event else {
+                    break Err(anyhow::anyhow!("scheduler closed"));
+                };
+                // Take whatever else is queued, so status updates are
+                // recorded in one transaction (group commit).
+                let mut batch = vec![first];
+                while batch.len() < 1024 {
+                    match scheduler.recv().now_or_never() {
+                        Some(Some(e)) => batch.push(e),
+                        _ => break,
+                    }
+                }
+                if let Some(reason) = worker.on_events(batch).await {
+                    break Err(anyhow::anyhow!("scheduler closed: {reason:?}"));
+                }
+            }
         }
     };
     engine.step_down().await;
@@ -246,9 +288,13 @@ impl Worker {
             return;
         };
         let now = Utc::now();
-        for plan in tick(books, now) {
+        // Plans of different jobs are independent: commit them in as few
+        // transactions as fit. A conflict reloads the books; the next tick
+        // plans again from what the store holds.
+        for plan in Plan::batch(tick(books, now), MAX_PLAN_OPS) {
             if let Err(e) = self.engine.commit(books, &plan).await {
                 tracing::warn!(error = %e, "tick plan not committed");
+                break;
             }
         }
         let pending = !books.pending().is_empty();
@@ -260,6 +306,27 @@ impl Worker {
                 self.suppressed = true;
             }
         }
+    }
+
+    /// Handles a batch in order; consecutive status updates together.
+    /// Returns why the scheduler closed, if it did.
+    async fn on_events(&mut self, batch: Vec<SchedulerEvent>) -> Option<String> {
+        let mut updates = Vec::new();
+        for event in batch {
+            match event {
+                SchedulerEvent::Event(Event::Update(u)) => updates.push(u.status),
+                SchedulerEvent::Closed { reason } => {
+                    self.on_updates(std::mem::take(&mut updates)).await;
+                    return Some(format!("{reason:?}"));
+                }
+                other => {
+                    self.on_updates(std::mem::take(&mut updates)).await;
+                    self.on_event(other).await;
+                }
+            }
+        }
+        self.on_updates(updates).await;
+        None
     }
 
     async fn on_event(&mut self, event: SchedulerEvent) {
@@ -274,7 +341,9 @@ impl Worker {
                 self.reconcile().await;
             }
             SchedulerEvent::Event(Event::Offers(offers)) => self.on_offers(offers.offers).await,
-            SchedulerEvent::Event(Event::Update(update)) => self.on_update(update.status).await,
+            SchedulerEvent::Event(Event::Update(update)) => {
+                self.on_updates(vec![update.status]).await
+            }
             _ => {}
         }
     }
@@ -303,30 +372,51 @@ impl Worker {
         }
     }
 
-    async fn on_update(&mut self, status: TaskStatus) {
-        let reconciled = status
-            .reason
-            .is_some_and(|r| r == dcos_api::v1::Reason::Reconciliation);
+    /// Records status updates: each plan is computed from the books as
+    /// the previous one left them, all are committed together, and only
+    /// then acknowledged (a failed commit reloads the books and leaves the
+    /// updates unacknowledged: the agents send them again).
+    async fn on_updates(&mut self, statuses: Vec<TaskStatus>) {
+        if statuses.is_empty() {
+            return;
+        }
         {
             let mut guard = self.engine.books.lock().await;
-            if let Some(books) = guard.as_mut() {
+            let Some(books) = guard.as_mut() else {
+                return;
+            };
+            let now = Utc::now();
+            let mut plans = Vec::new();
+            for status in &statuses {
+                let reconciled = status
+                    .reason
+                    .is_some_and(|r| r == dcos_api::v1::Reason::Reconciliation);
                 if let Some(plan) = on_status(
                     books,
                     status.task_id.as_str(),
                     status.state.as_str(),
                     reconciled,
-                    Utc::now(),
+                    now,
                 ) {
-                    if let Err(e) = self.engine.commit(books, &plan).await {
-                        // Not acknowledged: the agent sends it again.
-                        tracing::warn!(error = %e, "status update not recorded");
-                        return;
-                    }
+                    books.apply(&plan);
+                    plans.push(plan);
                 }
             }
+            if let Err(e) = self
+                .engine
+                .commit_applied(books, Plan::batch(plans, MAX_PLAN_OPS))
+                .await
+            {
+                tracing::warn!(error = %e, "status updates not recorded");
+                return;
+            }
         }
-        if let Err(e) = self.handle.acknowledge_status(&status).await {
-            tracing::debug!(error = %e, "acknowledge failed");
+        let handle = &self.handle;
+        let acks = statuses.iter().map(|s| handle.acknowledge_status(s));
+        for r in futures::future::join_all(acks).await {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "acknowledge failed");
+            }
         }
         self.engine.wake.notify_one();
     }
@@ -503,6 +593,18 @@ fn task_info(
     command.user = job.run.user.clone();
     let mut task = TaskInfo::command(job.id.clone(), TaskId::new(task_id), agent_id, command);
     task.resources = resources;
+    if !job.labels.is_empty() {
+        task.labels = Some(Labels {
+            labels: job
+                .labels
+                .iter()
+                .map(|(k, v)| Label {
+                    key: k.clone(),
+                    value: Some(v.clone()),
+                })
+                .collect(),
+        });
+    }
     task
 }
 

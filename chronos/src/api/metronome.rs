@@ -484,6 +484,7 @@ fn history_json(books: &Books, id: &str, with_runs: bool) -> Value {
                         "finishedAt": r.completed_at.map(format_instant),
                         "tasks": r.attempts.iter().map(|a| a.task_id.clone()).collect::<Vec<_>>(),
                         "missed": r.missed,
+                        "startedAt": r.attempts.first().and_then(|a| a.started_at).map(format_instant),
                         "scheduledAt": r.scheduled_at().map(format_instant),
                     })
                 })
