@@ -422,7 +422,7 @@ impl Worker {
     }
 
     async fn on_offers(&mut self, offers: Vec<Offer>) {
-        let filters = Some(Filters::refuse(5.0));
+        let mut filters = Some(Filters::refuse(5.0));
         let mut accepts: Vec<(OfferId, Vec<TaskInfo>)> = Vec::new();
         let mut declines = Vec::new();
         {
@@ -437,7 +437,7 @@ impl Worker {
                 .map(|r| (r.job.clone(), r.id.clone()))
                 .collect();
             let mut queue = pending;
-            let mut plan = Plan::default();
+            let mut plans = Vec::new();
             let mut launches: Vec<(usize, TaskInfo)> = Vec::new();
             for (oi, offer) in offers.iter().enumerate() {
                 let mut left = offer.resources.clone();
@@ -468,23 +468,29 @@ impl Worker {
                         continue;
                     };
                     let task = task_info(job, run, &task_id, offer.agent_id.clone(), resources);
-                    plan.update.extend(p.update);
+                    plans.push(p);
                     launches.push((oi, task));
-                    if plan.update.len() >= 100 {
-                        break;
-                    }
                 }
                 // Runs that did not fit this offer may fit the next.
                 queue = skipped.into_iter().chain(next).collect();
-                if plan.update.len() >= 100 {
-                    break;
-                }
             }
-            if !plan.update.is_empty() {
-                if let Err(e) = self.engine.commit(books, &plan).await {
-                    tracing::warn!(error = %e, "launches not recorded; declining");
-                    launches.clear();
-                }
+            if !queue.is_empty() {
+                // Runs are still waiting: offers that fit none of them now
+                // may fit soon (resources free up as tasks end).
+                filters = Some(Filters::refuse(1.0));
+            }
+            // Launches are independent: record them in as few transactions
+            // as fit, before any ACCEPT.
+            for p in &plans {
+                books.apply(p);
+            }
+            if let Err(e) = self
+                .engine
+                .commit_applied(books, Plan::batch(plans, MAX_PLAN_OPS))
+                .await
+            {
+                tracing::warn!(error = %e, "launches not recorded; declining");
+                launches.clear();
             }
             let mut by_offer: BTreeMap<usize, Vec<TaskInfo>> = BTreeMap::new();
             for (oi, task) in launches {
