@@ -115,17 +115,7 @@ async fn master(args: MasterArgs) -> anyhow::Result<()> {
     let master = dcos_master::Master::start(Arc::clone(&node), args.master.clone()).await?;
     let app = dcos_store::http::router(Arc::clone(&node)).merge(dcos_master::router(master));
     let shutdown = shutdown_signal();
-    // Small request/response pairs (Raft RPCs, KV calls): no Nagle delay.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let server = tokio::spawn(crate::serve::serve(listener, app, shutdown));
 
     let initialized = node.raft().is_initialized().await?;
     match (&args.join, initialized) {

@@ -5,9 +5,11 @@
 //! - [`daemon`]: the servers (`dcos daemon master`).
 //! - [`store`]: `dcos store ...`, the store's command-line client.
 //! - [`output`]: tables for people, `--json` for scripts.
+//! - [`serve`]: the master's HTTP server (axum on hyper, tuned for many connections).
 
 pub mod daemon;
 pub mod output;
+pub mod serve;
 pub mod store;
 
 use std::process::ExitCode;

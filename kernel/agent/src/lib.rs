@@ -217,7 +217,7 @@ pub async fn run(
         let stop = stop.clone();
         let app = http::router(agent.clone());
         tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(listener, app.into_make_service())
                 .with_graceful_shutdown(async move { stop.cancelled().await })
                 .await
         })

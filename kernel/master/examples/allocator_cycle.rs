@@ -15,6 +15,10 @@ use dcos_master::allocator::{
     allocate, AgentSlot, FrameworkSlot, OfferFilter, RoleConfig, Snapshot,
 };
 
+/// The `dcos` binary's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const AGENTS: usize = 10_000;
 const RUNS: usize = 50;
 
@@ -95,8 +99,8 @@ fn build() -> Snapshot {
             };
             AgentSlot {
                 id: AgentId::new(format!("agent-{i:05}")),
-                total,
-                available,
+                total: total.into(),
+                available: available.into(),
                 active: i % 100 != 99,
             }
         })

@@ -6,8 +6,8 @@
 //! allocation-cycle p50/p99, status updates/s, `/master/state` build and
 //! encode time and size, and peak RSS.
 //!
-//! `cargo run -p dcos-master --example master_scale -- [agents] [tasks]`
-//! (defaults 10000 and 100000; use a release build for real figures).
+//! `cargo run -p dcos-master --example master_scale -- [agents] [tasks] [tasks per offer]`
+//! (defaults 10000, 100000 and 10; use a release build for real figures).
 
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,15 @@ use dcos_api::recordio;
 use dcos_api::resources::Resources;
 use dcos_api::scheduler::{self, Accept, Acknowledge, Subscribe};
 use dcos_api::v1::{
-    AgentId, AgentInfo, Base64Bytes, CommandInfo, FrameworkId, FrameworkInfo, MasterInfo,
+    AgentId, AgentInfo, Base64Bytes, CommandInfo, Filters, FrameworkId, FrameworkInfo, MasterInfo,
     OfferOperation, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use dcos_master::state::{Clock, Config, Effect, State};
 use dcos_master::views::{legacy_state, MasterFacts};
+
+/// The `dcos` binary's allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn clock(t0: Instant) -> Clock {
     let now = Instant::now();
@@ -54,6 +58,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let agents: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let tasks: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let per_offer: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let t0 = Instant::now();
     let info = MasterInfo {
         id: "bench".into(),
@@ -175,7 +180,7 @@ fn main() {
         let mut this_round = Vec::new();
         let a0 = Instant::now();
         for offer in offers {
-            let n = (tasks - launched).min(10);
+            let n = (tasks - launched).min(per_offer);
             let infos: Vec<TaskInfo> = (0..n)
                 .map(|k| {
                     let id = TaskId::new(format!("t{}", launched + k));
@@ -196,7 +201,9 @@ fn main() {
             let accept = Accept {
                 offer_ids: vec![offer.id.clone()],
                 operations: vec![OfferOperation::launch(infos)],
-                filters: None,
+                // What is left is offered again next cycle (as the
+                // benchmark's framework asks).
+                filters: Some(Filters::refuse(0.0)),
             };
             s.scheduler_call(&fw, scheduler::CallBody::Accept(accept), clock(t0))
                 .expect("accept");

@@ -49,7 +49,7 @@ pub(crate) struct Core {
     pub state: Option<State>,
     /// When it became the leader (Unix seconds).
     pub elected_time: f64,
-    streams: HashMap<StreamId, mpsc::Sender<Bytes>>,
+    streams: HashMap<StreamId, mpsc::Sender<Frame>>,
 }
 
 /// A running master.
@@ -292,7 +292,7 @@ impl Master {
     }
 
     /// Registers a stream's sender (before the effects that use it run).
-    pub(crate) fn open_stream(&self, core: &mut Core) -> (StreamId, mpsc::Receiver<Bytes>) {
+    pub(crate) fn open_stream(&self, core: &mut Core) -> (StreamId, mpsc::Receiver<Frame>) {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let id = new_uuid();
         core.streams.insert(id.clone(), tx);
@@ -309,7 +309,7 @@ impl Master {
                         .and_then(|s| s.frameworks.get(&id))
                         .and_then(|f| f.stream.clone());
                     if let Some(stream) = stream {
-                        send(core, &stream, recordio::encode(&event.to_json()));
+                        send(core, &stream, Frame::Scheduler(Box::new(event)));
                     }
                 }
                 Effect::ToAgent(id, mut event) => {
@@ -326,16 +326,14 @@ impl Master {
                         *heartbeat_interval_seconds = self.flags.agent_ping_timeout;
                     }
                     if let Some(stream) = stream {
-                        let json = serde_json::to_vec(&event).unwrap_or_default();
-                        send(core, &stream, recordio::encode(&json));
+                        send(core, &stream, Frame::Agent(Box::new(event)));
                     }
                 }
                 Effect::ToFrameworkStream(stream, event) => {
-                    send(core, &stream, recordio::encode(&event.to_json()));
+                    send(core, &stream, Frame::Scheduler(Box::new(event)));
                 }
                 Effect::ToAgentStream(stream, event) => {
-                    let json = serde_json::to_vec(&event).unwrap_or_default();
-                    send(core, &stream, recordio::encode(&json));
+                    send(core, &stream, Frame::Agent(Box::new(event)));
                 }
                 Effect::CloseStream(stream) => {
                     core.streams.remove(&stream);
@@ -404,9 +402,10 @@ impl Master {
     /// One allocation cycle: snapshot under the lock, plan outside it,
     /// apply (checked) under the lock again.
     ///
-    /// The recorded run time is the cycle's own work (snapshot, plan,
-    /// offers and their OFFERS events), not the time spent waiting for the
-    /// lock: Mesos' `allocation_run_ms` times the allocation run inside the
+    /// The recorded run time is the cycle's own work (snapshot, plan, and
+    /// the offers in the books, queued as OFFERS events), not the time spent
+    /// waiting for the lock, nor encoding the events (each stream's task
+    /// does that): Mesos' `allocation_run_ms` times the allocation run inside the
     /// allocator actor, which never waits for the master.
     pub async fn allocate_once(&self) {
         let (snapshot, started) = {
@@ -455,7 +454,30 @@ fn min_allocatable() -> Vec<ResourceQuantities> {
     vec![one("cpus", 0.01), one("mem", 32.0)]
 }
 
-fn send(core: &mut Core, stream: &str, frame: Bytes) {
+/// What goes down a stream. Events are encoded by the stream's own task,
+/// outside the master's lock (an OFFERS event of 10,000 offers takes tens
+/// of milliseconds to encode); the channel keeps them in order.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    /// A scheduler event for a framework's stream.
+    Scheduler(Box<scheduler::Event>),
+    /// An event of our agent protocol.
+    Agent(Box<agent::Event>),
+}
+
+impl Frame {
+    /// The RecordIO record.
+    fn encode(self) -> Bytes {
+        match self {
+            Frame::Scheduler(event) => recordio::encode(&event.to_json()),
+            Frame::Agent(event) => {
+                recordio::encode(&serde_json::to_vec(&event).unwrap_or_default())
+            }
+        }
+    }
+}
+
+fn send(core: &mut Core, stream: &str, frame: Frame) {
     let Some(tx) = core.streams.get(stream) else {
         return;
     };
@@ -488,7 +510,7 @@ impl Drop for StreamGuard {
 /// A RecordIO event stream: the events sent on `rx`, with `heartbeat`
 /// every `interval` when idle; ends when the sender is dropped.
 pub(crate) fn event_stream(
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Frame>,
     heartbeat: Bytes,
     interval: Duration,
     guard: Option<StreamGuard>,
@@ -513,16 +535,21 @@ const COALESCE_BYTES: usize = 256 * 1024;
 /// [`COALESCE_BYTES`]), as one chunk: one socket write for a burst of
 /// events (800 RUN_TASKs to one agent, thousands of UPDATEs to a busy
 /// scheduler) instead of one write each.
-fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+fn coalesce(first: Frame, rx: &mut mpsc::Receiver<Frame>) -> Bytes {
+    let first = first.encode();
+    if first.len() >= COALESCE_BYTES {
+        return first;
+    }
     let Ok(second) = rx.try_recv() else {
         return first;
     };
+    let second = second.encode();
     let mut buf = bytes::BytesMut::with_capacity((first.len() + second.len()) * 4);
     buf.extend_from_slice(&first);
     buf.extend_from_slice(&second);
     while buf.len() < COALESCE_BYTES {
         match rx.try_recv() {
-            Ok(next) => buf.extend_from_slice(&next),
+            Ok(next) => buf.extend_from_slice(&next.encode()),
             Err(_) => break,
         }
     }

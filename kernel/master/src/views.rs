@@ -74,12 +74,7 @@ pub fn get_frameworks(s: &State) -> response::GetFrameworks {
         fw.offers = s
             .frameworks
             .get(id.as_ref().expect("registered frameworks have ids"))
-            .map(|f| {
-                f.offers
-                    .iter()
-                    .filter_map(|o| s.offers.get(o).map(|r| r.offer.clone()))
-                    .collect()
-            })
+            .map(|f| f.offers.iter().filter_map(|o| s.offer_as_sent(o)).collect())
             .unwrap_or_default();
     }
     response::GetFrameworks {
@@ -466,9 +461,9 @@ fn legacy_framework_head(s: &State, f: &Framework, completed: bool) -> Value {
         .filter_map(|o| s.offers.get(o))
         .map(|r| {
             json!({
-                "id": r.offer.id.value,
-                "framework_id": r.offer.framework_id.value,
-                "slave_id": r.offer.agent_id.value,
+                "id": r.id.value,
+                "framework_id": r.framework_id.value,
+                "slave_id": r.agent_id.value,
                 "resources": model_resources(&r.resources.unallocate()),
             })
         })

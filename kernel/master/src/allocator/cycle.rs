@@ -221,7 +221,7 @@ impl<'a> Cycle<'a> {
                 }
                 Cow::Owned(a.available.unreserved())
             } else {
-                Cow::Borrowed(&a.available)
+                Cow::Borrowed(&*a.available)
             };
             if !a.active {
                 continue;

@@ -15,6 +15,7 @@ mod roles;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use dcos_api::resources::Resources;
@@ -43,10 +44,11 @@ pub struct Snapshot {
 pub struct AgentSlot {
     /// The agent.
     pub id: AgentId,
-    /// Total resources of the agent.
-    pub total: Resources,
+    /// Total resources of the agent (shared with the master's books: a
+    /// snapshot copies no resources).
+    pub total: Arc<Resources>,
     /// What is neither used by tasks nor currently offered.
-    pub available: Resources,
+    pub available: Arc<Resources>,
     /// False when draining or deactivated: nothing is offered from it.
     pub active: bool,
 }

@@ -20,8 +20,8 @@ fn res(text: &str) -> Resources {
 fn agent(id: &str, text: &str) -> AgentSlot {
     AgentSlot {
         id: AgentId::new(id),
-        total: res(text),
-        available: res(text),
+        total: res(text).into(),
+        available: res(text).into(),
         active: true,
     }
 }
@@ -112,7 +112,7 @@ fn simulate(
                 continue;
             }
             let agent = s.agents.iter_mut().find(|x| x.id == a.agent_id).unwrap();
-            agent.available = agent.available.checked_sub(shape).unwrap();
+            agent.available = agent.available.checked_sub(shape).unwrap().into();
             let fw = s
                 .frameworks
                 .iter_mut()
@@ -207,7 +207,7 @@ fn hierarchical_roles_count_towards_their_parent() {
         ],
     );
     s.agents.push(AgentSlot {
-        available: Resources::new(),
+        available: Resources::new().into(),
         ..agent("busy", "cpus:3;mem:1536")
     });
     let got = offers_per_framework(&allocate(&s));
@@ -224,7 +224,7 @@ fn quota_guarantee_is_served_before_fair_share() {
         .insert("q".into(), res("cpus:2;mem:64").allocate("q"));
     let mut s = snapshot(agents(4, "cpus:1;mem:256"), vec![q, framework("O", &["o"])]);
     s.agents.push(AgentSlot {
-        available: Resources::new(),
+        available: Resources::new().into(),
         ..agent("busy", "cpus:2;mem:64")
     });
     s.roles.insert("q".into(), role(1.0, &[("cpus", 5.0)], &[]));
@@ -323,10 +323,10 @@ fn filters_hold_until_they_expire() {
     s.frameworks.pop();
 
     // More than was refused is offered again (the agent freed resources).
-    s.agents[0].available = res("cpus:2;mem:1024");
-    s.agents[0].total = res("cpus:2;mem:1024");
+    s.agents[0].available = res("cpus:2;mem:1024").into();
+    s.agents[0].total = res("cpus:2;mem:1024").into();
     assert_eq!(allocate(&s).len(), 2);
-    s.agents[0].available = res("cpus:1;mem:1024");
+    s.agents[0].available = res("cpus:1;mem:1024").into();
 
     // Expired.
     s.now += Duration::from_secs(5);
@@ -550,7 +550,7 @@ fn build(
                     continue;
                 };
                 let resources = if whole {
-                    target.available.clone()
+                    (*target.available).clone()
                 } else {
                     target.available.filter(|r| r.name == "cpus")
                 };

@@ -148,12 +148,12 @@ impl State {
                 None => {
                     error.get_or_insert_with(|| format!("Offer {offer_id} is no longer valid"));
                 }
-                Some(rec) if rec.offer.framework_id != *framework_id => {
+                Some(rec) if rec.framework_id != *framework_id => {
                     error.get_or_insert_with(|| format!("Offer {offer_id} has invalid framework"));
                 }
                 Some(rec) => match &agent_id {
-                    None => agent_id = Some(rec.offer.agent_id.clone()),
-                    Some(a) if *a != rec.offer.agent_id => {
+                    None => agent_id = Some(rec.agent_id.clone()),
+                    Some(a) if *a != rec.agent_id => {
                         error.get_or_insert_with(|| {
                             "Aggregated offers must belong to one single agent".to_string()
                         });
@@ -168,7 +168,7 @@ impl State {
             let ours = self
                 .offers
                 .get(offer_id)
-                .is_some_and(|r| r.offer.framework_id == *framework_id);
+                .is_some_and(|r| r.framework_id == *framework_id);
             if ours {
                 offered += &self.offers[offer_id].resources;
                 effects.extend(self.remove_offer(offer_id, false));

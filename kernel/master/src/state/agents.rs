@@ -54,37 +54,30 @@ impl State {
                 effects.push(Effect::CloseStream(old));
             }
             let was_unreachable = agent.state == AgentState::Unreachable;
+            agent.offer_url = super::offers::agent_url(&reg.endpoint, &info.hostname, info.port());
             agent.info = info;
             agent.endpoint = reg.endpoint.clone();
             agent.version = reg.version.clone();
-            agent.total = total;
+            agent.set_total(total);
             agent.state = AgentState::Active;
+            agent.recovered = false;
             agent.last_heard = clock.now;
             agent.reregistered_time = Some(clock.unix);
             agent.unreachable_time = None;
             self.counters.agent_reregistrations += 1;
             let _ = was_unreachable;
         } else {
-            let agent = Agent {
-                id: id.clone(),
+            let agent = Agent::new(
+                id.clone(),
                 info,
-                endpoint: reg.endpoint.clone(),
-                version: reg.version.clone(),
+                reg.endpoint.clone(),
+                reg.version.clone(),
                 total,
-                used: Resources::new(),
-                offered: Resources::new(),
-                state: AgentState::Active,
-                deactivated: false,
-                drain: None,
-                stream: Some(stream),
-                last_heard: clock.now,
-                registered_time: clock.unix,
-                reregistered_time: None,
-                unreachable_time: None,
-                tasks: HashSet::new(),
-                executors: Vec::new(),
-                offers: BTreeSet::new(),
-            };
+                AgentState::Active,
+                Some(stream),
+                clock.now,
+                clock.unix,
+            );
             self.agents.insert(id.clone(), agent);
             if reg.agent_id.is_some() {
                 self.counters.agent_reregistrations += 1;
@@ -418,7 +411,7 @@ impl State {
             effects.extend(self.remove_offer(&offer, true));
         }
         let agent = self.agents.get_mut(agent_id).expect("checked");
-        agent.total = total;
+        agent.set_total(total);
         agent.info.resources = resources;
         effects.push(Effect::Persist(Record::Agent(agent.record())));
         effects.push(Effect::Allocate);

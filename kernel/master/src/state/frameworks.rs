@@ -362,10 +362,10 @@ impl State {
             let Some(rec) = self.offers.get(offer_id) else {
                 continue;
             };
-            if rec.offer.framework_id != *framework_id {
+            if rec.framework_id != *framework_id {
                 continue;
             }
-            let agent_id = rec.offer.agent_id.clone();
+            let agent_id = rec.agent_id.clone();
             let resources = rec.resources.clone();
             self.counters.offers_declined += 1;
             effects.extend(self.remove_offer(offer_id, false));
@@ -547,6 +547,12 @@ impl State {
                     continue;
                 }
                 let agent = wanted.agent_id.as_ref().and_then(|a| self.agents.get(a));
+                if agent.is_some_and(|a| a.recovered && a.state == AgentState::Disconnected) {
+                    // Its agent has not re-registered since the failover:
+                    // no answer yet (Mesos answers nothing either); the
+                    // framework's next reconciliation gets one.
+                    continue;
+                }
                 let (state, message) = match agent.map(|a| a.state) {
                     Some(AgentState::Active) | Some(AgentState::Disconnected) => (
                         TaskState::Gone,
@@ -648,13 +654,9 @@ impl State {
             .offers
             .iter()
             .filter(|o| {
-                self.offers.get(*o).is_some_and(|rec| {
-                    rec.offer
-                        .allocation_info
-                        .as_ref()
-                        .and_then(|a| a.role.as_ref())
-                        .is_some_and(|role| !fw.roles.contains(role))
-                })
+                self.offers
+                    .get(*o)
+                    .is_some_and(|rec| !fw.roles.contains(&rec.role))
             })
             .cloned()
             .collect();

@@ -20,6 +20,7 @@ mod roles;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dcos_api::agent;
@@ -195,15 +196,28 @@ pub struct Agent {
     pub info: AgentInfo,
     /// Base URL of its HTTP server.
     pub endpoint: String,
+    /// `Offer.url` (from `endpoint`), made once for all its offers.
+    pub offer_url: dcos_api::v1::Url,
     /// Software version.
     pub version: String,
-    /// Total resources (unallocated form).
+    /// Total resources (unallocated form). Changed only through
+    /// [`Agent::set_total`], which keeps the cached copies in step.
     pub total: Resources,
     /// Resources of its non-terminal tasks and their executors
-    /// (unallocated form).
+    /// (unallocated form). Changed only through [`Agent::add_used`] and
+    /// [`Agent::sub_used`].
     pub used: Resources,
-    /// Resources in outstanding offers (unallocated form).
+    /// Resources in outstanding offers (unallocated form). Changed only
+    /// through [`Agent::add_offered`] and [`Agent::sub_offered`].
     pub offered: Resources,
+    /// `total`, shared with allocation snapshots (no copy per cycle).
+    total_shared: Arc<Resources>,
+    /// `total - used - offered`, kept up to date by every change (an
+    /// allocation cycle reads it for every agent: computing it there cost
+    /// two subtractions per agent per cycle).
+    available: Arc<Resources>,
+    /// `available` must be recomputed (set between a change's two halves).
+    dirty: bool,
     /// Health.
     pub state: AgentState,
     /// Deactivated by the operator.
@@ -212,6 +226,10 @@ pub struct Agent {
     pub drain: Option<DrainInfo>,
     /// Its current subscription stream.
     pub stream: Option<StreamId>,
+    /// Known from the registry after a master failover and not
+    /// re-registered since: its tasks are not known yet (Mesos' "recovered"
+    /// agents).
+    pub recovered: bool,
     /// When it was last heard from.
     pub last_heard: Instant,
     /// First registration (Unix seconds).
@@ -230,9 +248,139 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// A new agent with nothing used or offered.
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        id: AgentId,
+        info: AgentInfo,
+        endpoint: String,
+        version: String,
+        total: Resources,
+        state: AgentState,
+        stream: Option<StreamId>,
+        last_heard: Instant,
+        registered_time: f64,
+    ) -> Self {
+        // Two copies: `available` changes with every offer and task, and a
+        // shared one would be copied at its first change (in an
+        // allocation cycle, for a new agent).
+        let shared = Arc::new(total.clone());
+        let available = Arc::new(total.clone());
+        Agent {
+            offer_url: offers::agent_url(&endpoint, &info.hostname, info.port()),
+            id,
+            info,
+            endpoint,
+            version,
+            total,
+            used: Resources::new(),
+            offered: Resources::new(),
+            total_shared: shared,
+            available,
+            dirty: false,
+            state,
+            deactivated: false,
+            drain: None,
+            stream,
+            recovered: false,
+            last_heard,
+            registered_time,
+            reregistered_time: None,
+            unreachable_time: None,
+            tasks: HashSet::new(),
+            executors: Vec::new(),
+            offers: BTreeSet::new(),
+        }
+    }
+
     /// What is neither used by tasks nor offered.
-    pub fn available(&self) -> Resources {
-        &(&self.total - &self.used) - &self.offered
+    pub fn available(&self) -> &Resources {
+        &self.available
+    }
+
+    /// The total and the available resources, shared (for snapshots).
+    pub(crate) fn shared_resources(&self) -> (Arc<Resources>, Arc<Resources>) {
+        (Arc::clone(&self.total_shared), Arc::clone(&self.available))
+    }
+
+    /// Replaces the total (registration, UPDATE_RESOURCES).
+    pub(crate) fn set_total(&mut self, total: Resources) {
+        self.total_shared = Arc::new(total.clone());
+        self.total = total;
+        self.recompute_available();
+    }
+
+    /// Tasks or executors now hold `r` (unallocated form).
+    pub(crate) fn add_used(&mut self, r: &Resources) {
+        self.take_available(r);
+        self.used += r;
+        self.check_available();
+    }
+
+    /// Tasks or executors released `r` (unallocated form).
+    pub(crate) fn sub_used(&mut self, r: &Resources) {
+        let held = self.used.contains(r);
+        self.used -= r;
+        self.return_available(r, held);
+    }
+
+    /// An offer now holds `r` (unallocated form).
+    pub(crate) fn add_offered(&mut self, r: &Resources) {
+        self.take_available(r);
+        self.offered += r;
+        self.check_available();
+    }
+
+    /// An offer holding `r` (unallocated form) is gone.
+    pub(crate) fn sub_offered(&mut self, r: &Resources) {
+        let held = self.offered.contains(r);
+        self.offered -= r;
+        self.return_available(r, held);
+    }
+
+    /// `available -= r`: exact when `r` is available (always, for offers);
+    /// otherwise (tasks of a re-registering agent beyond what it has
+    /// free) recomputed after the caller's change.
+    fn take_available(&mut self, r: &Resources) {
+        let available = Arc::make_mut(&mut self.available);
+        if available.contains(r) {
+            *available -= r;
+        } else {
+            *available = Resources::new();
+            self.dirty = true;
+        }
+    }
+
+    fn return_available(&mut self, r: &Resources, held: bool) {
+        if held && !self.dirty {
+            *Arc::make_mut(&mut self.available) += r;
+        } else {
+            self.recompute_available();
+        }
+        self.check_available();
+    }
+
+    fn recompute_available(&mut self) {
+        self.available = Arc::new(&(&self.total - &self.used) - &self.offered);
+        self.dirty = false;
+    }
+
+    /// Debug builds check the incremental `available` against the sum.
+    fn check_available(&mut self) {
+        if self.dirty {
+            self.recompute_available();
+        }
+        #[cfg(debug_assertions)]
+        {
+            let expected = &(&self.total - &self.used) - &self.offered;
+            debug_assert!(
+                expected == *self.available,
+                "agent {}: available {:?} drifted from total - used - offered {:?}",
+                self.id,
+                self.available,
+                expected
+            );
+        }
     }
 
     /// Whether it may be offered: connected, not deactivated, not draining.
@@ -275,8 +423,9 @@ pub struct Framework {
     pub suppressed: BTreeSet<String>,
     /// Its DECLINE/ACCEPT filters.
     pub filters: Vec<OfferFilter>,
-    /// Its outstanding offers.
-    pub offers: BTreeSet<OfferId>,
+    /// Its outstanding offers (hashed: a framework may hold one per agent,
+    /// 10,000 and more, and offer ids share a long prefix).
+    pub offers: HashSet<OfferId>,
     /// Live tasks (and terminal ones until their update is acknowledged).
     pub tasks: HashMap<TaskId, Task>,
     /// The latest completed tasks.
@@ -326,11 +475,19 @@ impl Framework {
     }
 }
 
-/// An outstanding offer.
+/// An outstanding offer: what the books need of it. The offer as sent is
+/// rebuilt from this and its agent when a view asks
+/// ([`State::offer_as_sent`]), so making one copies its fields once.
 #[derive(Debug, Clone)]
 pub struct OfferRec {
-    /// The offer as sent.
-    pub offer: dcos_api::v1::Offer,
+    /// Its id.
+    pub id: OfferId,
+    /// Who it was made to.
+    pub framework_id: FrameworkId,
+    /// Whose resources it holds.
+    pub agent_id: AgentId,
+    /// The role its resources are allocated to.
+    pub role: String,
     /// Its resources (allocated form).
     pub resources: Resources,
 }
@@ -487,27 +644,22 @@ impl State {
                     AgentState::Active | AgentState::Disconnected => AgentState::Disconnected,
                     other => other,
                 };
-                let agent = Agent {
-                    id: id.clone(),
-                    total: r.info.resources.clone().into(),
-                    info: r.info,
-                    endpoint: r.endpoint,
-                    version: r.version,
-                    used: Resources::new(),
-                    offered: Resources::new(),
+                let total: Resources = r.info.resources.clone().into();
+                let mut agent = Agent::new(
+                    id.clone(),
+                    r.info,
+                    r.endpoint,
+                    r.version,
+                    total,
                     state,
-                    deactivated: r.deactivated,
-                    drain: r.drain,
-                    stream: None,
+                    None,
                     // A full timeout from the election to come back.
-                    last_heard: clock.now + self.config.reregister_window,
-                    registered_time: r.registered_time,
-                    reregistered_time: None,
-                    unreachable_time: None,
-                    tasks: HashSet::new(),
-                    executors: Vec::new(),
-                    offers: BTreeSet::new(),
-                };
+                    clock.now + self.config.reregister_window,
+                    r.registered_time,
+                );
+                agent.deactivated = r.deactivated;
+                agent.drain = r.drain;
+                agent.recovered = true;
                 self.agents.insert(id, agent);
             }
             other @ (Record::Weight(_) | Record::Quota(_)) => self.recover_role_record(other),
@@ -532,12 +684,6 @@ impl State {
     pub(crate) fn new_framework_id(&mut self) -> FrameworkId {
         let id = FrameworkId::for_master(&self.master_id, self.next_framework);
         self.next_framework += 1;
-        id
-    }
-
-    pub(crate) fn new_offer_id(&mut self) -> OfferId {
-        let id = OfferId::for_master(&self.master_id, self.next_offer);
-        self.next_offer += 1;
         id
     }
 
@@ -607,7 +753,7 @@ impl State {
             let has_executor = task.executor_id.is_some();
             fw.used -= &resources;
             if let Some(agent) = self.agents.get_mut(&agent_id) {
-                agent.used -= &resources.unallocate();
+                agent.sub_used(&resources.unallocate());
             }
             *self
                 .counters
@@ -630,7 +776,7 @@ impl State {
                 .tasks
                 .insert((task.framework_id.clone(), task.task_id.clone()));
             if !terminal {
-                agent.used += &resources.unallocate();
+                agent.add_used(&resources.unallocate());
             }
         }
         if let Some(fw) = self.frameworks.get_mut(&task.framework_id) {
@@ -658,7 +804,7 @@ impl State {
             let resources: Resources = task.resources.clone().into();
             fw.used -= &resources;
             if let Some(agent) = self.agents.get_mut(&task.agent_id) {
-                agent.used -= &resources.unallocate();
+                agent.sub_used(&resources.unallocate());
             }
         }
         let agent_id = task.agent_id.clone();
@@ -692,7 +838,7 @@ impl State {
             return;
         }
         let resources: Resources = executor.resources.clone().into();
-        agent.used += &resources.unallocate();
+        agent.add_used(&resources.unallocate());
         if let Some(fw) = self.frameworks.get_mut(framework_id) {
             fw.used += &resources;
         }
@@ -739,7 +885,7 @@ impl State {
             let (_, e) = agent.executors.swap_remove(i);
             freed += &Resources::from(e.resources);
         }
-        agent.used -= &freed.unallocate();
+        agent.sub_used(&freed.unallocate());
         if let Some(fw) = self.frameworks.get_mut(framework_id) {
             fw.used -= &freed;
         }
@@ -752,12 +898,12 @@ impl State {
             return Vec::new();
         };
         let unallocated = rec.resources.unallocate();
-        if let Some(agent) = self.agents.get_mut(&rec.offer.agent_id) {
-            agent.offered -= &unallocated;
+        if let Some(agent) = self.agents.get_mut(&rec.agent_id) {
+            agent.sub_offered(&unallocated);
             agent.offers.remove(offer_id);
         }
         let mut effects = vec![Effect::Allocate];
-        if let Some(fw) = self.frameworks.get_mut(&rec.offer.framework_id) {
+        if let Some(fw) = self.frameworks.get_mut(&rec.framework_id) {
             fw.offered -= &rec.resources;
             fw.offers.remove(offer_id);
             if notify && fw.connected() {
@@ -877,7 +1023,7 @@ pub(crate) fn new_framework(id: FrameworkId, mut info: FrameworkInfo, now_unix: 
         failover_deadline: None,
         suppressed: BTreeSet::new(),
         filters: Vec::new(),
-        offers: BTreeSet::new(),
+        offers: HashSet::new(),
         tasks: HashMap::new(),
         completed_tasks: VecDeque::new(),
         used: Resources::new(),

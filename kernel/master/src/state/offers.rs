@@ -7,9 +7,9 @@
 use std::collections::BTreeMap;
 
 use dcos_api::scheduler;
-use dcos_api::v1::{Address, AllocationInfo, FrameworkId, Offer, ResourceQuantities, Url};
+use dcos_api::v1::{Address, AllocationInfo, FrameworkId, Offer, OfferId, ResourceQuantities, Url};
 
-use super::{by_allocation_role, Clock, Effect, OfferRec, State};
+use super::{by_allocation_role, Agent, Clock, Effect, OfferRec, State};
 use crate::allocator::{AgentSlot, Allocation, FrameworkSlot, Snapshot};
 
 impl State {
@@ -26,11 +26,14 @@ impl State {
             .agents
             .values()
             .filter(|a| a.state == super::AgentState::Active && a.stream.is_some())
-            .map(|a| AgentSlot {
-                id: a.id.clone(),
-                total: a.total.clone(),
-                available: a.available(),
-                active: a.offerable(),
+            .map(|a| {
+                let (total, available) = a.shared_resources();
+                AgentSlot {
+                    id: a.id.clone(),
+                    total,
+                    available,
+                    active: a.offerable(),
+                }
             })
             .collect();
         let frameworks = self
@@ -77,91 +80,104 @@ impl State {
     /// framework with all of its new offers.
     pub fn apply_allocations(&mut self, plan: Vec<Allocation>, clock: Clock) -> Vec<Effect> {
         let _ = clock;
+        // Sized up front: an OFFERS event of 10,000 offers grown by
+        // doubling moved megabytes.
         let mut per_framework: BTreeMap<FrameworkId, Vec<Offer>> = BTreeMap::new();
+        for alloc in &plan {
+            if !per_framework.contains_key(&alloc.framework_id) {
+                per_framework.insert(alloc.framework_id.clone(), Vec::new());
+            }
+        }
+        if per_framework.len() == 1 {
+            per_framework
+                .values_mut()
+                .for_each(|v| v.reserve(plan.len()));
+        }
         self.offers.reserve(plan.len());
         for alloc in plan {
-            // The plan's resources without their allocation role, computed
-            // once: the check, the agent's books and the offer all use it.
-            let unallocated = alloc.resources.unallocate();
-            let fits = {
-                let Some(fw) = self.frameworks.get(&alloc.framework_id) else {
-                    continue;
-                };
-                let Some(agent) = self.agents.get(&alloc.agent_id) else {
-                    continue;
-                };
-                fw.connected()
-                    && fw.roles.contains(&alloc.role)
-                    && !fw.suppressed.contains(&alloc.role)
-                    && agent.offerable()
-                    && agent.stream.is_some()
-                    && !alloc.resources.is_empty()
-                    && agent.available().contains(&unallocated)
+            let offer_id = OfferId::for_master(&self.master_id, self.next_offer);
+            let (Some(fw), Some(agent)) = (
+                self.frameworks.get_mut(&alloc.framework_id),
+                self.agents.get_mut(&alloc.agent_id),
+            ) else {
+                continue;
             };
+            // The plan was made outside the lock: check it still fits
+            // (Nomad's plan check). The unallocated form, computed once, is
+            // what the agent's books hold.
+            let unallocated = alloc.resources.unallocate();
+            let fits = fw.connected()
+                && fw.roles.contains(&alloc.role)
+                && !fw.suppressed.contains(&alloc.role)
+                && agent.offerable()
+                && agent.stream.is_some()
+                && !alloc.resources.is_empty()
+                && agent.available().contains(&unallocated);
             if !fits {
                 tracing::debug!(framework = %alloc.framework_id, agent = %alloc.agent_id, "allocation no longer fits; dropped");
                 continue;
             }
-            let resources = unallocated.allocate(&alloc.role);
-            let offer_id = self.new_offer_id();
-            let agent = self.agents.get_mut(&alloc.agent_id).expect("checked");
-            agent.offered += &unallocated;
+            self.next_offer += 1;
+            agent.add_offered(&unallocated);
             agent.offers.insert(offer_id.clone());
-            let executor_ids = agent
-                .executors
-                .iter()
-                .filter(|(f, _)| *f == alloc.framework_id)
-                .map(|(_, e)| e.executor_id.clone())
-                .collect();
-            let offer = Offer {
-                id: offer_id.clone(),
-                framework_id: alloc.framework_id.clone(),
-                agent_id: alloc.agent_id.clone(),
-                hostname: agent.info.hostname.clone(),
-                url: Some(agent_url(
-                    &agent.endpoint,
-                    &agent.info.hostname,
-                    agent.info.port(),
-                )),
-                domain: agent.info.domain.clone(),
-                resources: resources.clone().into_vec(),
-                attributes: agent.info.attributes.clone(),
-                executor_ids,
-                unavailability: None,
-                allocation_info: Some(AllocationInfo {
-                    role: Some(alloc.role.clone()),
-                }),
-            };
-            let fw = self
-                .frameworks
-                .get_mut(&alloc.framework_id)
-                .expect("checked");
-            fw.offered += &resources;
+            fw.offered += &alloc.resources;
             fw.offers.insert(offer_id.clone());
-            self.offers.insert(
-                offer_id,
-                OfferRec {
-                    offer: offer.clone(),
-                    resources,
-                },
-            );
+            let rec = OfferRec {
+                id: offer_id.clone(),
+                framework_id: alloc.framework_id,
+                agent_id: alloc.agent_id,
+                role: alloc.role,
+                resources: alloc.resources,
+            };
+            let offer = offer_as_sent(&rec, agent);
             self.counters.offers_sent += 1;
-            per_framework
-                .entry(alloc.framework_id)
-                .or_default()
-                .push(offer);
+            if let Some(offers) = per_framework.get_mut(&rec.framework_id) {
+                offers.push(offer);
+            }
+            self.offers.insert(offer_id, rec);
         }
         per_framework
             .into_iter()
+            .filter(|(_, offers)| !offers.is_empty())
             .map(|(id, offers)| {
                 Effect::ToFramework(id, scheduler::Event::Offers(scheduler::Offers { offers }))
             })
             .collect()
     }
+
+    /// An outstanding offer as it was sent (for the operator views).
+    pub fn offer_as_sent(&self, id: &OfferId) -> Option<Offer> {
+        let rec = self.offers.get(id)?;
+        Some(offer_as_sent(rec, self.agents.get(&rec.agent_id)?))
+    }
+}
+
+/// The OFFERS event's form of an offer.
+fn offer_as_sent(rec: &OfferRec, agent: &Agent) -> Offer {
+    Offer {
+        id: rec.id.clone(),
+        framework_id: rec.framework_id.clone(),
+        agent_id: rec.agent_id.clone(),
+        hostname: agent.info.hostname.clone(),
+        url: Some(agent.offer_url.clone()),
+        domain: agent.info.domain.clone(),
+        resources: rec.resources.clone().into_vec(),
+        attributes: agent.info.attributes.clone(),
+        executor_ids: agent
+            .executors
+            .iter()
+            .filter(|(f, _)| *f == rec.framework_id)
+            .map(|(_, e)| e.executor_id.clone())
+            .collect(),
+        unavailability: None,
+        allocation_info: Some(AllocationInfo {
+            role: Some(rec.role.clone()),
+        }),
+    }
 }
 
 /// `Offer.url`: how to reach the agent (from its endpoint `http://h:p`).
-fn agent_url(endpoint: &str, hostname: &str, port: i32) -> Url {
+pub(super) fn agent_url(endpoint: &str, hostname: &str, port: i32) -> Url {
     let (scheme, rest) = endpoint.split_once("://").unwrap_or(("http", endpoint));
     let hostport = rest.split('/').next().unwrap_or(rest);
     let (host, port) = match hostport.rsplit_once(':') {

@@ -410,6 +410,44 @@ fn registry_records_recover_agents_and_frameworks() {
     assert_eq!(s2.new_framework_id().as_str(), "m2-0000");
 }
 
+#[test]
+fn reconciling_tasks_of_a_recovered_agent_waits_for_it_to_reregister() {
+    // After a failover the new master knows the agent from the registry
+    // but not its tasks. Asked about one, it must not answer TASK_GONE
+    // (which would make the framework give up a running task): it answers
+    // nothing until the agent re-registers or is marked unreachable.
+    let (s, t0, agent, fw, _) = setup(false);
+    let records = vec![
+        Record::Agent(s.agents[&agent].record()),
+        Record::Framework(s.frameworks[&fw].record(false)),
+    ];
+    let mut info = s.master_info.clone();
+    info.id = "m2".into();
+    let mut s2 = State::new(info, s.config, records, clock(t0, 10));
+    let mut framework_info = s.frameworks[&fw].info.clone();
+    framework_info.id = Some(fw.clone());
+    let sub = scheduler::Subscribe {
+        framework_info,
+        suppressed_roles: Vec::new(),
+        offer_constraints: None,
+    };
+    s2.subscribe(sub, "fs2".into(), 15.0, clock(t0, 20))
+        .unwrap();
+    let reconcile = |task: &str| {
+        scheduler::CallBody::Reconcile(scheduler::Reconcile {
+            tasks: vec![scheduler::ReconcileTask {
+                task_id: TaskId::from(task),
+                agent_id: Some(agent.clone()),
+            }],
+        })
+    };
+    // Long after the re-registration window: still no answer.
+    let effects = s2
+        .scheduler_call(&fw, reconcile("t1"), clock(t0, 600_000))
+        .unwrap();
+    assert!(updates(&effects).is_empty(), "{:?}", updates(&effects));
+}
+
 fn weight(role: &str, w: f64) -> dcos_api::operator::WeightInfo {
     dcos_api::operator::WeightInfo {
         weight: w,
