@@ -7,7 +7,10 @@
 //! ops/s over the wall time, and p50/p99 of the per-put latency.
 //!
 //! `dcos-bench kernel-launch --master URL --tasks N ...`: see [`kernel`].
+//!
+//! `dcos-bench chronos-load --chronos URL --jobs N --minutes M`: see [`chronos`].
 
+mod chronos;
 mod kernel;
 
 use std::time::{Duration, Instant};
@@ -45,6 +48,8 @@ enum Cmd {
     },
     /// Launch N tasks through a framework on our SDK and measure the kernel.
     KernelLaunch(kernel::LaunchArgs),
+    /// N Metronome jobs every minute for M minutes: missed, doubled, delay.
+    ChronosLoad(chronos::ChronosArgs),
     /// Puts straight into an in-process one-node store (no HTTP): what the
     /// Raft and SQLite path alone costs.
     StoreInproc {
@@ -130,6 +135,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::KernelLaunch(args) => kernel::launch(args).await?,
+        Cmd::ChronosLoad(args) => chronos::load(args).await?,
         Cmd::StoreInproc {
             clients,
             ops,
