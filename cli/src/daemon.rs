@@ -15,9 +15,10 @@ pub enum Daemon {
     Master(MasterArgs),
     /// An agent: runs tasks for the master (default port 5051).
     Agent(dcos_agent::AgentFlags),
-    /// A whole cluster on this machine: one master and one agent as child
-    /// processes, data under one directory. Ctrl-C stops both (tasks keep
-    /// running under their executors and are recovered at the next start).
+    /// A whole cluster on this machine: a master, an agent, Marathon and
+    /// Chronos as child processes, data under one directory. Ctrl-C stops
+    /// them all (tasks keep running under their executors and are
+    /// recovered at the next start).
     Local(LocalArgs),
     /// Marathon: keeps N instances of every app alive (Marathon REST v2,
     /// default port 8080).
@@ -69,6 +70,12 @@ pub struct LocalArgs {
     /// Agent resources in Mesos syntax; detected from the machine if absent.
     #[arg(long)]
     pub resources: Option<String>,
+    /// Marathon's address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub marathon_listen: String,
+    /// Chronos' address (Chronos v1 and Metronome v1 APIs).
+    #[arg(long, default_value = "127.0.0.1:4400")]
+    pub chronos_listen: String,
 }
 
 pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
@@ -138,12 +145,11 @@ async fn master(args: MasterArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `dcos daemon local`: starts `dcos daemon master` and then `dcos daemon
-/// agent` as children, passes their output through, and stops both on
-/// SIGINT/SIGTERM or when either exits.
+/// `dcos daemon local`: starts `dcos daemon master`, then the agent,
+/// Marathon and Chronos as children, passes their output through, and
+/// stops them all on SIGINT/SIGTERM or when one exits.
 async fn local(args: LocalArgs) -> anyhow::Result<()> {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    use tokio::process::Command;
+    use tokio::process::{Child, Command};
 
     let exe = std::env::current_exe().context("locating the dcos binary")?;
     let (host, port) = args
@@ -152,51 +158,62 @@ async fn local(args: LocalArgs) -> anyhow::Result<()> {
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .context("--listen must be host:port")?;
     let master_url = format!("http://{host}:{port}");
-    let mut master = Command::new(&exe)
+    let agent_listen = format!("{host}:{}", port + 1);
+
+    let mut master = Command::new(&exe);
+    master
         .args(["daemon", "master", "--listen", &args.listen, "--data-dir"])
-        .arg(args.data_dir.join("master"))
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting the master")?;
-    let mut lines = BufReader::new(master.stdout.take().context("master stdout")?).lines();
-    loop {
-        match lines.next_line().await? {
-            Some(line) => {
-                println!("{line}");
-                if line.contains("listening on") {
-                    break;
-                }
-            }
-            None => anyhow::bail!("the master exited before it was ready (see its log above)"),
-        }
-    }
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            println!("{line}");
-        }
-    });
-    let mut agent_cmd = Command::new(&exe);
-    agent_cmd
-        .args(["daemon", "agent", "--master", &master_url, "--listen"])
-        .arg(format!("{host}:{}", port + 1))
+        .arg(args.data_dir.join("master"));
+    let mut agent = Command::new(&exe);
+    agent
+        .args([
+            "daemon",
+            "agent",
+            "--master",
+            &master_url,
+            "--listen",
+            &agent_listen,
+        ])
         .arg("--work-dir")
-        .arg(std::path::absolute(args.data_dir.join("agent"))?)
-        .kill_on_drop(true);
+        .arg(std::path::absolute(args.data_dir.join("agent"))?);
     if let Some(r) = &args.resources {
-        agent_cmd.args(["--resources", r]);
+        agent.args(["--resources", r]);
     }
-    let mut agent = agent_cmd.spawn().context("starting the agent")?;
+    let mut marathon = Command::new(&exe);
+    marathon
+        .args(["daemon", "marathon", "--master", &master_url])
+        .args(["--listen", &args.marathon_listen]);
+    let mut chronos = Command::new(&exe);
+    chronos
+        .args(["daemon", "chronos", "--master", &master_url])
+        .args(["--listen", &args.chronos_listen]);
+
+    // The master first: the others need its store.
+    let mut children: Vec<(&str, Child)> = Vec::new();
+    for (name, cmd, ready) in [
+        ("master", &mut master, Some("listening on")),
+        ("agent", &mut agent, None),
+        ("marathon", &mut marathon, Some("listening on")),
+        ("chronos", &mut chronos, Some("listening on")),
+    ] {
+        let child = spawn_passing_output(name, cmd, ready).await?;
+        children.push((name, child));
+    }
     println!(
-        "local cluster: master {master_url}, agent http://{host}:{} (Ctrl-C stops both)",
-        port + 1
+        "local cluster: master {master_url}, agent http://{agent_listen}, marathon http://{}, chronos http://{} (Ctrl-C stops them all)",
+        args.marathon_listen, args.chronos_listen
+    );
+    let exited = futures::future::select_all(
+        children
+            .iter_mut()
+            .map(|(name, child)| Box::pin(async move { (*name, child.wait().await) })),
     );
     let result = tokio::select! {
         _ = shutdown_signal() => Ok(()),
-        s = master.wait() => Err(anyhow::anyhow!("the master exited: {}", s?)),
-        s = agent.wait() => Err(anyhow::anyhow!("the agent exited: {}", s?)),
+        ((name, status), _, _) = exited => Err(anyhow::anyhow!("the {name} exited: {}", status?)),
     };
-    for child in [&mut agent, &mut master] {
+    // Stop in reverse order: frameworks, agent, then the master.
+    for (_, child) in children.iter_mut().rev() {
         if let Some(pid) = child.id() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid as i32),
@@ -206,6 +223,42 @@ async fn local(args: LocalArgs) -> anyhow::Result<()> {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait()).await;
     }
     result
+}
+
+/// Starts a component, copies its stdout to ours, and (with `ready`)
+/// waits for the line that says it is serving.
+async fn spawn_passing_output(
+    name: &str,
+    cmd: &mut tokio::process::Command,
+    ready: Option<&str>,
+) -> anyhow::Result<tokio::process::Child> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting the {name}"))?;
+    let mut lines = BufReader::new(child.stdout.take().context("child stdout")?).lines();
+    if let Some(ready) = ready {
+        loop {
+            match lines.next_line().await? {
+                Some(line) => {
+                    println!("{line}");
+                    if line.contains(ready) {
+                        break;
+                    }
+                }
+                None => anyhow::bail!("the {name} exited before it was ready (see its log above)"),
+            }
+        }
+    }
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("{line}");
+        }
+    });
+    Ok(child)
 }
 
 /// Resolves on SIGINT or SIGTERM.
