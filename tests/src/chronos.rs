@@ -2,14 +2,12 @@
 //! ephemeral port against a master (whose store it uses), wait for its
 //! ready line, kill -9 it; small HTTP helpers for its two APIs.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{dcos_bin, free_port, wait_until};
+use crate::{dcos_bin, free_port, spawn_until_listening, wait_until};
 
 /// One `dcos daemon chronos` process.
 #[derive(Debug)]
@@ -48,26 +46,11 @@ impl Chronos {
                 "DCOS_LOG",
                 std::env::var("DCOS_LOG").unwrap_or_else(|_| "warn".into()),
             )
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn dcos daemon chronos");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!(
-                "chronos on port {} did not become ready within 60 s",
-                self.port
-            );
-        }
-        self.child = Some(child);
+        self.child = Some(spawn_until_listening(
+            &mut cmd,
+            &format!("chronos on port {}", self.port),
+        ));
     }
 
     pub fn addr(&self) -> String {

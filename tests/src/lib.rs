@@ -102,29 +102,14 @@ impl Master {
             .arg(&self.dir)
             .args(&self.extra)
             .env("DCOS_LOG", "warn")
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(j) = &self.join {
             cmd.args(["--join", j]);
         }
-        let mut child = cmd.spawn().expect("spawn dcos daemon master");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!(
-                "master on port {} did not become ready within 60 s",
-                self.port
-            );
-        }
-        self.child = Some(child);
+        self.child = Some(spawn_until_listening(
+            &mut cmd,
+            &format!("master on port {}", self.port),
+        ));
     }
 
     /// kill -9: no goodbye, no flush beyond what was fsynced.
@@ -285,6 +270,30 @@ pub fn kill_processes_under(dir: &Path) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
+}
+
+/// Spawns a `dcos daemon …` with its stdout piped and waits (up to 60 s)
+/// for the line that says it is serving (`listening on`); panics naming
+/// `what` if it does not come.
+pub fn spawn_until_listening(cmd: &mut Command, what: &str) -> Child {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("{what} did not become ready within 60 s");
+    }
+    child
 }
 
 /// The pinned real clients the compatibility tests drive.

@@ -2,14 +2,11 @@
 //! against a master (the master also serves the store), wait for its
 //! ready line, kill -9 and restart it, and small JSON helpers for its API.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::{dcos_bin, free_port};
+use crate::{dcos_bin, free_port, spawn_until_listening};
 
 /// One `dcos daemon marathon` process.
 #[derive(Debug)]
@@ -40,26 +37,11 @@ impl Marathon {
             .arg(self.addr())
             .args(&self.extra)
             .env("DCOS_LOG", "warn")
-            .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn dcos daemon marathon");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-            let _ = child.kill();
-            panic!(
-                "marathon on port {} did not become ready within 60 s",
-                self.port
-            );
-        }
-        self.child = Some(child);
+        self.child = Some(spawn_until_listening(
+            &mut cmd,
+            &format!("marathon on port {}", self.port),
+        ));
     }
 
     pub fn addr(&self) -> String {
