@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle};
-use dcos_api::resources::{fixed_point, from_fixed_point};
+use dcos_api::resources::{carve_scalars, fixed_point};
 use dcos_api::scheduler::{Event, ReconcileTask};
 use dcos_api::v1::{
     AgentId, CommandInfo, Environment, Filters, FrameworkId, FrameworkInfo, Label, Labels, Offer,
-    OfferId, OfferOperation, Resource, Scalar, TaskId, TaskInfo, TaskStatus, Uri, ValueType,
+    OfferId, OfferOperation, Resource, TaskId, TaskInfo, TaskStatus, Uri,
 };
 use dcos_store::Leadership;
 use futures::FutureExt;
@@ -454,11 +454,11 @@ impl Worker {
                         continue;
                     }
                     let needs = [
-                        ("cpus", job.run.cpus),
-                        ("mem", job.run.mem),
-                        ("disk", job.run.disk),
+                        ("cpus", fixed_point(job.run.cpus)),
+                        ("mem", fixed_point(job.run.mem)),
+                        ("disk", fixed_point(job.run.disk)),
                     ];
-                    let Some(resources) = carve(&mut left, &needs) else {
+                    let Some(resources) = carve_scalars(&mut left, &needs) else {
                         skipped.push((job_id, run_id));
                         continue;
                     };
@@ -643,44 +643,4 @@ pub fn constraints_hold(constraints: &[Constraint], offer: &Offer) -> bool {
             (_, None) => false,
         }
     })
-}
-
-/// Takes `needs` out of `left` (unreserved or reserved scalars, keeping
-/// each piece's role and allocation); `None` and `left` untouched if they
-/// do not fit.
-fn carve(left: &mut [Resource], needs: &[(&str, f64)]) -> Option<Vec<Resource>> {
-    let mut trial = left.to_vec();
-    let mut taken = Vec::new();
-    for &(name, amount) in needs {
-        let mut need = fixed_point(amount);
-        if need <= 0 {
-            continue;
-        }
-        for r in trial.iter_mut().filter(|r| {
-            r.name == name
-                && r.kind == ValueType::Scalar
-                && r.revocable.is_none()
-                && r.shared.is_none()
-                && r.disk.is_none()
-        }) {
-            let have = r.scalar.map(|s| fixed_point(s.value)).unwrap_or(0);
-            let take = have.min(need);
-            if take <= 0 {
-                continue;
-            }
-            let mut piece = r.clone();
-            piece.scalar = Some(Scalar::new(from_fixed_point(take)));
-            taken.push(piece);
-            r.scalar = Some(Scalar::new(from_fixed_point(have - take)));
-            need -= take;
-            if need == 0 {
-                break;
-            }
-        }
-        if need > 0 {
-            return None;
-        }
-    }
-    left.clone_from_slice(&trial);
-    Some(taken)
 }

@@ -70,6 +70,44 @@ pub fn from_fixed_point(fixed: i64) -> f64 {
     fixed as f64 / SCALAR_SCALE
 }
 
+/// Takes `needs` (fixed-point amounts by name) out of `left`, splitting
+/// offered scalar resources so each piece keeps its role, reservation and
+/// allocation. Leaves `left` untouched and returns `None` if they do not
+/// all fit. Revocable, shared and disk-sourced resources are not used.
+pub fn carve_scalars(left: &mut [Resource], needs: &[(&str, i64)]) -> Option<Vec<Resource>> {
+    let mut trial = left.to_vec();
+    let mut taken = Vec::new();
+    for &(name, amount) in needs {
+        let mut need = amount;
+        for r in trial.iter_mut().filter(|r| {
+            r.name == name
+                && r.kind == ValueType::Scalar
+                && r.revocable.is_none()
+                && r.shared.is_none()
+                && r.disk.is_none()
+        }) {
+            let have = r.scalar.map(|s| fixed_point(s.value)).unwrap_or(0);
+            let take = have.min(need);
+            if take <= 0 {
+                continue;
+            }
+            let mut piece = r.clone();
+            piece.scalar = Some(Scalar::new(from_fixed_point(take)));
+            taken.push(piece);
+            r.scalar = Some(Scalar::new(from_fixed_point(have - take)));
+            need -= take;
+            if need == 0 {
+                break;
+            }
+        }
+        if need > 0 {
+            return None;
+        }
+    }
+    left.clone_from_slice(&trial);
+    Some(taken)
+}
+
 /// Rounds to the precision Mesos keeps.
 pub fn round_scalar(value: f64) -> f64 {
     from_fixed_point(fixed_point(value))

@@ -28,11 +28,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{CloseReason, Scheduler, SchedulerEvent, SchedulerHandle};
-use crate::resources::{fixed_point, from_fixed_point};
+use crate::resources::{carve_scalars, fixed_point};
 use crate::scheduler::{Event, ReconcileTask};
 use crate::v1::{
-    AgentId, CommandInfo, Filters, FrameworkId, Offer, OfferId, OfferOperation, Resource, Scalar,
-    TaskId, TaskInfo, TaskState, TaskStatus, ValueType,
+    AgentId, CommandInfo, Filters, FrameworkId, Offer, OfferId, OfferOperation, TaskId, TaskInfo,
+    TaskState, TaskStatus,
 };
 
 /// What each task runs and needs.
@@ -447,7 +447,7 @@ impl Worker {
             let mut left = offer.resources.clone();
             let mut tasks = Vec::new();
             while pending > 0 {
-                let Some(resources) = carve(&mut left, &needs) else {
+                let Some(resources) = carve_scalars(&mut left, &needs) else {
                     break;
                 };
                 let task_id = TaskId::new(format!("{}-{}", self.plan.id_prefix, self.next_id));
@@ -518,47 +518,10 @@ impl Worker {
     }
 }
 
-/// Takes `needs` (fixed-point amounts by name) out of `left`, splitting
-/// offered scalar resources so each piece keeps its role, reservation and
-/// allocation. Leaves `left` untouched and returns `None` if they do not
-/// all fit. Revocable, shared and disk-sourced resources are not used.
-fn carve(left: &mut [Resource], needs: &[(&str, i64)]) -> Option<Vec<Resource>> {
-    let mut trial = left.to_vec();
-    let mut taken = Vec::new();
-    for &(name, amount) in needs {
-        let mut need = amount;
-        for r in trial.iter_mut().filter(|r| {
-            r.name == name
-                && r.kind == ValueType::Scalar
-                && r.revocable.is_none()
-                && r.shared.is_none()
-                && r.disk.is_none()
-        }) {
-            let have = r.scalar.map(|s| fixed_point(s.value)).unwrap_or(0);
-            let take = have.min(need);
-            if take <= 0 {
-                continue;
-            }
-            let mut piece = r.clone();
-            piece.scalar = Some(Scalar::new(from_fixed_point(take)));
-            taken.push(piece);
-            r.scalar = Some(Scalar::new(from_fixed_point(have - take)));
-            need -= take;
-            if need == 0 {
-                break;
-            }
-        }
-        if need > 0 {
-            return None;
-        }
-    }
-    left.clone_from_slice(&trial);
-    Some(taken)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::v1::Resource;
 
     #[test]
     fn carves_tasks_out_of_an_offer_keeping_the_allocation() {
@@ -568,14 +531,14 @@ mod tests {
             Resource::ranges("ports", [(31000, 31010)]).allocated_to("web"),
         ];
         let needs = TaskSpec::command("true", 0.4, 128.0).needs();
-        let first = carve(&mut left, &needs).unwrap();
+        let first = carve_scalars(&mut left, &needs).unwrap();
         assert_eq!(first.len(), 2);
         assert_eq!(first[0].scalar.unwrap().value, 0.4);
         assert_eq!(first[0].allocation_role(), Some("web"));
-        assert!(carve(&mut left, &needs).is_some());
+        assert!(carve_scalars(&mut left, &needs).is_some());
         // 0.2 cpus and 44 MiB left: a third does not fit, and nothing moves.
         let before = left.clone();
-        assert!(carve(&mut left, &needs).is_none());
+        assert!(carve_scalars(&mut left, &needs).is_none());
         assert_eq!(left, before);
         assert_eq!(left[0].scalar.unwrap().value, 0.2);
         assert_eq!(left[1].scalar.unwrap().value, 44.0);
@@ -591,7 +554,7 @@ mod tests {
             Resource::scalar("cpus", 0.5).allocated_to("r"),
             Resource::scalar("mem", 64.0),
         ];
-        let taken = carve(&mut left, &TaskSpec::command("x", 1.0, 64.0).needs()).unwrap();
+        let taken = carve_scalars(&mut left, &TaskSpec::command("x", 1.0, 64.0).needs()).unwrap();
         let cpus: f64 = taken
             .iter()
             .filter(|r| r.name == "cpus")
