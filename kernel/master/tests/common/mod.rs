@@ -75,6 +75,9 @@ impl Cluster {
 
     pub async fn stop(self) -> tempfile::TempDir {
         self.server.abort();
+        // Wait until the aborted server task is dropped with its listener:
+        // a restart binds the same address right after.
+        let _ = self.server.await;
         self.node.shutdown().await;
         drop(self.master);
         self.dir
