@@ -32,6 +32,11 @@ pub struct MarathonFlags {
     /// Address to serve the Marathon API on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// The host name other Marathons and clients reach this one at (real
+    /// Marathon's `--hostname`); defaults to the listen address's host, or
+    /// the machine's host name when listening on all interfaces.
+    #[arg(long)]
+    pub hostname: Option<String>,
     /// The store (comma-separated URLs); defaults to the masters, which
     /// serve the store API under `/store/v1`.
     #[arg(long)]

@@ -298,7 +298,7 @@ pub async fn run(flags: MarathonFlags) -> anyhow::Result<()> {
     let store = Client::new(store_urls).with_retry_for(Duration::from_secs(30));
     let listener = tokio::net::TcpListener::bind(&flags.listen).await?;
     let addr = listener.local_addr()?;
-    let me = addr.to_string();
+    let me = advertised(flags.hostname.as_deref(), addr);
     let shared = Shared::new(store.clone(), me.clone());
     let shutdown = CancellationToken::new();
     let app = crate::api::router(shared.clone());
@@ -308,7 +308,7 @@ pub async fn run(flags: MarathonFlags) -> anyhow::Result<()> {
             .with_graceful_shutdown(async move { serve_cancel.cancelled().await })
             .await
     });
-    println!("dcos marathon listening on {me}");
+    println!("dcos marathon listening on {addr} (advertised as {me})");
     let leader_task = tokio::spawn(lead(
         shared.clone(),
         flags.clone(),
@@ -322,6 +322,21 @@ pub async fn run(flags: MarathonFlags) -> anyhow::Result<()> {
     follow_task.abort();
     let _ = server.await;
     Ok(())
+}
+
+/// `host:port` other Marathons proxy to and `/v2/leader` reports: the
+/// `--hostname` if given, else the bound host (the machine's host name
+/// when bound to all interfaces, which peers could not dial).
+fn advertised(hostname: Option<&str>, addr: std::net::SocketAddr) -> String {
+    let host = match hostname {
+        Some(h) => h.to_owned(),
+        None if addr.ip().is_unspecified() => nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| addr.ip().to_string()),
+        None => addr.ip().to_string(),
+    };
+    format!("{host}:{}", addr.port())
 }
 
 async fn wait_for_signal() {
@@ -671,4 +686,16 @@ async fn on_updates(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn advertises_the_hostname_flag_or_a_dialable_host() {
+        let bound: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        assert_eq!(super::advertised(None, bound), "127.0.0.1:8080");
+        assert_eq!(super::advertised(Some("m1"), bound), "m1:8080");
+        let any: std::net::SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        assert!(!super::advertised(None, any).starts_with("0.0.0.0:"));
+    }
 }
