@@ -447,42 +447,53 @@ impl Resources {
     /// and not empty, such as an entry of another `Resources`: skips the
     /// checks and the copy that normalizing makes.
     fn push_normalized(&mut self, r: Resource) {
-        if !is_atomic(&r) {
-            if let Some(existing) = self
-                .items
-                .iter_mut()
-                .find(|e| !is_atomic(e) && same_key(e, &r))
-            {
-                match r.kind {
-                    ValueType::Scalar => {
-                        let sum = existing
-                            .scalar
-                            .unwrap_or_default()
-                            .fixed_add(r.scalar.unwrap_or_default());
-                        existing.scalar = Some(sum);
-                    }
-                    ValueType::Ranges => {
-                        let sum = existing
-                            .ranges
-                            .clone()
-                            .unwrap_or_default()
-                            .union(&r.ranges.unwrap_or_default());
-                        existing.ranges = Some(sum);
-                    }
-                    ValueType::Set => {
-                        let sum = existing
-                            .set
-                            .clone()
-                            .unwrap_or_default()
-                            .union(&r.set.unwrap_or_default());
-                        existing.set = Some(sum);
-                    }
-                    ValueType::Text => {}
-                }
-                return;
-            }
+        if !self.merge_normalized(&r) {
+            self.items.push(r);
         }
-        self.items.push(r);
+    }
+
+    /// Adds `r` (normalized) to an item of the same key, if there is one
+    /// (atomic resources never merge). Taking `r` by reference lets
+    /// `+= &Resources` clone only what is new: merging is the common case
+    /// (a framework's offered total grows by one offer per agent).
+    fn merge_normalized(&mut self, r: &Resource) -> bool {
+        if is_atomic(r) {
+            return false;
+        }
+        let Some(existing) = self
+            .items
+            .iter_mut()
+            .find(|e| !is_atomic(e) && same_key(e, r))
+        else {
+            return false;
+        };
+        match r.kind {
+            ValueType::Scalar => {
+                let sum = existing
+                    .scalar
+                    .unwrap_or_default()
+                    .fixed_add(r.scalar.unwrap_or_default());
+                existing.scalar = Some(sum);
+            }
+            ValueType::Ranges => {
+                let sum = existing
+                    .ranges
+                    .clone()
+                    .unwrap_or_default()
+                    .union(r.ranges.as_ref().unwrap_or(&Default::default()));
+                existing.ranges = Some(sum);
+            }
+            ValueType::Set => {
+                let sum = existing
+                    .set
+                    .clone()
+                    .unwrap_or_default()
+                    .union(r.set.as_ref().unwrap_or(&Default::default()));
+                existing.set = Some(sum);
+            }
+            ValueType::Text => {}
+        }
+        true
     }
 
     /// Removes one resource, saturating: what is not there is ignored, and
@@ -1037,9 +1048,10 @@ impl IntoIterator for Resources {
 
 impl AddAssign<&Resources> for Resources {
     fn add_assign(&mut self, rhs: &Resources) {
-        self.items.reserve(rhs.items.len());
         for r in &rhs.items {
-            self.push_normalized(r.clone());
+            if !self.merge_normalized(r) {
+                self.items.push(r.clone());
+            }
         }
     }
 }

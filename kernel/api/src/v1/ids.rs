@@ -93,9 +93,17 @@ impl AgentId {
 }
 
 impl OfferId {
-    /// The master's format: `<masterUUID>-O<n>`.
+    /// The master's format: `<masterUUID>-O<n>`. Built without
+    /// `format!`: a cycle at 10,000 agents makes 10,000 of them under the
+    /// master's lock.
     pub fn for_master(master_id: &str, n: u64) -> Self {
-        Self::new(format!("{master_id}-O{n}"))
+        let mut digits = itoa::Buffer::new();
+        let n = digits.format(n);
+        let mut id = String::with_capacity(master_id.len() + 2 + n.len());
+        id.push_str(master_id);
+        id.push_str("-O");
+        id.push_str(n);
+        Self::new(id)
     }
 }
 

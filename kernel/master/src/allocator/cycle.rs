@@ -26,6 +26,7 @@ use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use dcos_api::resources::{from_fixed_point, Resources};
 use dcos_api::v1::{AgentId, DiskSourceType, Resource, Scalar, ValueType};
@@ -618,6 +619,12 @@ impl<'a> Cycle<'a> {
     ) {
         let role_name = self.roles.list[r].name.clone();
         let agent = &mut self.agents[a];
+        // The whole of the snapshot's `available`: untouched unreserved
+        // resources and no reservations on the agent.
+        let whole = matches!(take, Take::All)
+            && matches!(agent.unreserved, Cow::Borrowed(_))
+            && agent.reserved.is_empty()
+            && agent.last_offer.is_none();
         let mut resources = Resources::new();
         for &g in groups {
             let group = &mut agent.reserved[g];
@@ -691,6 +698,7 @@ impl<'a> Cycle<'a> {
                     role: role_name,
                     agent_id: agent.slot.id.clone(),
                     resources,
+                    whole: whole.then(|| Arc::clone(&agent.slot.available)),
                 });
             }
         }

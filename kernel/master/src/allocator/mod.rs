@@ -122,6 +122,11 @@ pub struct Allocation {
     pub agent_id: AgentId,
     /// The resources, with `allocation_info.role` set.
     pub resources: Resources,
+    /// The snapshot's `available` of the agent when this offer takes all
+    /// of it (no reservations, nothing given to others): the master then
+    /// moves the agent's books whole instead of subtracting resource by
+    /// resource, after checking (by pointer) that they did not change.
+    pub whole: Option<Arc<Resources>>,
 }
 
 /// One allocation cycle: decides which framework gets which agent's

@@ -36,6 +36,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocator::OfferFilter;
 
+/// Hasher of the offer maps: offer ids are made by the master (nothing a
+/// client can choose), so a fast non-DoS-resistant hash is safe, and a
+/// cycle at 10,000 agents inserts 20,000 of them under the lock.
+pub type OfferIdHasher = foldhash::fast::RandomState;
+
 pub use accept::validate_task;
 pub use frameworks::validate_framework_info;
 pub use roles::{Quota, QuotaRecord, WeightRecord};
@@ -331,6 +336,23 @@ impl Agent {
         self.check_available();
     }
 
+    /// Whether `available` is still the very `Arc` a snapshot took.
+    pub(crate) fn available_is(&self, snapshot: &Arc<Resources>) -> bool {
+        Arc::ptr_eq(&self.available, snapshot)
+    }
+
+    /// An offer now holds everything available (the allocator gave the
+    /// agent whole): moved, not subtracted resource by resource.
+    pub(crate) fn offer_all_available(&mut self) {
+        let all = std::mem::replace(&mut self.available, Arc::new(Resources::new()));
+        if self.offered.is_empty() {
+            self.offered = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
+        } else {
+            self.offered += &*all;
+        }
+        self.check_available();
+    }
+
     /// An offer holding `r` (unallocated form) is gone.
     pub(crate) fn sub_offered(&mut self, r: &Resources) {
         let held = self.offered.contains(r);
@@ -425,7 +447,7 @@ pub struct Framework {
     pub filters: Vec<OfferFilter>,
     /// Its outstanding offers (hashed: a framework may hold one per agent,
     /// 10,000 and more, and offer ids share a long prefix).
-    pub offers: HashSet<OfferId>,
+    pub offers: HashSet<OfferId, OfferIdHasher>,
     /// Live tasks (and terminal ones until their update is acknowledged).
     pub tasks: HashMap<TaskId, Task>,
     /// The latest completed tasks.
@@ -561,7 +583,7 @@ pub struct State {
     /// Ids of every removed framework (refused on re-subscription).
     pub removed_frameworks: HashSet<FrameworkId>,
     /// Outstanding offers.
-    pub offers: HashMap<OfferId, OfferRec>,
+    pub offers: HashMap<OfferId, OfferRec, OfferIdHasher>,
     /// Counters.
     pub counters: Counters,
     /// Whether to build operator events (only when someone listens).
@@ -606,7 +628,7 @@ impl State {
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
             removed_frameworks: HashSet::new(),
-            offers: HashMap::new(),
+            offers: HashMap::default(),
             counters: Counters::default(),
             operator_events: false,
             recovering_until: clock.now + config.reregister_window,
@@ -1023,7 +1045,7 @@ pub(crate) fn new_framework(id: FrameworkId, mut info: FrameworkInfo, now_unix: 
         failover_deadline: None,
         suppressed: BTreeSet::new(),
         filters: Vec::new(),
-        offers: HashSet::new(),
+        offers: HashSet::default(),
         tasks: HashMap::new(),
         completed_tasks: VecDeque::new(),
         used: Resources::new(),

@@ -94,7 +94,7 @@ impl State {
                 .for_each(|v| v.reserve(plan.len()));
         }
         self.offers.reserve(plan.len());
-        for alloc in plan {
+        for mut alloc in plan {
             let offer_id = OfferId::for_master(&self.master_id, self.next_offer);
             let (Some(fw), Some(agent)) = (
                 self.frameworks.get_mut(&alloc.framework_id),
@@ -103,22 +103,30 @@ impl State {
                 continue;
             };
             // The plan was made outside the lock: check it still fits
-            // (Nomad's plan check). The unallocated form, computed once, is
-            // what the agent's books hold.
-            let unallocated = alloc.resources.unallocate();
-            let fits = fw.connected()
+            // (Nomad's plan check).
+            let usable = fw.connected()
                 && fw.roles.contains(&alloc.role)
                 && !fw.suppressed.contains(&alloc.role)
                 && agent.offerable()
                 && agent.stream.is_some()
-                && !alloc.resources.is_empty()
-                && agent.available().contains(&unallocated);
-            if !fits {
-                tracing::debug!(framework = %alloc.framework_id, agent = %alloc.agent_id, "allocation no longer fits; dropped");
-                continue;
+                && !alloc.resources.is_empty();
+            // An offer of the whole of what the agent had available, which
+            // has not changed since (the plan holds the snapshot's `Arc`, so
+            // any change since made a new one), moves the books whole.
+            let whole = alloc.whole.take().is_some_and(|w| agent.available_is(&w));
+            if usable && whole {
+                agent.offer_all_available();
+            } else {
+                // The unallocated form, computed once, is what the agent's
+                // books hold.
+                let unallocated = alloc.resources.unallocate();
+                if !usable || !agent.available().contains(&unallocated) {
+                    tracing::debug!(framework = %alloc.framework_id, agent = %alloc.agent_id, "allocation no longer fits; dropped");
+                    continue;
+                }
+                agent.add_offered(&unallocated);
             }
             self.next_offer += 1;
-            agent.add_offered(&unallocated);
             agent.offers.insert(offer_id.clone());
             fw.offered += &alloc.resources;
             fw.offers.insert(offer_id.clone());

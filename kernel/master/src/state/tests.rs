@@ -96,6 +96,7 @@ fn setup(partition_aware: bool) -> (State, Instant, AgentId, FrameworkId, dcos_a
             resources: Resources::parse("cpus:4;mem:1024", "*")
                 .unwrap()
                 .allocate("*"),
+            whole: None,
         }],
         clock(t0, 0),
     );
@@ -309,6 +310,7 @@ fn silent_agents_become_unreachable_and_their_offers_are_rescinded() {
             resources: Resources::parse("cpus:3;mem:1024", "*")
                 .unwrap()
                 .allocate("*"),
+            whole: None,
         }],
         clock(t0, 2),
     );
@@ -860,4 +862,51 @@ fn streamed_master_state_is_the_same_document_as_the_tree() {
     let fw_json = &streamed["frameworks"][0];
     assert_eq!(fw_json["tasks"].as_array().unwrap().len(), 1);
     assert_eq!(fw_json["completed_tasks"].as_array().unwrap().len(), 1);
+}
+
+/// An allocation of an agent's whole `available` moves the books whole;
+/// when the agent changed between snapshot and apply, it is checked
+/// resource by resource like any other (and dropped if it no longer fits).
+#[test]
+fn whole_agent_offers_move_the_books_unless_the_agent_changed() {
+    let t0 = Instant::now();
+    let mut s = state(t0);
+    let (agent, _) = s.register_agent(reg(), "as".into(), clock(t0, 0)).unwrap();
+    let fw = subscribe(&mut s, FrameworkInfo::new("u", "f"), t0);
+
+    let snapshot = s.allocation_snapshot(clock(t0, 0), Vec::new());
+    let plan = crate::allocator::allocate(&snapshot);
+    drop(snapshot);
+    assert!(
+        plan[0].whole.is_some(),
+        "one framework takes the agent whole"
+    );
+    let effects = s.apply_allocations(plan, clock(t0, 0));
+    assert_eq!(effects.len(), 1);
+    let a = &s.agents[&agent];
+    assert!(a.available().is_empty());
+    assert_eq!(a.offered, a.total);
+
+    // Decline it, plan again, then change the agent before applying: the
+    // whole-agent shortcut must not apply to the changed books.
+    let offer_ids: Vec<_> = s.frameworks[&fw].offers.iter().cloned().collect();
+    s.decline(
+        &fw,
+        &offer_ids,
+        Some(dcos_api::v1::Filters {
+            refuse_seconds: Some(0.0),
+        }),
+        clock(t0, 1),
+    );
+    let snapshot = s.allocation_snapshot(clock(t0, 2), Vec::new());
+    let plan = crate::allocator::allocate(&snapshot);
+    drop(snapshot);
+    assert!(plan[0].whole.is_some());
+    let half = Resources::parse("cpus:2;mem:512", "*").unwrap();
+    s.agents.get_mut(&agent).unwrap().add_used(&half);
+    let effects = s.apply_allocations(plan, clock(t0, 2));
+    assert!(effects.is_empty(), "the stale whole-agent offer is dropped");
+    let a = &s.agents[&agent];
+    assert!(a.offered.is_empty());
+    assert_eq!(*a.available(), &a.total - &half);
 }
