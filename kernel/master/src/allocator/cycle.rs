@@ -74,8 +74,8 @@ struct Shape<'a> {
     q: Qty,
     /// How many agents have it; a shape of one is not worth a copy.
     agents: usize,
-    /// Allocated copies by role.
-    allocated: Vec<(usize, Resources)>,
+    /// Allocated copies by role, shared by the offers made from them.
+    allocated: Vec<(usize, Arc<Resources>)>,
 }
 
 /// An agent's unallocated resources reserved for one role.
@@ -633,6 +633,8 @@ impl<'a> Cycle<'a> {
             self.roles.add_consumption(group.role, &group.q, true);
             group.q.iter_mut().for_each(|x| *x = 0);
         }
+        // Set when the offer is exactly a shape's shared allocated copy.
+        let mut shared_copy: Option<Arc<Resources>> = None;
         match take {
             Take::Nothing => {}
             Take::All => {
@@ -641,21 +643,25 @@ impl<'a> Cycle<'a> {
                     (Cow::Borrowed(_), Some(k)) if self.shapes[k].agents > 1 => Some(k),
                     _ => None,
                 };
-                let allocated = match shared {
+                match shared {
                     Some(k) => {
                         let copies = &mut self.shapes[k].allocated;
-                        match copies.iter().find(|(role, _)| *role == r) {
-                            Some((_, copy)) => copy.clone(),
+                        let copy = match copies.iter().find(|(role, _)| *role == r) {
+                            Some((_, copy)) => Arc::clone(copy),
                             None => {
-                                let copy = all.allocate(&role_name);
-                                copies.push((r, copy.clone()));
+                                let copy = Arc::new(all.allocate(&role_name));
+                                copies.push((r, Arc::clone(&copy)));
                                 copy
                             }
+                        };
+                        if resources.is_empty() {
+                            shared_copy = Some(copy);
+                        } else {
+                            resources += &*copy;
                         }
                     }
-                    None => all.allocate(&role_name),
-                };
-                extend(&mut resources, allocated);
+                    None => extend(&mut resources, all.allocate(&role_name)),
+                }
                 agent.unreserved_q.iter_mut().for_each(|x| *x = 0);
                 agent.no_unreserved = true;
             }
@@ -667,6 +673,7 @@ impl<'a> Cycle<'a> {
                 agent.no_unreserved = agent.unreserved.is_empty();
             }
         }
+        let resources = shared_copy.unwrap_or_else(|| Arc::new(resources));
         qty::sub(&mut self.headroom, q_unres);
         self.roles.add_allocation(r, total);
         if self.any_guarantee {
@@ -689,7 +696,7 @@ impl<'a> Cycle<'a> {
             at = prev;
         }
         match merged {
-            Some(i) => self.out[i].resources += &resources,
+            Some(i) => *Arc::make_mut(&mut self.out[i].resources) += &*resources,
             None => {
                 self.out_links.push((fw, r, agent.last_offer));
                 agent.last_offer = Some(self.out.len());

@@ -120,8 +120,9 @@ pub struct Allocation {
     pub role: String,
     /// Source agent.
     pub agent_id: AgentId,
-    /// The resources, with `allocation_info.role` set.
-    pub resources: Resources,
+    /// The resources, with `allocation_info.role` set (shared by offers of
+    /// agents of the same shape: most of a cycle's offers are copies).
+    pub resources: Arc<Resources>,
     /// The snapshot's `available` of the agent when this offer takes all
     /// of it (no reservations, nothing given to others): the master then
     /// moves the agent's books whole instead of subtracting resource by

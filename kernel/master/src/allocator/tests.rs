@@ -168,11 +168,11 @@ fn drf_over_many_agents_spreads_each_cycle() {
                 .all(|r| r.allocation_role() == Some("a") || r.allocation_role() == Some("b")),
             "allocation_info.role is set"
         );
-        assert_eq!(a.resources.allocated_to(&a.role), a.resources);
+        assert_eq!(a.resources.allocated_to(&a.role), *a.resources);
         let agent = s.agents.iter().find(|x| x.id == a.agent_id).unwrap();
         assert_eq!(
             a.resources,
-            agent.available.allocate(&a.role),
+            Arc::new(agent.available.allocate(&a.role)),
             "whole agent"
         );
     }
@@ -376,7 +376,7 @@ fn reservations_go_only_to_their_role_and_its_children() {
     assert_eq!(allocs[0].role, "eng/web");
     assert_eq!(
         allocs[0].resources,
-        res("cpus(eng):2;mem(eng):512").allocate("eng/web")
+        Arc::new(res("cpus(eng):2;mem(eng):512").allocate("eng/web"))
     );
 }
 
@@ -618,7 +618,7 @@ proptest! {
             let mut sum = Resources::new();
             let mut counted: BTreeMap<String, f64> = BTreeMap::new();
             for a in &mine {
-                prop_assert_eq!(&a.resources.allocated_to(&a.role), &a.resources);
+                prop_assert_eq!(&a.resources.allocated_to(&a.role), &*a.resources);
                 let plain = a.resources.unallocate();
                 prop_assert!(agent.available.contains(&plain));
                 for (k, v) in plain.quantities() {

@@ -170,7 +170,7 @@ impl State {
                 .get(offer_id)
                 .is_some_and(|r| r.framework_id == *framework_id);
             if ours {
-                offered += &self.offers[offer_id].resources;
+                offered += &*self.offers[offer_id].resources;
                 effects.extend(self.remove_offer(offer_id, false));
             }
         }

@@ -366,7 +366,7 @@ impl State {
                 continue;
             }
             let agent_id = rec.agent_id.clone();
-            let resources = rec.resources.clone();
+            let resources = (*rec.resources).clone();
             self.counters.offers_declined += 1;
             effects.extend(self.remove_offer(offer_id, false));
             self.add_filter(framework_id, &agent_id, resources, filters, clock);

@@ -510,8 +510,9 @@ pub struct OfferRec {
     pub agent_id: AgentId,
     /// The role its resources are allocated to.
     pub role: String,
-    /// Its resources (allocated form).
-    pub resources: Resources,
+    /// Its resources (allocated form; shared with the allocation it came
+    /// from, and with other offers of agents of the same shape).
+    pub resources: Arc<Resources>,
 }
 
 /// Counters for `/metrics/snapshot` (gauges are computed when read).
@@ -926,7 +927,7 @@ impl State {
         }
         let mut effects = vec![Effect::Allocate];
         if let Some(fw) = self.frameworks.get_mut(&rec.framework_id) {
-            fw.offered -= &rec.resources;
+            fw.offered -= &*rec.resources;
             fw.offers.remove(offer_id);
             if notify && fw.connected() {
                 self.counters.offers_rescinded += 1;

@@ -128,7 +128,7 @@ impl State {
             }
             self.next_offer += 1;
             agent.offers.insert(offer_id.clone());
-            fw.offered += &alloc.resources;
+            fw.offered += &*alloc.resources;
             fw.offers.insert(offer_id.clone());
             let rec = OfferRec {
                 id: offer_id.clone(),
@@ -169,7 +169,7 @@ fn offer_as_sent(rec: &OfferRec, agent: &Agent) -> Offer {
         hostname: agent.info.hostname.clone(),
         url: Some(agent.offer_url.clone()),
         domain: agent.info.domain.clone(),
-        resources: rec.resources.clone().into_vec(),
+        resources: rec.resources.iter().cloned().collect(),
         attributes: agent.info.attributes.clone(),
         executor_ids: agent
             .executors

@@ -95,7 +95,8 @@ fn setup(partition_aware: bool) -> (State, Instant, AgentId, FrameworkId, dcos_a
             agent_id: agent.clone(),
             resources: Resources::parse("cpus:4;mem:1024", "*")
                 .unwrap()
-                .allocate("*"),
+                .allocate("*")
+                .into(),
             whole: None,
         }],
         clock(t0, 0),
@@ -309,7 +310,8 @@ fn silent_agents_become_unreachable_and_their_offers_are_rescinded() {
             agent_id: agent.clone(),
             resources: Resources::parse("cpus:3;mem:1024", "*")
                 .unwrap()
-                .allocate("*"),
+                .allocate("*")
+                .into(),
             whole: None,
         }],
         clock(t0, 2),
