@@ -57,7 +57,13 @@ pub fn components(cfg: &NodeConfig, layout: &Layout) -> Vec<Component> {
         binary: cfg.binary.clone(),
         args,
         health_url: format!("http://{ip}:{port}{path}"),
-        env: vec![("DCOS_LOG".into(), "info,openraft=warn,sqlx=warn".into())],
+        env: vec![
+            ("DCOS_LOG".into(), "info,openraft=warn,sqlx=warn".into()),
+            (
+                crate::process::NODE_ENV.into(),
+                layout.root.display().to_string(),
+            ),
+        ],
     };
     if cfg.role.runs_master() {
         let mut args = vec![

@@ -52,9 +52,29 @@ fn cmdline(pid: i32) -> String {
         .unwrap_or_default()
 }
 
-/// Whether `pid` is alive and a `dcos` process of the node in `data_dir`.
+/// The environment variable every component (and so every executor and
+/// task the agent starts) carries: the node's data dir.
+pub const NODE_ENV: &str = "DCOS_NODE_DIR";
+
+fn environ_names(pid: i32, data_dir: &Path) -> bool {
+    let needle = format!("{NODE_ENV}={}", data_dir.display());
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|env| {
+            env.split(|b| *b == 0)
+                .map(String::from_utf8_lossy)
+                .any(|kv| {
+                    kv == needle.as_str()
+                        || (kv.starts_with("MESOS_") && kv.contains(&*data_dir.to_string_lossy()))
+                })
+        })
+        .unwrap_or(false)
+}
+
+/// Whether `pid` is alive and a process of the node in `data_dir` (its
+/// command line names the dir, or its environment carries [`NODE_ENV`]).
 pub fn is_ours(pid: i32, data_dir: &Path) -> bool {
-    alive(pid) && cmdline(pid).contains(&*data_dir.to_string_lossy())
+    alive(pid)
+        && (cmdline(pid).contains(&*data_dir.to_string_lossy()) || environ_names(pid, data_dir))
 }
 
 /// SIGTERM, then SIGKILL after `grace`; returns when the process is gone
@@ -92,7 +112,8 @@ pub async fn stop_from_pidfile(pidfile: &Path, data_dir: &Path, grace: Duration)
 }
 
 /// Every process (but us) whose command line names `data_dir`, or whose
-/// `MESOS_*` environment points under it (executors and their tasks).
+/// environment carries [`NODE_ENV`] or `MESOS_*` paths under it
+/// (executors and their tasks).
 pub fn processes_of(data_dir: &Path) -> Vec<i32> {
     let needle = data_dir.to_string_lossy().into_owned();
     let me = std::process::id() as i32;
@@ -111,14 +132,7 @@ pub fn processes_of(data_dir: &Path) -> Vec<i32> {
             let c = cmdline(pid);
             c.contains(&format!("{needle}/")) || c.contains(&format!("{needle} "))
         };
-        let ours_by_env = std::fs::read(e.path().join("environ"))
-            .map(|env| {
-                env.split(|b| *b == 0)
-                    .map(String::from_utf8_lossy)
-                    .any(|kv| kv.starts_with("MESOS_") && kv.contains(&needle))
-            })
-            .unwrap_or(false);
-        if ours_by_cmd || ours_by_env {
+        if ours_by_cmd || environ_names(pid, data_dir) {
             out.push(pid);
         }
     }
