@@ -26,6 +26,9 @@ pub enum Daemon {
     /// Chronos: scheduled and dependent jobs (Chronos v1 and Metronome v1
     /// APIs, default port 4400).
     Chronos(dcos_chronos::ChronosFlags),
+    /// The gateway: the cluster's one front door (DC/OS Admin Router paths,
+    /// login and tokens, node join; default port 80).
+    Gateway(dcos_gateway::GatewayArgs),
     /// The per-task command executor (started by the agent).
     #[command(hide = true)]
     Executor(dcos_agent::executor::ExecutorFlags),
@@ -88,6 +91,10 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
         Daemon::Local(args) => local(args).await,
         Daemon::Marathon(flags) => dcos_marathon::run(flags).await,
         Daemon::Chronos(flags) => dcos_chronos::run(flags).await,
+        Daemon::Gateway(args) => {
+            raise_fd_limit();
+            dcos_gateway::run(args).await
+        }
         Daemon::Executor(flags) => dcos_agent::executor::run(flags).await,
     }
 }
