@@ -29,6 +29,9 @@ pub enum Daemon {
     /// The node supervisor `dcos install` starts where systemd does not
     /// run: keeps the components in `<data-dir>/config.toml` running.
     Supervisor(SupervisorArgs),
+    /// The gateway: the cluster's one front door (DC/OS Admin Router paths,
+    /// login and tokens, node join; default port 80).
+    Gateway(dcos_gateway::GatewayArgs),
     /// The per-task command executor (started by the agent).
     #[command(hide = true)]
     Executor(dcos_agent::executor::ExecutorFlags),
@@ -99,6 +102,10 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
         Daemon::Marathon(flags) => dcos_marathon::run(flags).await,
         Daemon::Chronos(flags) => dcos_chronos::run(flags).await,
         Daemon::Supervisor(args) => Ok(dcos_installer::supervisor::run(&args.data_dir).await?),
+        Daemon::Gateway(args) => {
+            raise_fd_limit();
+            dcos_gateway::run(args).await
+        }
         Daemon::Executor(flags) => dcos_agent::executor::run(flags).await,
     }
 }
