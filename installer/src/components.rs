@@ -130,7 +130,7 @@ pub fn components(cfg: &NodeConfig, layout: &Layout) -> Vec<Component> {
             s("--listen"),
             format!("{ip}:{}", cfg.ports.gateway),
             s("--data-dir"),
-            layout.gateway_dir().display().to_string(),
+            layout.root.display().to_string(),
         ];
         for m in &cfg.masters {
             args.extend([s("--master"), m.clone()]);

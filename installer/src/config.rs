@@ -170,9 +170,6 @@ impl Layout {
     pub fn agent_dir(&self) -> PathBuf {
         self.root.join("agent")
     }
-    pub fn gateway_dir(&self) -> PathBuf {
-        self.root.join("gateway")
-    }
 }
 
 impl NodeConfig {
