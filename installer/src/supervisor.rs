@@ -24,6 +24,10 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub const STABLE_AFTER: Duration = Duration::from_secs(10);
 /// How long a component gets after SIGTERM before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// The agent's: it holds its executors' connections open while they run
+/// and would use all of [`STOP_GRACE`]; its state is checkpointed and its
+/// tasks outlive it by design, so a short grace loses nothing.
+pub const AGENT_STOP_GRACE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SupervisorError {
@@ -179,7 +183,8 @@ async fn keep_running(c: Component, layout: Layout, mut stop: watch::Receiver<bo
                         }
                     }
                     _ = stop.changed() => {
-                        process::terminate(pid, STOP_GRACE).await;
+                        let grace = if c.name == "agent" { AGENT_STOP_GRACE } else { STOP_GRACE };
+                        process::terminate(pid, grace).await;
                         let _ = child.wait().await;
                         let _ = std::fs::remove_file(&pidfile);
                         return;
