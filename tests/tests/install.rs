@@ -342,6 +342,29 @@ async fn install_twice_busy_port_wrong_join_token_and_private_credentials() {
         .count();
     assert_eq!(daemons, 1, "one Marathon, not two");
 
+    // A supervisor killed -9 (its components orphaned): install repairs it,
+    // with one of each component again.
+    let sup: i32 = read("run/supervisor.pid").trim().parse().unwrap();
+    assert!(run(Command::new("kill").args(["-9", &sup.to_string()])).ok());
+    let r = node.install(&[]);
+    assert!(r.ok(), "repair install failed:\n{}\n{}", r.stdout, r.stderr);
+    assert_eq!(supervisors(&node), 1);
+    for c in ["master", "agent", "marathon", "chronos", "gateway"] {
+        let n = processes_naming(&node.dir)
+            .iter()
+            .filter(|p| p.contains(&format!("daemon {c} ")))
+            .count();
+        assert_eq!(n, 1, "one {c} after the repair");
+    }
+    assert_eq!(
+        secrets,
+        (
+            read("admin-credentials"),
+            read("secrets/cluster-secret"),
+            read("secrets/join-token")
+        )
+    );
+
     // The join token on this master, and a wrong one refused.
     let d = node.dir.display().to_string();
     let token = node.dcos_ok(&["cluster", "join-token", "--data-dir", &d]);
