@@ -122,6 +122,11 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<()> {
         done.cluster_id, done.role
     );
     println!("cluster URL: {}", done.gateway);
+    if done.admin_credentials.is_none() && done.role == "master" {
+        println!(
+            "log in with the users of the cluster (the first master's admin-credentials file)"
+        );
+    }
     if let Some(c) = &done.admin_credentials {
         println!("admin credentials: {} (readable by root only)", c.display());
         println!(

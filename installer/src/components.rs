@@ -144,8 +144,16 @@ pub fn components(cfg: &NodeConfig, layout: &Layout) -> Vec<Component> {
         args.extend([
             s("--secret-file"),
             layout.cluster_secret().display().to_string(),
-            s("--admin-credentials"),
-            layout.admin_credentials().display().to_string(),
+        ]);
+        // Only the first master seeds the admin user; a joining master's
+        // gateway finds the users already in the store.
+        if cfg.store_join.is_none() {
+            args.extend([
+                s("--admin-credentials"),
+                layout.admin_credentials().display().to_string(),
+            ]);
+        }
+        args.extend([
             s("--join-token-file"),
             layout.join_token().display().to_string(),
             s("--binary"),

@@ -260,7 +260,13 @@ impl Secrets {
 
     /// Writes whichever secret files are missing; existing ones are kept
     /// and read back, so the returned secrets are the ones in force.
-    pub fn ensure(layout: &Layout, fresh: Secrets) -> Result<Secrets, ConfigError> {
+    /// `with_admin`: also the admin credentials (the first master only: a
+    /// joining master's gateway shares the users already in the store).
+    pub fn ensure(
+        layout: &Layout,
+        fresh: Secrets,
+        with_admin: bool,
+    ) -> Result<Secrets, ConfigError> {
         let dir = layout.secrets();
         std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
@@ -268,6 +274,15 @@ impl Secrets {
         let cluster_id = ensure_file(&layout.cluster_id(), &fresh.cluster_id)?;
         let cluster_secret = ensure_file(&layout.cluster_secret(), &fresh.cluster_secret)?;
         let join_token = ensure_file(&layout.join_token(), &fresh.join_token)?;
+        if !with_admin {
+            return Ok(Secrets {
+                cluster_id,
+                cluster_secret,
+                join_token,
+                admin_uid: String::new(),
+                admin_password: String::new(),
+            });
+        }
         let creds = ensure_file(
             &layout.admin_credentials(),
             fresh.admin_credentials_text().trim_end(),
@@ -404,11 +419,13 @@ mod tests {
         let first = Secrets::ensure(
             &layout,
             Secrets::generate(&mut rand::rngs::StdRng::seed_from_u64(1)),
+            true,
         )
         .unwrap();
         let again = Secrets::ensure(
             &layout,
             Secrets::generate(&mut rand::rngs::StdRng::seed_from_u64(2)),
+            true,
         )
         .unwrap();
         assert_eq!(first, again, "a second install must not regenerate secrets");

@@ -331,8 +331,9 @@ pub async fn install(opts: InstallOptions) -> Result<Installed, InstallError> {
             Some(s) => s,
             None => Secrets::generate(&mut rand::rng()),
         };
-        Secrets::ensure(&layout, fresh)?;
-        Some(layout.admin_credentials())
+        let first_master = cfg.store_join.is_none();
+        Secrets::ensure(&layout, fresh, first_master)?;
+        first_master.then(|| layout.admin_credentials())
     } else {
         None
     };

@@ -460,3 +460,59 @@ async fn two_hosts_an_agent_joins_with_the_install_sh_one_liner() {
     assert!(master.uninstall().ok());
     assert!(processes_naming(&agent.dir).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_additional_master_joins_the_store_and_shares_the_users() {
+    if !is_root() {
+        return;
+    }
+    let first = Node::new("127.0.0.1", None);
+    let r = first.install(&["--role", "master"]);
+    assert!(r.ok(), "first master:\n{}\n{}", r.stdout, r.stderr);
+    let d = first.dir.display().to_string();
+    let token = first.dcos_ok(&["cluster", "join-token", "--data-dir", &d]);
+
+    let second = Node::new("127.0.0.1", None);
+    let gw = first.gateway();
+    let r = second.install(&["--role", "master", "--join", &gw, "--token", token.trim()]);
+    assert!(r.ok(), "second master:\n{}\n{}", r.stdout, r.stderr);
+    assert!(
+        !second.dir.join("admin-credentials").exists(),
+        "only the first master seeds the admin"
+    );
+    let read = |n: &Node, f: &str| std::fs::read_to_string(n.dir.join(f)).unwrap();
+    assert_eq!(
+        read(&first, "secrets/cluster-id"),
+        read(&second, "secrets/cluster-id")
+    );
+
+    // Two voters in one store.
+    let m = format!("http://127.0.0.1:{}", first.ports.master);
+    let members = json(&first.dcos_ok(&["store", "--master", &m, "members", "--json"]));
+    let voters = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["voter"] == true)
+        .count();
+    assert_eq!(voters, 2, "{members}");
+
+    // The first master's admin logs in through the second's gateway.
+    let gw2 = second.gateway();
+    let pw = first.admin_password();
+    second.dcos_ok(&[
+        "cluster",
+        "setup",
+        &gw2,
+        "--username",
+        "admin",
+        "--password",
+        &pw,
+    ]);
+    let apps = json(&second.dcos_ok(&["marathon", "app", "list", "--json"]));
+    assert_eq!(apps, serde_json::json!([]));
+
+    assert!(second.uninstall().ok());
+    assert!(first.uninstall().ok());
+    assert!(processes_naming(&second.dir).is_empty() && processes_naming(&first.dir).is_empty());
+}
