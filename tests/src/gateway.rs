@@ -55,6 +55,17 @@ impl Gateway {
         marathons: &[String],
         chronos: &[String],
     ) -> Gateway {
+        Self::start_with(dir, masters, marathons, chronos, &[])
+    }
+
+    /// As [`Gateway::start`], with more flags.
+    pub fn start_with(
+        dir: &Path,
+        masters: &[String],
+        marathons: &[String],
+        chronos: &[String],
+        extra: &[&str],
+    ) -> Gateway {
         let secret = secret_like("cluster-secret");
         let join_token = secret_like("join-token");
         let admin_password = secret_like("admin-password");
@@ -75,6 +86,7 @@ impl Gateway {
                 args.push(u.clone());
             }
         }
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut g = Gateway {
             dir: dir.to_path_buf(),
             port: free_port(),

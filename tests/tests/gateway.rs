@@ -4,8 +4,9 @@
 //! * without a token (or with an expired, forged or malformed one) every
 //!   route answers 401 in DC/OS IAM's shape;
 //! * the admin logs in; the token opens Mesos, Marathon and Metronome;
-//! * Marathon's event stream arrives through the gateway while the events
-//!   happen (not buffered);
+//! * Marathon's event stream (SSE) and a Mesos scheduler's RecordIO
+//!   stream arrive through the gateway while the events happen (not
+//!   buffered);
 //! * an app labelled `DCOS_SERVICE_NAME=web` (`python3 -m http.server`)
 //!   answers at `/service/web/`, and its log is at `/system/v1/logs/…`;
 //! * users are added and removed; the join token is checked;
@@ -182,6 +183,41 @@ async fn the_gateway_fronts_a_whole_cluster() {
         (status, body["get_health"]["healthy"].clone()),
         (200, json!(true))
     );
+
+    // A Mesos scheduler's RecordIO event stream, through the gateway.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/mesos/api/v1/scheduler", gw.url()))
+        .header("Authorization", format!("token={token}"))
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json")
+        .body(
+            json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": {
+                "user": "root", "name": "through-the-gateway"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("mesos-stream-id"));
+    let mut records = Box::pin(resp.bytes_stream());
+    let mut got = Vec::new();
+    let first = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            // RecordIO: "<length>\n<json>".
+            if let Some(nl) = got.iter().position(|b| *b == b'\n') {
+                let len: usize = std::str::from_utf8(&got[..nl]).unwrap().parse().unwrap();
+                if got.len() >= nl + 1 + len {
+                    break serde_json::from_slice::<Value>(&got[nl + 1..nl + 1 + len]).unwrap();
+                }
+            }
+            got.extend_from_slice(&records.next().await.expect("stream").expect("chunk"));
+        }
+    })
+    .await
+    .expect("SUBSCRIBED came through the gateway while the stream stays open");
+    assert_eq!(first["type"], "SUBSCRIBED", "{first}");
+    drop(records);
 
     // Marathon's event stream, through the gateway, while things happen.
     let resp = gw.stream("/marathon/v2/events", &token).await;
@@ -419,4 +455,76 @@ async fn a_master_failover_is_invisible_through_the_gateway() {
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(gw.login(ADMIN_UID, &gw.admin_password).await.0, 200);
+}
+
+/// The one-liner a joining machine runs, with a stand-in for the `dcos`
+/// binary (a script that records how it was called): the script fetches
+/// the binary with the join token, installs it, and runs `dcos install`
+/// with the role, this gateway's URL, the token and the other flags.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_sh_fetches_the_binary_and_runs_dcos_install() {
+    if !require_tool("curl") || !require_tool("bash") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let record = tmp.path().join("called-with");
+    let fake = tmp.path().join("fake-dcos");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    let mut gw = Gateway::start_with(
+        &tmp.path().join("gateway"),
+        &[master.url()],
+        &[],
+        &[],
+        &["--binary", fake.to_str().unwrap()],
+    );
+    let bin_dir = tmp.path().join("bin");
+    let run = |token: &str| {
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "curl -fsSL {}/install.sh | bash -s -- --role agent --token '{token}' --ip 10.0.0.2 --agent-port 5061",
+                gw.url()
+            ))
+            .env("DCOS_BIN_DIR", &bin_dir)
+            .output()
+            .expect("run the one-liner")
+    };
+    // A wrong token: refused, with the gateway's message, nothing installed.
+    let out = run("wrong-token");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("403") && stderr.contains("dcos cluster join-token"),
+        "{stderr}"
+    );
+    assert!(!bin_dir.join("dcos").exists());
+
+    let out = run(&gw.join_token);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let installed = std::fs::read(bin_dir.join("dcos")).unwrap();
+    assert_eq!(installed, std::fs::read(&fake).unwrap());
+    let args = std::fs::read_to_string(&record).unwrap();
+    let expected = format!(
+        "install\n--role\nagent\n--join\n{}\n--token\n{}\n--ip\n10.0.0.2\n--agent-port\n5061\n",
+        gw.url(),
+        gw.join_token
+    );
+    assert_eq!(args, expected);
+    gw.stop();
+    assert!(
+        !gw.logs().contains(&gw.join_token),
+        "the join token is in the logs"
+    );
 }
