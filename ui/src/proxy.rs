@@ -71,7 +71,7 @@ impl Target {
             Target::Marathon => up.marathon_failed(base),
             Target::Chronos => up.chronos_failed(base),
             Target::Service(_) => up.forget_services(),
-            Target::Agent(_) => up.forget_leader(""),
+            Target::Agent(_) => up.forget_agents(),
         }
     }
 }
