@@ -114,9 +114,22 @@ pub struct Gateway {
 }
 
 /// Reads a secret file, trimmed of surrounding whitespace (a trailing
-/// newline is not part of the secret).
+/// newline is not part of the secret). Warns (naming the file, never the
+/// contents) when others may read it.
 pub fn read_secret(path: &Path) -> std::io::Result<String> {
-    Ok(std::fs::read_to_string(path)?.trim().to_string())
+    use std::os::unix::fs::PermissionsExt;
+    let text = std::fs::read_to_string(path)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "a secret file is readable by other users: chmod 600 it"
+            );
+        }
+    }
+    Ok(text.trim().to_string())
 }
 
 /// The `uid:` and `password:` of an admin credentials file.
@@ -225,8 +238,8 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let users = users::Users::new(Arc::new(store));
     if let Some(path) = default_file(&args.admin_credentials, &args.data_dir, "admin-credentials") {
         if path.exists() || args.admin_credentials.is_some() {
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text =
+                read_secret(&path).with_context(|| format!("cannot read {}", path.display()))?;
             let (uid, password) = parse_credentials(&text).with_context(|| {
                 format!(
                     "{} must have two lines, `uid: <u>` and `password: <p>`",

@@ -13,10 +13,12 @@
 //!   or without a leader (503), the gateway forgets what it cached, finds
 //!   the backend again and sends the request once more if that is safe:
 //!   always when the request surely was not processed (connection refused,
-//!   a follower's 307), and for idempotent methods otherwise.
+//!   a follower's 307), and for idempotent methods otherwise. Requests to
+//!   the leading master keep trying (every 100 ms, at most
+//!   [`FAILOVER_WAIT`]) while the masters elect a new leader.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -32,6 +34,10 @@ use crate::upstream::{UpstreamError, Upstreams};
 pub const MAX_REQUEST_BODY: usize = 64 << 20;
 /// How long a backend may take to send its response head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a request to the leading master waits for a new leader.
+pub const FAILOVER_WAIT: Duration = Duration::from_secs(10);
+/// The pause between tries while waiting for a leader.
+pub const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Which backend a request goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +71,7 @@ impl Target {
             Target::Marathon => up.marathon_failed(base),
             Target::Chronos => up.chronos_failed(base),
             Target::Service(_) => up.forget_services(),
-            Target::Agent(_) => up.forget_leader(""),
+            Target::Agent(_) => up.forget_agents(),
         }
     }
 }
@@ -147,10 +153,23 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
     let headers = backend_headers(&out.headers, out.client);
     // The Mesos endpoint whose job is to answer 307: pass it through.
     let expects_redirect = out.path_and_query.starts_with("/master/redirect");
-    for attempt in 0..2 {
-        let last = attempt == 1;
+    let idempotent = is_idempotent(&out.method);
+    let deadline = Instant::now() + FAILOVER_WAIT;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        // A request that is safe to send again is retried once; one to
+        // the leading master until a new leader is elected (at most
+        // FAILOVER_WAIT), so clients do not see the election.
+        let may_retry = |safe: bool| {
+            safe && (attempt < 2 || (*target == Target::Mesos && Instant::now() < deadline))
+        };
+        if attempt > 2 {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
         let base = match target.base(up).await {
             Ok(b) => b,
+            Err(UpstreamError::NoLeader(_)) if may_retry(true) => continue,
             Err(e) => return GatewayError::from(e).into_response(),
         };
         let mut req = Request::builder()
@@ -170,11 +189,11 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
         let resp = match sent {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
-                // Connection refused/reset before sending: surely not processed.
+                // Refused before sending: surely not processed.
                 let not_sent = e.is_connect();
                 tracing::warn!(backend = %base, error = %e, "backend unreachable");
                 target.failed(up, &base);
-                if !last && (not_sent || is_idempotent(&out.method)) {
+                if may_retry(not_sent || idempotent) {
                     continue;
                 }
                 return GatewayError::BadGateway(format!("{base} did not answer: {e}"))
@@ -191,11 +210,11 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
         };
         if *target == Target::Mesos && !expects_redirect {
             let status = resp.status();
-            // A follower (307) has not acted on the request; no leader
-            // (503) retries only what is idempotent.
-            let retry = status == StatusCode::TEMPORARY_REDIRECT
-                || (status == StatusCode::SERVICE_UNAVAILABLE && is_idempotent(&out.method));
-            if retry && !last {
+            // A follower (307) has not acted on the request; a master
+            // without a leader (503) is retried when idempotent.
+            let safe = status == StatusCode::TEMPORARY_REDIRECT
+                || (status == StatusCode::SERVICE_UNAVAILABLE && idempotent);
+            if safe && may_retry(true) {
                 target.failed(up, &base);
                 continue;
             }
@@ -204,7 +223,6 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
         strip_hop_by_hop(&mut parts.headers);
         return Response::from_parts(parts, Body::new(body));
     }
-    GatewayError::BadGateway("the backend did not answer".into()).into_response()
 }
 
 #[cfg(test)]

@@ -102,15 +102,22 @@ pub fn router(gw: Arc<Gateway>) -> Router {
             "/system/v1/logs/v2/task/{task}/file/{file}",
             get(logs::task_file),
         )
+        // `{*rest}` matches no empty tail: the bare prefix and the one
+        // with a trailing slash are routes of their own.
         .route("/mesos", any(proxied))
+        .route("/mesos/", any(proxied))
         .route("/mesos/{*rest}", any(proxied))
         .route("/marathon", any(proxied))
+        .route("/marathon/", any(proxied))
         .route("/marathon/{*rest}", any(proxied))
         .route("/service/{name}", any(proxied))
+        .route("/service/{name}/", any(proxied))
         .route("/service/{name}/{*rest}", any(proxied))
         .route("/agent/{id}", any(proxied))
+        .route("/agent/{id}/", any(proxied))
         .route("/agent/{id}/{*rest}", any(proxied))
         .route("/slave/{id}", any(proxied))
+        .route("/slave/{id}/", any(proxied))
         .route("/slave/{id}/{*rest}", any(proxied))
         .fallback(not_found)
         // `layer`, not `route_layer`: unknown paths need a token too, so a

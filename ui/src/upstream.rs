@@ -292,6 +292,12 @@ impl Upstreams {
         found.ok_or_else(|| UpstreamError::UnknownService(name.to_string()))
     }
 
+    /// Forgets the agent table (an agent stopped answering: it may have
+    /// moved or been replaced).
+    pub fn forget_agents(&self) {
+        *self.agents.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Forgets the service table (a task stopped answering).
     pub fn forget_services(&self) {
         *self.services.lock().unwrap_or_else(|e| e.into_inner()) = None;

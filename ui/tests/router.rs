@@ -255,6 +255,8 @@ async fn the_routing_table_reaches_the_right_backend_with_the_right_path() {
             "/master/state?jsonp=x",
         ),
         ("/mesos", "master", "/"),
+        ("/mesos/", "master", "/"),
+        ("/marathon/", "marathon", "/"),
         (
             "/marathon/v2/apps?embed=apps.tasks",
             "marathon",
@@ -318,7 +320,13 @@ async fn unknown_services_and_agents_are_404() {
         .json(Method::GET, "/service/web/", Some(&f.auth()), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
-    assert!(body["description"].as_str().unwrap().contains("web"));
+    assert!(
+        body["description"]
+            .as_str()
+            .unwrap()
+            .contains("DCOS_SERVICE_NAME=web"),
+        "{body}"
+    );
     let (status, _) = f
         .json(Method::GET, "/agent/nope/state", Some(&f.auth()), None)
         .await;
