@@ -128,6 +128,16 @@ async fn end_to_end_as_a_new_user() {
         body.contains("hello-from-web"),
         "through the gateway: {body:?}"
     );
+    // The service's root: http.server's listing of its sandbox.
+    let root = http
+        .get(format!("{}/service/web/", node.gateway()))
+        .header("Authorization", format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(root.status().is_success(), "{}", root.status());
+    let listing = root.text().await.unwrap();
+    assert!(listing.contains("stdout"), "{listing}");
     // Without a token the gateway refuses.
     let anon = http.get(&url).send().await.unwrap();
     assert_eq!(anon.status(), 401);
