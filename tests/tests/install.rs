@@ -231,8 +231,10 @@ async fn supervisor_brings_back_a_killed_marathon_with_its_apps() {
     // instances still there.
     let marathon = format!("http://127.0.0.1:{}", node.ports.marathon);
     let http = reqwest::Client::new();
+    // Typically ~3 s (Marathon's leader lease of the killed process runs
+    // out first); generous for a loaded CI box.
     wait_until(
-        Duration::from_secs(10),
+        Duration::from_secs(30),
         "Marathon answers again with its app",
         || {
             let (http, marathon) = (http.clone(), marathon.clone());
