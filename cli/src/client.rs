@@ -182,7 +182,10 @@ impl Api {
             return Ok(resp);
         }
         let text = resp.text().await.unwrap_or_default();
-        let message = error_message(&text);
+        let mut message = error_message(&text);
+        if status.as_u16() == 409 && message.contains("force=true") {
+            message.push_str(" (the dcos command takes --force)");
+        }
         Err(match status.as_u16() {
             401 => ApiError::Unauthorized(self.base.clone()),
             404 => ApiError::NotFound(if message.is_empty() {
