@@ -276,6 +276,9 @@ async fn read_chunk(
 
 /// The last `n` lines of `text`.
 pub fn last_lines(text: &str, n: usize) -> &str {
+    if n == 0 {
+        return "";
+    }
     let trimmed = text.strip_suffix('\n').unwrap_or(text);
     let mut idx = trimmed.len();
     for _ in 0..n {
@@ -567,6 +570,8 @@ mod tests {
         assert_eq!(last_lines("a\nb\nc", 1), "c");
         assert_eq!(last_lines("a\n", 5), "a\n");
         assert_eq!(last_lines("", 3), "");
+        assert_eq!(last_lines("a\nb", 0), "");
+        assert_eq!(last_lines("", 0), "");
     }
 
     #[test]

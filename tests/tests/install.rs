@@ -154,6 +154,42 @@ async fn end_to_end_as_a_new_user() {
     );
     let log = node.dcos_ok(&["task", "log", "web", "--lines", "20"]);
     assert!(log.contains("hello-from-web"), "{log}");
+    // --follow: python's http.server logs each request to stderr; a
+    // request made after the follow started shows up in it.
+    {
+        use std::io::{BufRead, BufReader};
+        let mut follow = node
+            .command(&dcos_tests::dcos_bin())
+            .args(["task", "log", "web", "stderr", "--follow", "--lines", "0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = follow.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let marker = format!("/service/web/followed-{}", std::process::id());
+        let _ = http
+            .get(format!("{}{marker}", node.gateway()))
+            .header("Authorization", format!("token={token}"))
+            .send()
+            .await;
+        let want = format!("followed-{}", std::process::id());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = false;
+        while Instant::now() < deadline && !seen {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+                seen = line.contains(&want);
+            }
+        }
+        let _ = follow.kill();
+        let _ = follow.wait();
+        assert!(seen, "dcos task log --follow did not show the new request");
+    }
     let ls = node.dcos_ok(&["task", "ls", "web"]);
     assert!(ls.contains("stdout") && ls.contains("stderr"), "{ls}");
 
