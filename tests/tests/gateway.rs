@@ -10,8 +10,11 @@
 //! * an app labelled `DCOS_SERVICE_NAME=web` (`python3 -m http.server`)
 //!   answers at `/service/web/`, and its log is at `/system/v1/logs/…`;
 //! * users are added and removed; the join token is checked;
-//! * kill -9 of the leading master of three: a client retrying through
-//!   the gateway gets answers from the new leader, and logs in again;
+//! * kill -9 of the leading master of three, and of the leading Chronos
+//!   of two (listed behind a standby that answers 307): a client going
+//!   through the gateway sees no error, only answers from the new leader;
+//! * the `curl …/install.sh | bash` one-liner with a wrong and the right
+//!   join token;
 //! * nothing secret (password, tokens, cluster secret, join token) is in
 //!   the gateway's stdout or stderr, at debug level.
 
@@ -527,4 +530,62 @@ async fn install_sh_fetches_the_binary_and_runs_dcos_install() {
         !gw.logs().contains(&gw.join_token),
         "the join token is in the logs"
     );
+}
+
+/// Two Chronos processes: the gateway finds the leader behind a standby's
+/// 307, and a kill -9 of the leader is waited out, not shown to clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chronos_failover_is_invisible_through_the_gateway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let mut a = Chronos::start(&master.url(), &[]);
+    a.wait_leader(Duration::from_secs(30)).await;
+    let b = Chronos::start(&master.url(), &[]);
+    // The standby first: the gateway must not hand its 307 to the client.
+    let gw = Gateway::start(
+        &tmp.path().join("gateway"),
+        &[master.url()],
+        &[],
+        &[b.url(), a.url()],
+    );
+    let token = gw.admin_token().await;
+    let t = Some(token.as_str());
+    let job =
+        json!({"id": "through-gw", "run": {"cmd": "true", "cpus": 0.1, "mem": 32, "disk": 0}});
+    let (status, body) = gw
+        .request("POST", "/service/metronome/v1/jobs", t, Some(job))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = gw
+        .request("GET", "/service/metronome/v1/jobs", t, None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body[0]["id"], "through-gw");
+
+    a.kill9();
+    let killed = Instant::now();
+    let mut failures = 0;
+    loop {
+        let (status, body) = gw
+            .request("GET", "/service/metronome/v1/jobs", t, None)
+            .await;
+        if status == 200 && body[0]["id"] == "through-gw" {
+            break;
+        }
+        failures += 1;
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "no answer from the new Chronos leader: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "gateway: the new Chronos leader answered {:?} after kill -9 of the old; {failures} failed tries meanwhile",
+        killed.elapsed()
+    );
+    assert_eq!(
+        failures, 0,
+        "the Chronos failover was visible through the gateway"
+    );
+    assert!(b.is_leader().await);
 }

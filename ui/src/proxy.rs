@@ -14,8 +14,9 @@
 //!   the backend again and sends the request once more if that is safe:
 //!   always when the request surely was not processed (connection refused,
 //!   a follower's 307), and for idempotent methods otherwise. Requests to
-//!   the leading master keep trying (every 100 ms, at most
-//!   [`FAILOVER_WAIT`]) while the masters elect a new leader.
+//!   the masters, Marathon and Chronos keep trying (every 100 ms, at most
+//!   [`FAILOVER_WAIT`]) while they elect a new leader; a Chronos standby's
+//!   307 sends the request on to the next Chronos.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -155,15 +156,15 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
     let expects_redirect = out.path_and_query.starts_with("/master/redirect");
     let idempotent = is_idempotent(&out.method);
     let deadline = Instant::now() + FAILOVER_WAIT;
+    let follows_leader = matches!(target, Target::Mesos | Target::Marathon | Target::Chronos);
     let mut attempt = 0u32;
     loop {
         attempt += 1;
-        // A request that is safe to send again is retried once; one to
-        // the leading master until a new leader is elected (at most
+        // A request that is safe to send again is retried once; one to a
+        // component with a leader until a leader answers (at most
         // FAILOVER_WAIT), so clients do not see the election.
-        let may_retry = |safe: bool| {
-            safe && (attempt < 2 || (*target == Target::Mesos && Instant::now() < deadline))
-        };
+        let may_retry =
+            |safe: bool| safe && (attempt < 2 || (follows_leader && Instant::now() < deadline));
         if attempt > 2 {
             tokio::time::sleep(RETRY_PAUSE).await;
         }
@@ -208,12 +209,18 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
                 .into_response();
             }
         };
-        if *target == Target::Mesos && !expects_redirect {
+        if follows_leader && !expects_redirect {
             let status = resp.status();
-            // A follower (307) has not acted on the request; a master
-            // without a leader (503) is retried when idempotent.
+            // A follower that redirects (a Mesos master, a Chronos standby:
+            // 307) has not acted on the request. No leader (503), or a
+            // Marathon standby that cannot reach its leader (502), is
+            // retried when idempotent. Either way the next try goes to
+            // the next instance (Marathon, Chronos) or a fresh leader
+            // lookup (Mesos).
             let safe = status == StatusCode::TEMPORARY_REDIRECT
-                || (status == StatusCode::SERVICE_UNAVAILABLE && idempotent);
+                || (idempotent
+                    && (status == StatusCode::SERVICE_UNAVAILABLE
+                        || (status == StatusCode::BAD_GATEWAY && *target != Target::Mesos)));
             if safe && may_retry(true) {
                 target.failed(up, &base);
                 continue;
