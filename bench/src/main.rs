@@ -9,8 +9,11 @@
 //! `dcos-bench kernel-launch --master URL --tasks N ...`: see [`kernel`].
 //!
 //! `dcos-bench chronos-load --chronos URL --jobs N --minutes M`: see [`chronos`].
+//!
+//! `dcos-bench gateway-latency --direct URL --via URL --token T`: see [`gateway`].
 
 mod chronos;
+mod gateway;
 mod kernel;
 
 use std::time::{Duration, Instant};
@@ -50,6 +53,8 @@ enum Cmd {
     KernelLaunch(kernel::LaunchArgs),
     /// N Metronome jobs every minute for M minutes: missed, doubled, delay.
     ChronosLoad(chronos::ChronosArgs),
+    /// The gateway's added latency: the same GET direct and through it.
+    GatewayLatency(gateway::GatewayArgs),
     /// Puts straight into an in-process one-node store (no HTTP): what the
     /// Raft and SQLite path alone costs.
     StoreInproc {
@@ -136,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Cmd::KernelLaunch(args) => kernel::launch(args).await?,
         Cmd::ChronosLoad(args) => chronos::load(args).await?,
+        Cmd::GatewayLatency(args) => gateway::latency(args).await?,
         Cmd::StoreInproc {
             clients,
             ops,

@@ -26,6 +26,12 @@ pub enum Daemon {
     /// Chronos: scheduled and dependent jobs (Chronos v1 and Metronome v1
     /// APIs, default port 4400).
     Chronos(dcos_chronos::ChronosFlags),
+    /// The node supervisor `dcos install` starts where systemd does not
+    /// run: keeps the components in `<data-dir>/config.toml` running.
+    Supervisor(SupervisorArgs),
+    /// The gateway: the cluster's one front door (DC/OS Admin Router paths,
+    /// login and tokens, node join; default port 80).
+    Gateway(dcos_gateway::GatewayArgs),
     /// The per-task command executor (started by the agent).
     #[command(hide = true)]
     Executor(dcos_agent::executor::ExecutorFlags),
@@ -60,6 +66,13 @@ pub struct MasterArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SupervisorArgs {
+    /// The data dir `dcos install` wrote config.toml to.
+    #[arg(long, env = "DCOS_DATA_DIR", default_value = "/var/lib/dcos")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
 pub struct LocalArgs {
     /// Everything lives here: `<dir>/master` and `<dir>/agent`.
     #[arg(long, default_value = "./data")]
@@ -88,6 +101,11 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
         Daemon::Local(args) => local(args).await,
         Daemon::Marathon(flags) => dcos_marathon::run(flags).await,
         Daemon::Chronos(flags) => dcos_chronos::run(flags).await,
+        Daemon::Supervisor(args) => Ok(dcos_installer::supervisor::run(&args.data_dir).await?),
+        Daemon::Gateway(args) => {
+            raise_fd_limit();
+            dcos_gateway::run(args).await
+        }
         Daemon::Executor(flags) => dcos_agent::executor::run(flags).await,
     }
 }

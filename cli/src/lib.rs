@@ -1,16 +1,35 @@
 //! `dcos-cli`: the one `dcos` binary. It carries every component as
-//! `dcos daemon <component>` and the user command tree (`dcos store ...`
-//! for now; the DC/OS tree grows with the components).
+//! `dcos daemon <component>`, the node lifecycle (`dcos install`,
+//! `status`, `uninstall`) and the DC/OS user command tree, which talks to
+//! the attached cluster through its gateway.
 //!
-//! - [`daemon`]: the servers (`dcos daemon master`).
+//! - [`daemon`]: the servers (`dcos daemon master`, `… supervisor`).
+//! - [`install`]: `dcos install|uninstall|status` over `dcos-installer`.
+//! - [`client`]: the attached cluster (`$DCOS_DIR/clusters/<id>/dcos.toml`) and its gateway client.
+//! - [`cluster`]: `dcos cluster setup|list|attach|remove|join-token`.
+//! - [`marathon`]: `dcos marathon app|group|deployment|task`.
+//! - [`job`]: `dcos job …` (Metronome v1).
+//! - [`task`]: `dcos task`, `dcos node`, `dcos service`.
+//! - [`security`]: `dcos security org users`.
 //! - [`store`]: `dcos store ...`, the store's command-line client.
 //! - [`output`]: tables for people, `--json` for scripts.
 //! - [`serve`]: the master's HTTP server (axum on hyper, tuned for many connections).
+//!
+//! Exit codes: 0 success; 1 a runtime error; 2 a usage error; 3 not
+//! logged in (no cluster attached, or the token was refused); 4 not
+//! found.
 
+pub mod client;
+pub mod cluster;
 pub mod daemon;
+pub mod install;
+pub mod job;
+pub mod marathon;
 pub mod output;
+pub mod security;
 pub mod serve;
 pub mod store;
+pub mod task;
 
 use std::process::ExitCode;
 
@@ -34,10 +53,56 @@ pub enum Command {
     Daemon(daemon::Daemon),
     /// Read and write the replicated store (the masters' key-value state).
     Store(store::StoreArgs),
+    /// Install this machine as a node: preflight, config, start every
+    /// component under supervision and wait until healthy.
+    Install(install::InstallArgs),
+    /// Stop every component, task and cgroup of this node (data kept
+    /// unless --purge).
+    Uninstall(install::UninstallArgs),
+    /// This node's components and their health (exit code 1 if any is not healthy).
+    Status(install::StatusArgs),
+    /// Connect to clusters: setup (log in), list, attach, remove, join-token.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
+    /// Marathon: apps, groups, deployments, tasks.
+    #[command(subcommand)]
+    Marathon(marathon::MarathonCmd),
+    /// Jobs (Metronome v1): add, run, history, schedules.
+    #[command(subcommand)]
+    Job(job::JobCmd),
+    /// The cluster's tasks, their logs and sandboxes.
+    Task(task::TaskArgs),
+    /// The cluster's nodes and component logs.
+    #[command(subcommand)]
+    Node(task::NodeCmd),
+    /// The registered frameworks (services).
+    Service(task::ServiceArgs),
+    /// Users who may log in.
+    #[command(subcommand)]
+    Security(security::SecurityCmd),
+    /// Shell completions: `dcos completion bash > /etc/bash_completion.d/dcos`.
+    Completion { shell: clap_complete::Shell },
 }
 
-/// Runs the command line; exit code 0 on success, 1 on a runtime error,
-/// 2 on a usage error (clap's).
+/// An error already reported (or a plain status): exit with this code.
+#[derive(Debug, thiserror::Error)]
+pub enum Exit {
+    #[error("exit {0}")]
+    Quiet(u8),
+}
+
+/// The exit code for an error (see the crate docs).
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(Exit::Quiet(c)) = e.downcast_ref::<Exit>() {
+        return *c;
+    }
+    if let Some(a) = e.downcast_ref::<client::ApiError>() {
+        return a.exit_code();
+    }
+    1
+}
+
+/// Runs the command line; exit codes as in the crate docs.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("DCOS_LOG")
@@ -45,6 +110,7 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -60,13 +126,31 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Daemon(d) => daemon::run(d).await,
             Command::Store(s) => store::run(s).await,
+            Command::Install(a) => install::install(a).await,
+            Command::Uninstall(a) => install::uninstall(a).await,
+            Command::Status(a) => install::status(a).await,
+            Command::Cluster(c) => cluster::run(c).await,
+            Command::Marathon(c) => marathon::run(c).await,
+            Command::Job(c) => job::run(c).await,
+            Command::Task(a) => task::run_task(a).await,
+            Command::Node(c) => task::run_node(c).await,
+            Command::Service(a) => task::run_service(a).await,
+            Command::Security(c) => security::run(c).await,
+            Command::Completion { shell } => {
+                use clap::CommandFactory;
+                clap_complete::generate(shell, &mut Cli::command(), "dcos", &mut std::io::stdout());
+                Ok(())
+            }
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(1)
+            let code = exit_code(&e);
+            if !matches!(e.downcast_ref::<Exit>(), Some(Exit::Quiet(_))) {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(code)
         }
     }
 }

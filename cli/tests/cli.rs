@@ -42,3 +42,54 @@ fn usage_errors_exit_2() {
     let out = dcos().args(["store", "frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn without_a_cluster_commands_say_run_cluster_setup_and_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["marathon", "app", "list"][..],
+        &["job", "list"],
+        &["task"],
+        &["node", "list"],
+    ] {
+        let out = dcos()
+            .args(args)
+            .env("DCOS_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("dcos cluster setup"), "{err}");
+    }
+    let out = dcos()
+        .args(["cluster", "list", "--json"])
+        .env("DCOS_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+}
+
+#[test]
+fn shell_completions() {
+    let out = dcos().args(["completion", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("dcos__subcmd__marathon__subcmd__app"),
+        "bash completion names the tree"
+    );
+}
+
+#[test]
+fn status_of_a_dir_without_an_install_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dcos()
+        .args(["status", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing is installed"), "{err}");
+}

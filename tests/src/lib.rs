@@ -7,6 +7,8 @@
 //! never passes by skipping.
 
 pub mod chronos;
+pub mod gateway;
+pub mod install;
 pub mod marathon;
 
 use std::io::{BufRead, BufReader};

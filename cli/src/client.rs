@@ -1,0 +1,273 @@
+//! The attached cluster and how the CLI talks to it: clusters live in
+//! `$DCOS_DIR/clusters/<id>/dcos.toml` (`DCOS_DIR` defaults to
+//! `~/.dcos`, as for the DC/OS CLI), the attached one is marked by an
+//! `attached` file beside it, and every request goes through the
+//! cluster's gateway with `Authorization: token=<t>`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Errors scripts can tell apart by exit code (see [`ApiError::exit_code`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// no cluster attached
+    #[error(
+        "no cluster is attached: run `dcos cluster setup <url>` (or `dcos cluster attach <name>`)"
+    )]
+    NoCluster,
+    /// 401
+    #[error("the cluster at {0} did not accept your login (expired or invalid token): run `dcos cluster setup {0}` again")]
+    Unauthorized(String),
+    /// 404
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// other HTTP error
+    #[error("{method} {path} failed with {status}: {message}")]
+    Http {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    /// transport
+    #[error("cannot reach the cluster at {url}: {message} (is it running? `dcos status` on the master shows its health)")]
+    Unreachable { url: String, message: String },
+}
+
+impl ApiError {
+    /// 3: not logged in or no cluster; 4: not found; 1: anything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ApiError::NoCluster | ApiError::Unauthorized(_) => 3,
+            ApiError::NotFound(_) => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// The DC/OS CLI's per-cluster config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterToml {
+    pub core: Core,
+    pub cluster: ClusterName,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Core {
+    pub dcos_url: String,
+    pub dcos_acs_token: String,
+    #[serde(default)]
+    pub ssl_verify: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterName {
+    pub name: String,
+}
+
+/// One configured cluster.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub id: String,
+    pub dir: PathBuf,
+    pub config: ClusterToml,
+    pub attached: bool,
+}
+
+/// `$DCOS_DIR`, else `~/.dcos`.
+pub fn dcos_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("DCOS_DIR") {
+        return PathBuf::from(d);
+    }
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".dcos")
+}
+
+pub fn clusters_dir() -> PathBuf {
+    dcos_dir().join("clusters")
+}
+
+/// Every configured cluster, sorted by name.
+pub fn clusters() -> anyhow::Result<Vec<Cluster>> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(clusters_dir()) else {
+        return Ok(out);
+    };
+    for e in entries.flatten() {
+        let dir = e.path();
+        let Ok(text) = std::fs::read_to_string(dir.join("dcos.toml")) else {
+            continue;
+        };
+        let config: ClusterToml = toml::from_str(&text)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", dir.join("dcos.toml").display()))?;
+        out.push(Cluster {
+            id: e.file_name().to_string_lossy().into_owned(),
+            attached: dir.join("attached").exists(),
+            dir,
+            config,
+        });
+    }
+    out.sort_by(|a, b| a.config.cluster.name.cmp(&b.config.cluster.name));
+    Ok(out)
+}
+
+/// The attached cluster (or the only one).
+pub fn attached() -> anyhow::Result<Cluster> {
+    let all = clusters()?;
+    if all.len() == 1 {
+        return Ok(all.into_iter().next().ok_or(ApiError::NoCluster)?);
+    }
+    Ok(all
+        .into_iter()
+        .find(|c| c.attached)
+        .ok_or(ApiError::NoCluster)?)
+}
+
+/// A client of the attached cluster's gateway.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str, token: &str) -> Api {
+        Api {
+            base: base.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The attached cluster's client.
+    pub fn attached() -> anyhow::Result<Api> {
+        let c = attached()?;
+        Ok(Api::new(
+            &c.config.core.dcos_url,
+            &c.config.core.dcos_acs_token,
+        ))
+    }
+
+    /// Sends a request; non-2xx answers become [`ApiError`]s.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<reqwest::Response, ApiError> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .http
+            .request(method.clone(), &url)
+            .header("Authorization", format!("token={}", self.token));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| ApiError::Unreachable {
+            url: self.base.clone(),
+            message: e.to_string(),
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let text = resp.text().await.unwrap_or_default();
+        let mut message = error_message(&text);
+        if status.as_u16() == 409 && message.contains("force=true") {
+            message.push_str(" (the dcos command takes --force)");
+        }
+        Err(match status.as_u16() {
+            401 => ApiError::Unauthorized(self.base.clone()),
+            404 => ApiError::NotFound(if message.is_empty() {
+                path.to_string()
+            } else {
+                message
+            }),
+            code => ApiError::Http {
+                method: method.to_string(),
+                path: path.to_string(),
+                status: code,
+                message,
+            },
+        })
+    }
+
+    /// A JSON request; an empty body answers `null`.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, ApiError> {
+        let resp = self.raw(method, path, body).await?;
+        let text = resp.text().await.unwrap_or_default();
+        Ok(
+            serde_json::from_str(&text).unwrap_or(if text.trim().is_empty() {
+                Value::Null
+            } else {
+                Value::String(text)
+            }),
+        )
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
+        self.send(Method::GET, path, None).await
+    }
+}
+
+/// The human part of an error body: Marathon's `message`, DC/OS's
+/// `description`, Metronome's `message`/`details`, else the text.
+pub fn error_message(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => {
+            let mut m = v["description"]
+                .as_str()
+                .or_else(|| v["message"].as_str())
+                .map(str::to_string)
+                .unwrap_or_else(|| text.trim().to_string());
+            if let Some(d) = v.get("details").filter(|d| !d.is_null()) {
+                m.push_str(&format!(" {d}"));
+            }
+            m
+        }
+        Err(_) => text.trim().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_messages_from_the_apis() {
+        assert_eq!(
+            error_message(r#"{"title":"Forbidden","description":"wrong token","code":"X"}"#),
+            "wrong token"
+        );
+        assert_eq!(
+            error_message(r#"{"message":"App '/x' does not exist"}"#),
+            "App '/x' does not exist"
+        );
+        assert_eq!(error_message("plain"), "plain");
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(ApiError::NoCluster.exit_code(), 3);
+        assert_eq!(ApiError::Unauthorized("u".into()).exit_code(), 3);
+        assert_eq!(ApiError::NotFound("x".into()).exit_code(), 4);
+        assert!(ApiError::Unauthorized("http://gw".into())
+            .to_string()
+            .contains("run `dcos cluster setup http://gw` again"));
+    }
+}

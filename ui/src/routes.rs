@@ -1,0 +1,563 @@
+//! The HTTP surface of the gateway.
+//!
+//! Public (no token): `POST /acs/api/v1/auth/login`,
+//! `GET /dcos-metadata/dcos-version.json`, `GET /install.sh`,
+//! `GET /install/v1/binary`, `POST /install/v1/join`.
+//!
+//! Everything else, unknown paths included, first passes [`require_token`]
+//! (`Authorization: token=<jwt>` or `Bearer <jwt>`, or DC/OS' UI cookie
+//! `dcos-acs-auth-cookie`), then: `/metadata`, `/system/health/v1`,
+//! `/acs/api/v1/users[/<uid>]`, `/system/v1/logs/…`, `/` and the proxied
+//! prefixes of [`route_of`], the routing table.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{AuthError, Claims};
+use crate::error::GatewayError;
+use crate::proxy::{self, Outgoing, Target};
+use crate::{join, logs, upstream, Gateway};
+
+/// The cookie DC/OS' UI keeps the token in.
+pub const AUTH_COOKIE: &str = "dcos-acs-auth-cookie";
+
+/// Which backend a proxied path goes to, and the path on that backend.
+/// `None` for paths that are not proxied.
+pub fn route_of(path: &str) -> Option<(Target, String)> {
+    fn rest(after: &str) -> String {
+        if after.is_empty() {
+            "/".to_string()
+        } else {
+            after.to_string()
+        }
+    }
+    // `/<prefix>` or `/<prefix>/…` → the part after the prefix.
+    fn under<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
+        let after = path.strip_prefix(prefix)?;
+        (after.is_empty() || after.starts_with('/')).then_some(after)
+    }
+    // `/<prefix>/<segment>[/…]` → (segment, the rest).
+    fn segment<'a>(path: &'a str, prefix: &str) -> Option<(&'a str, &'a str)> {
+        let after = path.strip_prefix(prefix)?.strip_prefix('/')?;
+        let (seg, tail) = match after.find('/') {
+            Some(i) => (&after[..i], &after[i..]),
+            None => (after, ""),
+        };
+        (!seg.is_empty()).then_some((seg, tail))
+    }
+    if let Some(after) = under(path, "/mesos") {
+        return Some((Target::Mesos, rest(after)));
+    }
+    if let Some(after) = under(path, "/marathon") {
+        return Some((Target::Marathon, rest(after)));
+    }
+    if let Some((name, tail)) = segment(path, "/service") {
+        let target = match name {
+            "marathon" => Target::Marathon,
+            "chronos" | "metronome" => Target::Chronos,
+            other => Target::Service(other.to_string()),
+        };
+        return Some((target, rest(tail)));
+    }
+    for prefix in ["/agent", "/slave"] {
+        if let Some((id, tail)) = segment(path, prefix) {
+            return Some((Target::Agent(id.to_string()), rest(tail)));
+        }
+    }
+    None
+}
+
+/// The whole gateway.
+pub fn router(gw: Arc<Gateway>) -> Router {
+    let public = Router::new()
+        .route("/acs/api/v1/auth/login", post(login))
+        .route("/dcos-metadata/dcos-version.json", get(version))
+        .route("/install.sh", get(join::script))
+        .route("/install/v1/binary", get(join::binary))
+        .route("/install/v1/join", post(join::join));
+    let protected = Router::new()
+        .route("/", get(index))
+        .route("/metadata", get(metadata))
+        .route("/system/health/v1", get(health))
+        .route("/acs/api/v1/users", get(list_users))
+        .route(
+            "/acs/api/v1/users/{uid}",
+            get(get_user)
+                .put(put_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+        .route("/system/v1/logs/v2/task/{task}", get(logs::task_stdout))
+        .route(
+            "/system/v1/logs/v2/task/{task}/file/{file}",
+            get(logs::task_file),
+        )
+        // `{*rest}` matches no empty tail: the bare prefix and the one
+        // with a trailing slash are routes of their own.
+        .route("/mesos", any(proxied))
+        .route("/mesos/", any(proxied))
+        .route("/mesos/{*rest}", any(proxied))
+        .route("/marathon", any(proxied))
+        .route("/marathon/", any(proxied))
+        .route("/marathon/{*rest}", any(proxied))
+        .route("/service/{name}", any(proxied))
+        .route("/service/{name}/", any(proxied))
+        .route("/service/{name}/{*rest}", any(proxied))
+        .route("/agent/{id}", any(proxied))
+        .route("/agent/{id}/", any(proxied))
+        .route("/agent/{id}/{*rest}", any(proxied))
+        .route("/slave/{id}", any(proxied))
+        .route("/slave/{id}/", any(proxied))
+        .route("/slave/{id}/{*rest}", any(proxied))
+        .fallback(not_found)
+        // `layer`, not `route_layer`: unknown paths need a token too, so a
+        // caller without one learns nothing about what exists.
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&gw),
+            require_token,
+        ));
+    public.merge(protected).with_state(gw)
+}
+
+/// The token check in front of every protected route.
+pub async fn require_token(
+    State(gw): State<Arc<Gateway>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let result = match req.headers().get(header::AUTHORIZATION) {
+        Some(v) => v
+            .to_str()
+            .map_err(|_| AuthError::BadScheme)
+            .and_then(|v| gw.tokens.verify_header(v)),
+        None => match cookie(req.headers(), AUTH_COOKIE) {
+            Some(t) => gw.tokens.verify(&t),
+            None => Err(AuthError::Missing),
+        },
+    };
+    match result {
+        Ok(claims) => {
+            req.extensions_mut().insert(claims);
+            next.run(req).await
+        }
+        Err(e) => GatewayError::Auth(e).into_response(),
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+async fn not_found(req: Request) -> Response {
+    GatewayError::NotFound(format!("no route for {}", req.uri().path())).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    uid: String,
+    password: String,
+}
+
+/// `POST /acs/api/v1/auth/login` `{"uid","password"}` → `{"token"}`.
+async fn login(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
+    let req: LoginRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            return GatewayError::BadRequest(
+                "the login request must be JSON {\"uid\": …, \"password\": …}".into(),
+            )
+            .into_response()
+        }
+    };
+    match gw.users.check(&req.uid, &req.password).await {
+        Ok(user) => {
+            tracing::info!(uid = %user.uid, "login");
+            Json(json!({ "token": gw.tokens.issue(&user.uid) })).into_response()
+        }
+        Err(e) => {
+            let e = GatewayError::from(e);
+            if matches!(e, GatewayError::Auth(AuthError::InvalidCredentials)) {
+                tracing::info!(uid = %req.uid, "login refused: wrong uid or password");
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// `GET /dcos-metadata/dcos-version.json`.
+async fn version(State(gw): State<Arc<Gateway>>) -> Response {
+    let binary = gw.binary.clone();
+    let id = gw
+        .bootstrap_id
+        .get_or_init(|| async move {
+            tokio::task::spawn_blocking(move || file_sha256(&binary))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        })
+        .await;
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "dcos-variant": "open",
+        "dcos-image-commit": option_env!("DCOS_IMAGE_COMMIT").unwrap_or("unknown"),
+        "bootstrap-id": id,
+    }))
+    .into_response()
+}
+
+fn file_sha256(path: &std::path::Path) -> Option<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Some(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// `GET /metadata`.
+async fn metadata(State(gw): State<Arc<Gateway>>) -> Response {
+    Json(json!({
+        "CLUSTER_ID": gw.cluster.id,
+        "PUBLIC_IPV4": gw.cluster.public_ip,
+    }))
+    .into_response()
+}
+
+/// `GET /system/health/v1`: one unit per backend instance, probed now;
+/// `health` 0 is healthy, 1 unhealthy (DC/OS' convention).
+async fn health(State(gw): State<Arc<Gateway>>) -> Response {
+    let up = &gw.upstreams;
+    let mut probes: Vec<(String, String, String, String)> = Vec::new();
+    for m in up.masters() {
+        probes.push((
+            format!("dcos-mesos-master@{}", host_of(m)),
+            "Mesos Master".into(),
+            format!("{m}/master/health"),
+            "the resource kernel's master and replicated store".into(),
+        ));
+    }
+    for m in up.marathons() {
+        probes.push((
+            format!("dcos-marathon@{}", host_of(m)),
+            "Marathon".into(),
+            format!("{m}/ping"),
+            "keeps services running".into(),
+        ));
+    }
+    for c in up.chronos_all() {
+        probes.push((
+            format!("dcos-metronome@{}", host_of(c)),
+            "Chronos/Metronome".into(),
+            format!("{c}/ping"),
+            "runs scheduled jobs".into(),
+        ));
+    }
+    let checks = probes.into_iter().map(|(id, name, url, description)| {
+        let http = up.http.clone();
+        async move {
+            let ok = upstream::get(&http, &url)
+                .await
+                .map(|(s, _)| s.is_success())
+                .unwrap_or(false);
+            json!({"id": id, "name": name, "health": if ok { 0 } else { 1 }, "description": description})
+        }
+    });
+    let mut units = futures::future::join_all(checks).await;
+    let leader = up.leader().await;
+    units.push(json!({
+        "id": "dcos-mesos-leader",
+        "name": "Leading Mesos Master",
+        "health": if leader.is_ok() { 0 } else { 1 },
+        "description": match &leader {
+            Ok(l) => format!("the leading master is {l}"),
+            Err(e) => e.to_string(),
+        },
+    }));
+    units.push(json!({
+        "id": "dcos-gateway",
+        "name": "Gateway",
+        "health": 0,
+        "description": "this gateway (it is answering)",
+    }));
+    Json(json!({ "units": units })).into_response()
+}
+
+fn host_of(url: &str) -> &str {
+    url.split_once("://").map(|(_, r)| r).unwrap_or(url)
+}
+
+/// `GET /`: a small page with the services and where they answer.
+async fn index(State(gw): State<Arc<Gateway>>) -> Response {
+    fn esc(s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    }
+    let mut items = String::new();
+    match gw.upstreams.services().await {
+        Ok(services) => {
+            let mut names: Vec<&String> = services.keys().collect();
+            names.sort();
+            for n in names {
+                items.push_str(&format!(
+                    "<li><a href=\"/service/{0}/\">{0}</a></li>\n",
+                    esc(n)
+                ));
+            }
+            if items.is_empty() {
+                items
+                    .push_str("<li>no services yet (a Marathon app with DCOS_SERVICE_NAME)</li>\n");
+            }
+        }
+        Err(e) => items.push_str(&format!(
+            "<li>cannot list services: {}</li>\n",
+            esc(&e.to_string())
+        )),
+    }
+    Html(format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>dcos {id}</title></head><body>\n\
+         <h1>dcos cluster {id}</h1>\n<h2>Services</h2>\n<ul>\n{items}</ul>\n\
+         <p><a href=\"/mesos/master/state\">Mesos state</a> · <a href=\"/marathon/v2/apps\">Marathon apps</a> · \
+         <a href=\"/service/metronome/v1/jobs\">Jobs</a> · <a href=\"/system/health/v1\">Health</a></p>\n</body></html>\n",
+        id = esc(&gw.cluster.id),
+    ))
+    .into_response()
+}
+
+/// Every proxied prefix: look the path up in [`route_of`] and forward.
+async fn proxied(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
+    let Some((target, path)) = route_of(req.uri().path()) else {
+        return GatewayError::NotFound(format!("no route for {}", req.uri().path()))
+            .into_response();
+    };
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, proxy::MAX_REQUEST_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(json!({"title": "Payload Too Large", "code": "ERR_BODY_TOO_LARGE",
+                            "description": format!("request bodies are limited to {} MiB", proxy::MAX_REQUEST_BODY >> 20)})),
+            )
+                .into_response()
+        }
+    };
+    proxy::forward(
+        &gw.upstreams,
+        &target,
+        Outgoing {
+            method: parts.method,
+            path_and_query,
+            headers: parts.headers,
+            body,
+            client,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct PutUser {
+    password: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+fn parse_put(body: &Bytes) -> Result<PutUser, GatewayError> {
+    serde_json::from_slice(body).map_err(|e| {
+        GatewayError::BadRequest(format!(
+            "the body must be JSON {{\"password\": …, \"description\": …}}: {e}"
+        ))
+    })
+}
+
+/// `GET /acs/api/v1/users` → `{"array": [users]}`.
+async fn list_users(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.users.list().await {
+        Ok(list) => {
+            let array: Vec<crate::users::UserView> = list.iter().map(Into::into).collect();
+            Json(json!({ "array": array })).into_response()
+        }
+        Err(e) => GatewayError::from(e).into_response(),
+    }
+}
+
+async fn get_user(State(gw): State<Arc<Gateway>>, Path(uid): Path<String>) -> Response {
+    match gw.users.get(&uid).await {
+        Ok(Some(u)) => Json(crate::users::UserView::from(&u)).into_response(),
+        Ok(None) => GatewayError::UnknownUser(uid).into_response(),
+        Err(e) => GatewayError::from(e).into_response(),
+    }
+}
+
+/// `PUT /acs/api/v1/users/<uid>` `{"password","description"}`: creates a
+/// user (201); 409 if it exists (change it with PATCH).
+async fn put_user(
+    State(gw): State<Arc<Gateway>>,
+    Path(uid): Path<String>,
+    axum::Extension(who): axum::Extension<Claims>,
+    body: Bytes,
+) -> Response {
+    let req = match parse_put(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let Some(password) = req.password else {
+        return GatewayError::BadRequest("a new user needs a password".into()).into_response();
+    };
+    match gw.users.get(&uid).await {
+        Ok(Some(_)) => return GatewayError::UserExists(uid).into_response(),
+        Ok(None) => {}
+        Err(e) => return GatewayError::from(e).into_response(),
+    }
+    match gw
+        .users
+        .put(&uid, &password, req.description.as_deref().unwrap_or(""))
+        .await
+    {
+        Ok(_) => {
+            tracing::info!(uid = %uid, by = %who.uid, "user created");
+            StatusCode::CREATED.into_response()
+        }
+        Err(e) => GatewayError::from(e).into_response(),
+    }
+}
+
+/// `PATCH /acs/api/v1/users/<uid>`: a new password and/or description.
+async fn patch_user(
+    State(gw): State<Arc<Gateway>>,
+    Path(uid): Path<String>,
+    axum::Extension(who): axum::Extension<Claims>,
+    body: Bytes,
+) -> Response {
+    let req = match parse_put(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let existing = match gw.users.get(&uid).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return GatewayError::UnknownUser(uid).into_response(),
+        Err(e) => return GatewayError::from(e).into_response(),
+    };
+    let description = req.description.unwrap_or(existing.description.clone());
+    let result = match req.password {
+        Some(p) => gw.users.put(&uid, &p, &description).await.map(|_| ()),
+        None => gw.users.set_description(existing, &description).await,
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(uid = %uid, by = %who.uid, "user changed");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => GatewayError::from(e).into_response(),
+    }
+}
+
+async fn delete_user(
+    State(gw): State<Arc<Gateway>>,
+    Path(uid): Path<String>,
+    axum::Extension(who): axum::Extension<Claims>,
+) -> Response {
+    match gw.users.delete(&uid).await {
+        Ok(()) => {
+            tracing::info!(uid = %uid, by = %who.uid, "user removed");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => GatewayError::from(e).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_routing_table() {
+        let t = |p: &str| route_of(p);
+        assert_eq!(t("/mesos"), Some((Target::Mesos, "/".into())));
+        assert_eq!(
+            t("/mesos/master/state"),
+            Some((Target::Mesos, "/master/state".into()))
+        );
+        assert_eq!(t("/mesosphere"), None);
+        assert_eq!(
+            t("/marathon/v2/apps"),
+            Some((Target::Marathon, "/v2/apps".into()))
+        );
+        assert_eq!(
+            t("/service/marathon/v2/apps"),
+            Some((Target::Marathon, "/v2/apps".into()))
+        );
+        assert_eq!(
+            t("/service/metronome/v1/jobs"),
+            Some((Target::Chronos, "/v1/jobs".into()))
+        );
+        assert_eq!(
+            t("/service/chronos/v1/scheduler/jobs"),
+            Some((Target::Chronos, "/v1/scheduler/jobs".into()))
+        );
+        assert_eq!(
+            t("/service/web/index.html"),
+            Some((Target::Service("web".into()), "/index.html".into()))
+        );
+        assert_eq!(
+            t("/service/web"),
+            Some((Target::Service("web".into()), "/".into()))
+        );
+        assert_eq!(t("/service/"), None);
+        assert_eq!(
+            t("/agent/a-1/files/read"),
+            Some((Target::Agent("a-1".into()), "/files/read".into()))
+        );
+        assert_eq!(
+            t("/slave/a-1/state"),
+            Some((Target::Agent("a-1".into()), "/state".into()))
+        );
+        assert_eq!(t("/metadata"), None);
+    }
+
+    #[test]
+    fn cookies_are_found_by_name() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; dcos-acs-auth-cookie=tok; b=2".parse().unwrap(),
+        );
+        assert_eq!(cookie(&h, AUTH_COOKIE).as_deref(), Some("tok"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}
