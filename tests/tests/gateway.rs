@@ -8,7 +8,8 @@
 //!   stream arrive through the gateway while the events happen (not
 //!   buffered);
 //! * an app labelled `DCOS_SERVICE_NAME=web` (`python3 -m http.server`)
-//!   answers at `/service/web/`, and its log is at `/system/v1/logs/…`;
+//!   answers at `/service/web/`, and its log is at `/system/v1/logs/…`,
+//!   also followed live (SSE);
 //! * users are added and removed; the join token is checked;
 //! * kill -9 of the leading master of three, and of the leading Chronos
 //!   of two (listed behind a standby that answers 307): a client going
@@ -299,6 +300,34 @@ async fn the_gateway_fronts_a_whole_cluster() {
         },
     )
     .await;
+
+    // Following it (`dcos task log --follow`): an SSE stream that shows a
+    // new request's log line as it is written.
+    let resp = reqwest::Client::new()
+        .get(format!(
+            "{}/system/v1/logs/v2/task/{task_id}/file/stderr?skip=-1",
+            gw.url()
+        ))
+        .header("Authorization", format!("token={token}"))
+        .header("Accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut follow = Box::pin(resp.bytes_stream());
+    let (status, _) = gw.raw("GET", "/service/web/followed-path", t, None).await;
+    assert_eq!(status, 404, "http.server has no such file");
+    let mut seen = String::new();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !seen.contains("GET /followed-path") {
+            let chunk = follow.next().await.expect("log stream").expect("chunk");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the followed log did not show the request: {seen}"));
+    assert!(seen.contains("data: "), "{seen}");
+    drop(follow);
 
     // Health: every backend answers.
     let (status, health) = gw.request("GET", "/system/health/v1", t, None).await;

@@ -356,6 +356,19 @@ async fn proxied(State(gw): State<Arc<Gateway>>, req: Request) -> Response {
         return GatewayError::NotFound(format!("no route for {}", req.uri().path()))
             .into_response();
     };
+    // `/service/<name>` → `/service/<name>/`, as Admin Router does, so a
+    // service's relative links resolve under its prefix.
+    if matches!(target, Target::Service(_)) && !req.uri().path().ends_with('/') && path == "/" {
+        let location = match req.uri().query() {
+            Some(q) => format!("{}/?{q}", req.uri().path()),
+            None => format!("{}/", req.uri().path()),
+        };
+        return (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(header::LOCATION, location)],
+        )
+            .into_response();
+    }
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),
         None => path,

@@ -313,6 +313,18 @@ async fn backends_see_forwarded_headers_but_never_the_token() {
 }
 
 #[tokio::test]
+async fn a_service_without_its_trailing_slash_is_redirected() {
+    let f = fixture().await;
+    let req = axum::http::Request::get("/service/web?x=1")
+        .header(header::AUTHORIZATION, f.auth())
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = f.call(req).await;
+    assert_eq!(status, StatusCode::TEMPORARY_REDIRECT);
+    assert_eq!(headers[header::LOCATION], "/service/web/?x=1");
+}
+
+#[tokio::test]
 async fn unknown_services_and_agents_are_404() {
     let f = fixture().await;
     // The echo "Marathon" answers /v2/apps with no `apps`: nothing to find.
