@@ -88,6 +88,21 @@ pub struct Config {
     pub recovery_timeout: Duration,
     /// The executor program and its arguments.
     pub executor_command: (PathBuf, Vec<String>),
+    /// Where images and container bundles live (the native containerizer).
+    pub containers: ContainerConfig,
+}
+
+/// The native containerizer's places, handed to executors in their
+/// environment (`DCOS_IMAGE_STORE`, `DCOS_PROVISIONER_DIR`,
+/// `DCOS_CGROUPS_PARENT`, `DCOS_CONTAINER_ID`).
+#[derive(Debug, Clone, Default)]
+pub struct ContainerConfig {
+    /// The image store (default `<work_dir>/images`).
+    pub image_store: PathBuf,
+    /// Bundles and runtime state (default `<work_dir>/provisioner`).
+    pub provisioner: PathBuf,
+    /// The parent cgroup of every container (`--cgroups_root`).
+    pub cgroups_parent: String,
 }
 
 /// A live executor subscription.
@@ -652,6 +667,24 @@ impl Agent {
             "MESOS_SLAVE_PID".into(),
             format!("slave(1)@{}", self.cfg.executor_endpoint),
         );
+        let c = &self.cfg.containers;
+        if !c.image_store.as_os_str().is_empty() {
+            vars.insert(
+                "DCOS_IMAGE_STORE".into(),
+                c.image_store.display().to_string(),
+            );
+            vars.insert(
+                "DCOS_PROVISIONER_DIR".into(),
+                c.provisioner.display().to_string(),
+            );
+            vars.insert("DCOS_CGROUPS_PARENT".into(), c.cgroups_parent.clone());
+        }
+        if let Some(container) = dir.file_name() {
+            vars.insert(
+                "DCOS_CONTAINER_ID".into(),
+                container.to_string_lossy().into_owned(),
+            );
+        }
         ExecutorSpec {
             program: self.cfg.executor_command.0.clone(),
             args: self.cfg.executor_command.1.clone(),
@@ -1368,6 +1401,7 @@ mod tests {
             executor_endpoint: "127.0.0.1:5051".into(),
             retry_interval: Duration::from_secs(10),
             recovery_timeout: Duration::from_secs(60),
+            containers: ContainerConfig::default(),
             executor_command: ("/bin/dcos".into(), vec!["daemon".into(), "executor".into()]),
         };
         let (a, rx) = Agent::new(cfg, cp, stored, isolator.clone(), launcher.clone());
