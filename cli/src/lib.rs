@@ -8,6 +8,7 @@
 //! - [`serve`]: the master's HTTP server (axum on hyper, tuned for many connections).
 
 pub mod daemon;
+pub mod image;
 pub mod output;
 pub mod serve;
 pub mod store;
@@ -34,6 +35,8 @@ pub enum Command {
     Daemon(daemon::Daemon),
     /// Read and write the replicated store (the masters' key-value state).
     Store(store::StoreArgs),
+    /// An agent's container image store: import, pull, list, remove, gc.
+    Image(image::ImageArgs),
 }
 
 /// Runs the command line; exit code 0 on success, 1 on a runtime error,
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Daemon(d) => daemon::run(d).await,
             Command::Store(s) => store::run(s).await,
+            Command::Image(i) => image::run(i).await,
         }
     });
     match result {

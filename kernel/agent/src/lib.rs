@@ -104,6 +104,14 @@ pub struct AgentFlags {
     /// How long executors keep their tasks while the agent is away.
     #[arg(long, alias = "recovery_timeout", default_value = "15mins")]
     pub recovery_timeout: String,
+    /// Containerizer flags (boxed: they are seldom given).
+    #[command(flatten)]
+    pub containers: Box<ContainerFlags>,
+}
+
+/// The containerizers' flags.
+#[derive(Debug, Clone, Args)]
+pub struct ContainerFlags {
     /// Containerizers, in order of preference: `mesos` (the native one:
     /// OCI images run with libcontainer) and `docker`. DOCKER containers
     /// run natively when no Docker engine serves them.
@@ -117,6 +125,7 @@ pub struct AgentFlags {
 /// The `--containerizers` list, checked.
 fn containerizers(flags: &AgentFlags) -> anyhow::Result<Vec<String>> {
     let list: Vec<String> = flags
+        .containers
         .containerizers
         .split(',')
         .map(|c| c.trim().to_owned())
@@ -130,7 +139,7 @@ fn containerizers(flags: &AgentFlags) -> anyhow::Result<Vec<String>> {
     if !list.iter().any(|c| c == "mesos") {
         anyhow::bail!(
             "--containerizers={}: the mesos containerizer is required (it runs command tasks)",
-            flags.containerizers
+            flags.containers.containerizers
         );
     }
     Ok(list)
@@ -201,6 +210,7 @@ pub async fn run(
         );
     }
     let image_store = flags
+        .containers
         .image_store_dir
         .clone()
         .unwrap_or_else(|| work_dir.join("images"));
