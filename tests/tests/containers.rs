@@ -11,6 +11,9 @@
 //! * an image imported with `dcos image import` from a `docker save`
 //!   tarball runs with no registry (its name points at Docker Hub, which
 //!   this machine cannot reach); `container.type: DOCKER` runs natively;
+//! * three instances pull one image at once (one verified layer stored),
+//!   and survive a kill -9 and restart of the agent, which then still
+//!   kills and cleans them up;
 //! * bad input: a missing image, a registry that is down, a corrupted
 //!   layer, a manifest list without linux/amd64 → TASK_FAILED with
 //!   REASON_CONTAINER_LAUNCH_FAILED and a message saying exactly that;
@@ -369,4 +372,100 @@ async fn bad_images_fail_their_tasks_with_precise_messages() {
             assert!(!out.contains("should-not-run"), "{out}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containers_survive_an_agent_restart_and_share_one_pull() {
+    if !can_run_containers("containers_survive_an_agent_restart_and_share_one_pull") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start(&tmp.path().join("registry")).await;
+    let image = TestImage::busybox(&unique("restart"), "amd64");
+    registry.push("test/busybox", "1", &image).await;
+    let (master, mut agent, marathon) = cluster(tmp.path()).await;
+    let agent_dir = tmp.path().join("agent");
+    // Three instances on one agent pull the same image at the same time.
+    add_app(
+        &marathon,
+        json!({
+            "id": "/survivor", "cpus": 0.1, "mem": 32, "instances": 3, "portDefinitions": [],
+            "cmd": "echo started-once; sleep 1000",
+            "container": {"type": "MESOS", "docker": {"image": format!("{}/test/busybox:1", registry.host())}},
+        }),
+    )
+    .await;
+    wait_until(Duration::from_secs(60), "three containers run", || {
+        marathon.settled("/survivor", 3)
+    })
+    .await;
+    let tasks: Vec<String> = marathon.app("/survivor").await["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    for t in &tasks {
+        wait_stdout(&agent_dir, t, &["started-once\n"]).await;
+    }
+    // One verified layer in the store, nothing left in staging.
+    let layers: Vec<_> = std::fs::read_dir(agent_dir.join("images/layers/sha256"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(layers, vec![image.layer_digest().hex().to_owned()]);
+    assert_eq!(
+        std::fs::read_dir(agent_dir.join("images/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
+
+    agent.kill9();
+    agent.restart();
+    // The same containers keep running: nothing restarted, no new task.
+    // (A window for a wrong restart to show: its output would say
+    // "started-once" twice; executors re-subscribe within 2 s.)
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_until(Duration::from_secs(30), "the app is still settled", || {
+        marathon.settled("/survivor", 3)
+    })
+    .await;
+    let after: Vec<String> = marathon.app("/survivor").await["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(after.len(), 3);
+    for t in &tasks {
+        assert!(after.contains(t), "task {t} was replaced");
+        let out =
+            std::fs::read_to_string(sandbox_of(&agent_dir, t).unwrap().join("stdout")).unwrap();
+        assert_eq!(
+            out.matches("started-once").count(),
+            1,
+            "{t} restarted: {out}"
+        );
+    }
+    // The re-attached agent still kills and cleans them up.
+    let (status, _) = marathon.send("DELETE", "/v2/apps/survivor", "").await;
+    assert_eq!(status, 200);
+    let provisioner = agent_dir.join("provisioner/containers");
+    wait_until(
+        Duration::from_secs(30),
+        "the containers are cleaned up",
+        || {
+            let p = provisioner.clone();
+            async move {
+                overlay_mounts_under(&p).is_empty()
+                    && std::fs::read_dir(&p)
+                        .map(|d| d.count() == 0)
+                        .unwrap_or(true)
+            }
+        },
+    )
+    .await;
+    let _ = master;
 }
