@@ -12,6 +12,7 @@ pub mod image;
 pub mod output;
 pub mod serve;
 pub mod store;
+pub mod task_exec;
 
 use std::process::ExitCode;
 

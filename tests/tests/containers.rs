@@ -5,7 +5,8 @@
 //! * a Marathon app from a registry image runs in its own container: the
 //!   image's root filesystem (a marker in `/etc/os-release`), pid 1 in its
 //!   own pid namespace, the sandbox at `/mnt/mesos/sandbox`; its overlay
-//!   rootfs and cgroups are gone after the app is deleted;
+//!   rootfs and cgroups are gone after the app is deleted; a nested exec
+//!   (`dcos_cli::task_exec::exec`) runs inside it;
 //! * an over-limit process is OOM-killed: TASK_FAILED with
 //!   REASON_CONTAINER_LIMITATION_MEMORY;
 //! * an image imported with `dcos image import` from a `docker save`
@@ -161,6 +162,27 @@ async fn marathon_app_from_a_registry_image_runs_in_its_own_container() {
         marathon.settled("/ctr", 1).await
     })
     .await;
+    // Nested exec: a command run inside the running container sees its
+    // root filesystem and pid namespace (sh is pid 1, the sleep is there).
+    let out = dcos_cli::task_exec::exec(
+        &master.url(),
+        &task,
+        &[
+            "/bin/sh".into(),
+            "-c".into(),
+            "cat /etc/os-release; ps -o pid,args; exit 3".into(),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.exit_code, 3, "{out:?}");
+    assert!(out.stdout.contains(&format!("MARKER={marker}")), "{out:?}");
+    assert!(out.stdout.contains("sleep 1000"), "{out:?}");
+    let missing = dcos_cli::task_exec::exec(&master.url(), "no-such-task", &["true".into()]).await;
+    assert!(missing
+        .unwrap_err()
+        .to_string()
+        .contains("task no-such-task is not running"));
     // The rootfs is an overlay of the stored layer.
     let provisioner = agent_dir.join("provisioner/containers");
     assert_eq!(

@@ -1200,6 +1200,37 @@ impl Agent {
         self.cfg.work_dir.join("slaves")
     }
 
+    /// Runs a command inside the running container of task `task_id`
+    /// (nested exec; see [`crate::container::exec`]).
+    pub async fn exec_in_task(
+        &self,
+        task_id: &str,
+        args: Vec<String>,
+    ) -> Result<crate::container::ExecOutput, crate::container::ExecError> {
+        use crate::container::ExecError;
+        let container = {
+            let inner = self.lock();
+            let r = inner
+                .tasks
+                .values()
+                .find(|r| r.info.task_id.value == task_id)
+                .ok_or_else(|| ExecError::UnknownTask(task_id.to_owned()))?;
+            if r.state != TaskState::Running {
+                return Err(ExecError::NotContainerized(task_id.to_owned()));
+            }
+            r.container_id.clone()
+        };
+        crate::container::exec(
+            &self.cfg.executor_command,
+            &self.cfg.containers.provisioner,
+            task_id,
+            &container,
+            args,
+            Duration::from_secs(60),
+        )
+        .await
+    }
+
     /// `/state`: the agent's state in the shape of Mesos' `/slave(1)/state`.
     pub fn state_json(&self) -> serde_json::Value {
         use serde_json::json;

@@ -312,6 +312,30 @@ impl Prepared {
     }
 }
 
+/// A nested exec's main, when this process was started for one: runs the
+/// command inside the container (output on this process's stdout and
+/// stderr) and exits with its status (126 if it could not be started).
+pub fn exec_if_asked() {
+    let Some(json) = std::env::var_os(runtime::EXEC_ENV) else {
+        return;
+    };
+    let code = match serde_json::from_str::<runtime::Exec>(&json.to_string_lossy()) {
+        Ok(e) => match runtime::exec(&e) {
+            Ok(raw) if raw & 0x7f == 0 => (raw >> 8) & 0xff,
+            Ok(raw) => 128 + (raw & 0x7f),
+            Err(e) => {
+                eprintln!("{e}");
+                126
+            }
+        },
+        Err(e) => {
+            eprintln!("bad {}: {e}", runtime::EXEC_ENV);
+            126
+        }
+    };
+    std::process::exit(code);
+}
+
 /// The supervisor's main, when this process was started as one: runs the
 /// container and exits with its status (a start failure is written to
 /// the bundle's `start_error` for the executor to report).
@@ -331,6 +355,85 @@ pub async fn supervise_if_asked() {
         }
     };
     std::process::exit(code);
+}
+
+/// Errors of a nested exec (the agent answers them as JSON).
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// No such task on this agent (404).
+    #[error("task {0} is not on this agent")]
+    UnknownTask(String),
+    /// The task is not running in a container (409).
+    #[error("task {0} is not running in a container")]
+    NotContainerized(String),
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The helper process could not be run (500).
+    #[error("exec helper: {0}")]
+    Helper(String),
+}
+
+/// What a nested exec printed and how it ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecOutput {
+    /// The command's exit code (128 + signal when killed; 126 when it
+    /// could not be started in the container).
+    pub exit_code: i32,
+    /// Its standard output (lossy UTF-8).
+    pub stdout: String,
+    /// Its standard error (lossy UTF-8).
+    pub stderr: String,
+}
+
+/// Runs `args` inside the running container `container_id` through a
+/// helper process (`<executor program> daemon executor` with
+/// `DCOS_CONTAINER_EXEC`: libcontainer clones from an idle process), and
+/// collects its output; killed after `timeout`.
+pub async fn exec(
+    program: &(PathBuf, Vec<String>),
+    provisioner: &Path,
+    task_id: &str,
+    container_id: &str,
+    args: Vec<String>,
+    timeout: std::time::Duration,
+) -> Result<ExecOutput, ExecError> {
+    if args.is_empty() {
+        return Err(ExecError::BadRequest("cmd must name a program".into()));
+    }
+    let state_root = provisioner.join("runtime");
+    if !state_root.join(container_id).is_dir() {
+        return Err(ExecError::NotContainerized(task_id.to_owned()));
+    }
+    let spec = runtime::Exec {
+        state_root,
+        id: container_id.to_owned(),
+        args,
+    };
+    let json = serde_json::to_string(&spec).map_err(|e| ExecError::Helper(e.to_string()))?;
+    let child = tokio::process::Command::new(&program.0)
+        .args(&program.1)
+        .env(runtime::EXEC_ENV, json)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| ExecError::Helper(e.to_string()))?;
+    let out = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .map_err(|_| ExecError::Helper(format!("the command did not finish within {timeout:?}")))?
+        .map_err(|e| ExecError::Helper(e.to_string()))?;
+    use std::os::unix::process::ExitStatusExt;
+    let exit_code = out
+        .status
+        .code()
+        .unwrap_or_else(|| 128 + out.status.signal().unwrap_or(0));
+    Ok(ExecOutput {
+        exit_code,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
 }
 
 #[cfg(test)]

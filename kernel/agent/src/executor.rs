@@ -51,7 +51,9 @@ pub enum ExecutorError {
 /// Runs the executor until its task is done.
 pub async fn run(flags: ExecutorFlags) -> anyhow::Result<()> {
     let _ = flags;
-    // Started as a container supervisor by an executor: never returns.
+    // Started as a container supervisor by an executor, or for a nested
+    // exec by the agent: these never return.
+    crate::container::exec_if_asked();
     crate::container::supervise_if_asked().await;
     // Our own session: the agent's death (or its terminal's) must not
     // reach us. Fails only if we already lead a group, which is fine.

@@ -244,3 +244,57 @@ pub fn cleanup(state_root: &Path, id: &str, cgroups_path: &str) {
         }
     }
 }
+
+/// The environment variable that makes an executor process run one
+/// command inside a running container (nested exec) and exit with its
+/// status.
+pub const EXEC_ENV: &str = "DCOS_CONTAINER_EXEC";
+
+/// A command to run inside a running container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exec {
+    /// libcontainer's state root of the running container.
+    pub state_root: PathBuf,
+    /// The running container's id.
+    pub id: String,
+    /// argv.
+    pub args: Vec<String>,
+}
+
+/// Runs `e.args` in the container's namespaces and cgroup (libcontainer's
+/// tenant container), with this process's stdout and stderr, and waits;
+/// returns the raw wait status. Call from an idle process.
+pub fn exec(e: &Exec) -> Result<i32, RuntimeError> {
+    use libcontainer::container::builder::ContainerBuilder;
+    use libcontainer::syscall::syscall::SyscallType;
+    use std::os::fd::AsFd;
+    if !e.state_root.join(&e.id).is_dir() {
+        return Err(RuntimeError::Libcontainer(format!(
+            "container {} is not running",
+            e.id
+        )));
+    }
+    let lc = |e: libcontainer::error::LibcontainerError| RuntimeError::Libcontainer(e.to_string());
+    let dup = |fd: std::os::fd::BorrowedFd<'_>| {
+        fd.try_clone_to_owned().map_err(|source| RuntimeError::Io {
+            what: "duplicating an output descriptor".into(),
+            source,
+        })
+    };
+    let stdin = File::open("/dev/null").map_err(|source| RuntimeError::Io {
+        what: "opening /dev/null".into(),
+        source,
+    })?;
+    let pid = ContainerBuilder::new(e.id.clone(), SyscallType::default())
+        .with_root_path(&e.state_root)
+        .map_err(lc)?
+        .with_stdin(stdin)
+        .with_stdout(dup(std::io::stdout().as_fd())?)
+        .with_stderr(dup(std::io::stderr().as_fd())?)
+        .as_tenant()
+        .with_container_args(e.args.clone())
+        .with_detach(true)
+        .build()
+        .map_err(lc)?;
+    Ok(wait_raw(pid))
+}
