@@ -292,3 +292,48 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Removes what containers of an agent work dir leave when a test ends
+/// with them running (the harness kills agents and executors with -9,
+/// which cannot reach processes inside containers): kills every process
+/// in their cgroups, unmounts their root filesystems, removes their
+/// cgroup dirs. Declare it before the cluster so it drops after.
+#[derive(Debug)]
+pub struct ContainerReaper(pub PathBuf);
+
+impl Drop for ContainerReaper {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.0.join("provisioner/containers")) else {
+            return;
+        };
+        let hierarchies: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        for e in entries.flatten() {
+            let id = e.file_name();
+            for _ in 0..50 {
+                let mut any = false;
+                for h in &hierarchies {
+                    let procs =
+                        std::fs::read_to_string(h.join("dcos").join(&id).join("cgroup.procs"))
+                            .unwrap_or_default();
+                    for pid in procs.split_whitespace() {
+                        any = true;
+                        let _ = Command::new("kill").args(["-9", pid]).status();
+                    }
+                }
+                if !any {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(e.path().join("rootfs"))
+                .status();
+            for h in &hierarchies {
+                let _ = std::fs::remove_dir(h.join("dcos").join(&id));
+            }
+        }
+    }
+}

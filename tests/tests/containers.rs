@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use dcos_tests::containers::{
-    can_run_containers, first_failure, sandbox_of, wait_for, Registry, TestImage,
+    can_run_containers, first_failure, sandbox_of, wait_for, ContainerReaper, Registry, TestImage,
 };
 use dcos_tests::marathon::Marathon;
 use dcos_tests::{dcos_bin, free_port, wait_until, Agent, Master};
@@ -114,6 +114,7 @@ async fn marathon_app_from_a_registry_image_runs_in_its_own_container() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let _reaper = ContainerReaper(tmp.path().join("agent"));
     let registry = Registry::start(&tmp.path().join("registry")).await;
     let marker = unique("marker");
     registry
@@ -226,6 +227,7 @@ async fn an_over_limit_container_is_oom_killed_and_reported() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let _reaper = ContainerReaper(tmp.path().join("agent"));
     let registry = Registry::start(&tmp.path().join("registry")).await;
     registry
         .push(
@@ -270,6 +272,7 @@ async fn an_image_imported_from_docker_save_runs_without_a_registry() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let _reaper = ContainerReaper(tmp.path().join("agent"));
     let marker = unique("imported");
     let tarball = tmp.path().join("busybox.tar");
     std::fs::write(
@@ -319,6 +322,7 @@ async fn bad_images_fail_their_tasks_with_precise_messages() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let _reaper = ContainerReaper(tmp.path().join("agent"));
     let registry = Registry::start(&tmp.path().join("registry")).await;
     let host = registry.host();
     // A corrupted layer: pushed intact, then changed on the registry's disk.
@@ -402,6 +406,7 @@ async fn containers_survive_an_agent_restart_and_share_one_pull() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
+    let _reaper = ContainerReaper(tmp.path().join("agent"));
     let registry = Registry::start(&tmp.path().join("registry")).await;
     let image = TestImage::busybox(&unique("restart"), "amd64");
     registry.push("test/busybox", "1", &image).await;

@@ -1013,6 +1013,13 @@ impl Agent {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || isolator.destroy(&c)).await {
             tracing::warn!("destroying container {container}: {e}");
         }
+        // A killed executor could not unmount its container's rootfs.
+        let containers = self.cfg.containers.clone();
+        let c = container.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::container::cleanup_leftovers(&containers, &c)
+        })
+        .await;
         let receipt = {
             let mut inner = self.lock();
             match inner.tasks.get(&k) {

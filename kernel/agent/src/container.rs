@@ -357,6 +357,28 @@ pub async fn supervise_if_asked() {
     std::process::exit(code);
 }
 
+/// What an executor that was killed left of its container (the bundle
+/// and its overlay mount, runtime state, libcontainer's cgroup dirs, the
+/// layer hold); run by the agent after the container's cgroup was
+/// destroyed. Does nothing for a container without a bundle.
+pub fn cleanup_leftovers(c: &crate::agent::ContainerConfig, container_id: &str) {
+    if c.provisioner.as_os_str().is_empty() {
+        return;
+    }
+    let bundle_dir = c.provisioner.join("containers").join(container_id);
+    if !bundle_dir.exists() {
+        return;
+    }
+    let cgroups_path = format!("/{}/{container_id}", c.cgroups_parent.trim_matches('/'));
+    runtime::cleanup(&c.provisioner.join("runtime"), container_id, &cgroups_path);
+    if let Err(e) = bundle::destroy_dir(&bundle_dir) {
+        tracing::warn!("container {container_id}: {e}");
+    }
+    if let Ok(store) = ImageStore::open(&c.image_store) {
+        store.release(container_id);
+    }
+}
+
 /// Errors of a nested exec (the agent answers them as JSON).
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
