@@ -24,6 +24,9 @@ use dcos_containerizer::registry::Credentials;
 use dcos_containerizer::runtime::{self, Supervise, SUPERVISE_ENV};
 use dcos_containerizer::store::ImageStore;
 
+/// How long provisioning an image may take.
+pub const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The file a supervisor writes when the container could not start.
 pub const START_ERROR_FILE: &str = "start_error";
 
@@ -195,10 +198,15 @@ pub async fn prepare(
 ) -> Result<Prepared, String> {
     let fail = |e: &dyn std::fmt::Display| format!("Failed to provision image '{}': {e}", req.name);
     let store = ImageStore::open(&env.image_store).map_err(|e| fail(&e))?;
-    let image =
-        dcos_containerizer::provide(&store, &req.name, req.force_pull, req.credentials.clone())
-            .await
-            .map_err(|e| fail(&e))?;
+    // A registry that accepts connections but never answers must not hold
+    // the task (and its KILL) forever.
+    let image = tokio::time::timeout(
+        PULL_TIMEOUT,
+        dcos_containerizer::provide(&store, &req.name, req.force_pull, req.credentials.clone()),
+    )
+    .await
+    .map_err(|_| fail(&format!("the pull did not finish within {PULL_TIMEOUT:?}")))?
+    .map_err(|e| fail(&e))?;
     store
         .retain(&env.container_id, &image.layers)
         .map_err(|e| fail(&e))?;

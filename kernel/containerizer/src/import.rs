@@ -305,3 +305,98 @@ fn import_oci_layout(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build;
+
+    fn image() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let layer = build::layer_tar(&[build::Entry::File(
+            "etc/marker".into(),
+            b"oci".to_vec(),
+            0o644,
+        )]);
+        let config = build::config_json(
+            "amd64",
+            &["/bin/sh"],
+            &[],
+            &[],
+            std::slice::from_ref(&layer),
+        );
+        let manifest = build::manifest_json(&config, std::slice::from_ref(&layer));
+        (layer, config, manifest)
+    }
+
+    fn layout(dir: &Path, blobs: &[&[u8]], index: serde_json::Value) {
+        fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        fs::write(dir.join("index.json"), index.to_string()).unwrap();
+        for b in blobs {
+            fs::write(dir.join("blobs/sha256").join(Digest::of(b).hex()), b).unwrap();
+        }
+    }
+
+    #[test]
+    fn oci_layouts_import_with_their_ref_name_or_a_given_one() {
+        let (layer, config, manifest) = image();
+        let dir = tempfile::tempdir().unwrap();
+        let oci = dir.path().join("layout");
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": crate::image::OCI_MANIFEST, "digest": Digest::of(&manifest).to_string(),
+            "size": manifest.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "registry.local/team/app:3"}}]});
+        layout(&oci, &[&layer, &config, &manifest], index);
+        let store = ImageStore::open(dir.path().join("store")).unwrap();
+        let images = import(&store, &oci, None).unwrap();
+        assert_eq!(images[0].name, "registry.local/team/app:3");
+        let stored = store.image("registry.local/team/app:3").unwrap();
+        assert_eq!(stored.config.entrypoint, ["/bin/sh"]);
+        let marker = store.layer_path(&stored.layers[0]).join("etc/marker");
+        assert_eq!(fs::read(marker).unwrap(), b"oci");
+        let renamed = import(&store, &oci, Some("other/app:1")).unwrap();
+        assert_eq!(renamed[0].name, "registry-1.docker.io/other/app:1");
+    }
+
+    #[test]
+    fn a_corrupted_blob_or_diff_id_is_refused_and_nothing_is_stored() {
+        let (layer, config, manifest) = image();
+        let dir = tempfile::tempdir().unwrap();
+        let oci = dir.path().join("layout");
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "digest": Digest::of(&manifest).to_string(), "size": manifest.len()}]});
+        layout(&oci, &[&layer, &config, &manifest], index);
+        let mut bad = layer.clone();
+        bad[600] ^= 1;
+        fs::write(
+            oci.join("blobs/sha256").join(Digest::of(&layer).hex()),
+            &bad,
+        )
+        .unwrap();
+        let store = ImageStore::open(dir.path().join("store")).unwrap();
+        let err = import(&store, &oci, Some("x/y:1")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("digest mismatch for layer"),
+            "{err}"
+        );
+        assert!(!store.has_layer(&Digest::of(&layer)));
+
+        // docker save whose layer.tar does not match the config's diff_id.
+        let mut save = build::docker_save(&["x/y:2"], &config, &[bad]);
+        let tar_path = dir.path().join("save.tar");
+        fs::write(&tar_path, &save).unwrap();
+        let err = import(&store, &tar_path, None).unwrap_err();
+        assert!(
+            err.to_string().starts_with("digest mismatch for layer"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read_dir(dir.path().join("store/tmp")).unwrap().count(),
+            0
+        );
+        save.truncate(100);
+        fs::write(&tar_path, &save).unwrap();
+        assert!(import(&store, &tar_path, None).is_err());
+        assert!(matches!(store.image("x/y:2"), Err(StoreError::NotFound(_))));
+    }
+}
