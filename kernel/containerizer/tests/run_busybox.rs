@@ -90,5 +90,15 @@ fn busybox_from_docker_save_runs_in_its_own_rootfs_and_pid_namespace() {
     assert!(!Path::new("/sys/fs/cgroup/devices/dcos-test")
         .join(&id)
         .exists());
-    let _ = std::fs::remove_dir("/sys/fs/cgroup/devices/dcos-test");
+    // libcontainer made the parent in every hierarchy; the kernel may
+    // still hold a just-emptied cgroup for a moment.
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let parent = h.path().join("dcos-test");
+        for _ in 0..50 {
+            if !parent.exists() || std::fs::remove_dir(&parent).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
