@@ -22,6 +22,7 @@
 pub mod client;
 pub mod cluster;
 pub mod daemon;
+pub mod image;
 pub mod install;
 pub mod job;
 pub mod marathon;
@@ -30,6 +31,7 @@ pub mod security;
 pub mod serve;
 pub mod store;
 pub mod task;
+pub mod task_exec;
 
 use std::process::ExitCode;
 
@@ -82,6 +84,8 @@ pub enum Command {
     Security(security::SecurityCmd),
     /// Shell completions: `dcos completion bash > /etc/bash_completion.d/dcos`.
     Completion { shell: clap_complete::Shell },
+    /// An agent's container image store: import, pull, list, remove, gc.
+    Image(image::ImageArgs),
 }
 
 /// An error already reported (or a plain status): exit with this code.
@@ -141,6 +145,7 @@ pub fn main() -> ExitCode {
                 clap_complete::generate(shell, &mut Cli::command(), "dcos", &mut std::io::stdout());
                 Ok(())
             }
+            Command::Image(i) => image::run(i).await,
         }
     });
     match result {

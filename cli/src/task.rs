@@ -51,6 +51,18 @@ pub enum TaskCmd {
         #[arg(long, alias = "completed")]
         all: bool,
     },
+    /// Runs a command inside a running task's container (its mount, pid,
+    /// ipc and uts namespaces); prints its output and exits with its exit
+    /// code. No TTY: `-it` is not supported.
+    Exec {
+        task: String,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        cmd: Vec<String>,
+        /// `{"exit_code", "stdout", "stderr"}` instead of the raw output.
+        #[arg(long)]
+        json: bool,
+    },
     /// The files in a task's sandbox.
     Ls {
         task: String,
@@ -75,6 +87,7 @@ pub async fn run_task(args: TaskArgs) -> anyhow::Result<()> {
             lines,
             all,
         }) => log(&api, &task, &file, follow, lines, all).await,
+        Some(TaskCmd::Exec { task, cmd, json }) => exec(&api, &task, &cmd, json).await,
         Some(TaskCmd::Ls {
             task,
             path,
@@ -215,6 +228,33 @@ async fn find_task(api: &Api, query: &str, completed: bool) -> anyhow::Result<Va
 }
 
 /// The agent and sandbox directory of a task.
+/// `dcos task exec`: the agent's `POST /tasks/<id>/exec`, through the
+/// gateway's `/agent/<id>/` route.
+async fn exec(api: &Api, query: &str, cmd: &[String], as_json: bool) -> anyhow::Result<()> {
+    let task = find_task(api, query, false).await?;
+    let task_id = task["id"].as_str().unwrap_or_default();
+    let agent = task["slave_id"].as_str().unwrap_or_default();
+    let out: crate::task_exec::ExecOutput = serde_json::from_value(
+        api.send(
+            Method::POST,
+            &format!("/agent/{agent}/tasks/{task_id}/exec"),
+            Some(&json!({ "cmd": cmd })),
+        )
+        .await?,
+    )?;
+    if as_json {
+        output::json(&out)?;
+    } else {
+        std::io::stdout().write_all(out.stdout.as_bytes())?;
+        std::io::stderr().write_all(out.stderr.as_bytes())?;
+    }
+    match u8::try_from(out.exit_code) {
+        Ok(0) => Ok(()),
+        Ok(code) => Err(crate::Exit::Quiet(code).into()),
+        Err(_) => Err(crate::Exit::Quiet(1).into()),
+    }
+}
+
 async fn sandbox(api: &Api, task: &Value) -> anyhow::Result<(String, String)> {
     let agent = task["slave_id"].as_str().unwrap_or("").to_string();
     let task_id = task["id"].as_str().unwrap_or("");

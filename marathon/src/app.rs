@@ -5,8 +5,9 @@
 //! Owns parsing and checking only; what an app *does* (instances, health,
 //! deployments) is in [`crate::planner`] and [`crate::runtime`]. Unknown
 //! input fields are tolerated (real clients send fields we do not model;
-//! `container`, `readinessChecks` and `unreachableStrategy` are accepted and
-//! stored as given).
+//! `readinessChecks` and `unreachableStrategy` are accepted and
+//! stored as given; `container` is stored and becomes the task's
+//! `ContainerInfo`, see [`crate::state::container_info`]).
 
 use std::collections::BTreeMap;
 

@@ -1045,8 +1045,15 @@ pub fn task_info(
     inst: &Instance,
     resources: Vec<dcos_api::v1::Resource>,
 ) -> TaskInfo {
+    let container = app.container.as_ref().and_then(container_info);
     let mut command = match (&app.cmd, &app.args) {
         (Some(cmd), _) => CommandInfo::shell(cmd.clone()),
+        // With an image, `args` are the arguments of its entrypoint.
+        (None, Some(args)) if container.is_some() => CommandInfo {
+            shell: Some(false),
+            arguments: args.clone(),
+            ..CommandInfo::default()
+        },
         (None, Some(args)) => CommandInfo {
             shell: Some(false),
             value: args.first().cloned(),
@@ -1106,6 +1113,7 @@ pub fn task_info(
         command,
     );
     task.resources = resources;
+    task.container = container;
     task.health_check = app
         .health_checks
         .first()
@@ -1122,6 +1130,86 @@ pub fn task_info(
             .collect(),
     );
     task
+}
+
+/// An app's `container` as the task's Mesos `ContainerInfo`, when it names
+/// an image: `{"type": "DOCKER", "docker": {"image": …, "network": …,
+/// "forcePullImage": …}}` becomes a DOCKER container, `{"type": "MESOS",
+/// "docker": {"image": …}}` (Marathon's UCR spelling) or `"mesos":
+/// {"image": …}` a MESOS container with a Docker image; `volumes`
+/// (`containerPath`, `hostPath`, `mode`) carry over. A container without
+/// an image (a MESOS container for volumes only) carries its volumes.
+pub fn container_info(c: &Value) -> Option<dcos_api::v1::ContainerInfo> {
+    use dcos_api::v1::{ContainerInfo, DockerNetwork, Image, MesosInfo, Volume, VolumeMode};
+    let kind = c.get("type").and_then(Value::as_str).unwrap_or("DOCKER");
+    let docker = c.get("docker");
+    let image = docker
+        .and_then(|d| d.get("image"))
+        .or_else(|| c.get("mesos").and_then(|m| m.get("image")))
+        .and_then(|i| {
+            i.as_str().map(str::to_owned).or_else(|| {
+                // Mesos' own shape: {"type": "DOCKER", "docker": {"name": …}}
+                i.get("docker")
+                    .and_then(|d| d.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            })
+        });
+    let force_pull = docker
+        .and_then(|d| d.get("forcePullImage"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let mut info = match (kind, image) {
+        ("DOCKER", Some(image)) => {
+            let mut info = ContainerInfo::docker(image);
+            if let Some(d) = info.docker.as_mut() {
+                d.force_pull_image = Some(force_pull);
+                d.network = match docker
+                    .and_then(|d| d.get("network"))
+                    .and_then(Value::as_str)
+                {
+                    Some("NONE") => Some(DockerNetwork::None),
+                    Some("BRIDGE") => Some(DockerNetwork::Bridge),
+                    Some("USER") => Some(DockerNetwork::User),
+                    _ => Some(DockerNetwork::Host),
+                };
+            }
+            info
+        }
+        ("MESOS", image) => {
+            let mut info = ContainerInfo::mesos();
+            info.mesos = image.map(|name| MesosInfo {
+                image: Some(Image {
+                    cached: Some(!force_pull),
+                    ..Image::docker(name)
+                }),
+            });
+            info
+        }
+        _ => return None,
+    };
+    info.volumes = c
+        .get("volumes")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| {
+                    Some(Volume {
+                        mode: if v.get("mode").and_then(Value::as_str) == Some("RO") {
+                            VolumeMode::Ro
+                        } else {
+                            VolumeMode::Rw
+                        },
+                        container_path: v.get("containerPath")?.as_str()?.to_owned(),
+                        host_path: v.get("hostPath").and_then(Value::as_str).map(str::to_owned),
+                        image: None,
+                        source: None,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(info)
 }
 
 /// An app health check as the agent's Mesos health check. Marathon's own
@@ -1214,6 +1302,65 @@ mod tests {
         let mut s = TaskStatus::new(TaskId::new(task), state);
         s.healthy = healthy;
         books.apply_update(&s, now);
+    }
+
+    #[test]
+    fn app_containers_become_task_containers() {
+        use dcos_api::v1::{ContainerType, DockerNetwork, VolumeMode};
+        let docker = container_info(&json!({"type": "DOCKER",
+            "docker": {"image": "127.0.0.1:5000/app:1", "network": "NONE", "forcePullImage": true},
+            "volumes": [{"containerPath": "/data", "hostPath": "/srv", "mode": "RO"}]}))
+        .unwrap();
+        assert_eq!(docker.kind, ContainerType::Docker);
+        let d = docker.docker.as_ref().unwrap();
+        assert_eq!(d.image, "127.0.0.1:5000/app:1");
+        assert_eq!(d.network(), DockerNetwork::None);
+        assert_eq!(d.force_pull_image, Some(true));
+        assert_eq!(docker.volumes[0].mode, VolumeMode::Ro);
+        assert_eq!(docker.volumes[0].host_path.as_deref(), Some("/srv"));
+
+        let ucr =
+            container_info(&json!({"type": "MESOS", "docker": {"image": "busybox"}})).unwrap();
+        assert_eq!(ucr.kind, ContainerType::Mesos);
+        let image = ucr.mesos.unwrap().image.unwrap();
+        assert_eq!(image.docker.as_ref().unwrap().name, "busybox");
+        assert!(image.cached());
+        let mesos = container_info(&json!({"type": "MESOS", "mesos": {"image": "x/y:2"}})).unwrap();
+        assert_eq!(
+            mesos.mesos.unwrap().image.unwrap().docker.unwrap().name,
+            "x/y:2"
+        );
+
+        let a = app(
+            json!({"id": "/img", "args": ["-c", "true"], "cpus": 0.1, "mem": 16,
+            "container": {"type": "MESOS", "docker": {"image": "busybox"}}}),
+        );
+        let inst = Instance {
+            task_id: "img.1".into(),
+            app_id: "/img".into(),
+            version: "v".into(),
+            config_version: "v".into(),
+            agent_id: "a1".into(),
+            placement: Placement {
+                hostname: "h".into(),
+                attributes: BTreeMap::new(),
+                region: None,
+                zone: None,
+            },
+            ports: vec![],
+            state: TaskState::Staging,
+            healthy: None,
+            staged_at: 0.0,
+            started_at: None,
+            seq: 0,
+            killing_since: None,
+            ready: false,
+        };
+        let t = task_info(&a, &inst, vec![]);
+        let cmd = t.command.unwrap();
+        assert_eq!(cmd.value, None);
+        assert_eq!(cmd.arguments, ["-c", "true"]);
+        assert_eq!(t.container.unwrap().kind, ContainerType::Mesos);
     }
 
     #[test]

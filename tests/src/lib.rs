@@ -7,6 +7,7 @@
 //! never passes by skipping.
 
 pub mod chronos;
+pub mod containers;
 pub mod gateway;
 pub mod install;
 pub mod marathon;

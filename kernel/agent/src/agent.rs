@@ -88,6 +88,21 @@ pub struct Config {
     pub recovery_timeout: Duration,
     /// The executor program and its arguments.
     pub executor_command: (PathBuf, Vec<String>),
+    /// Where images and container bundles live (the native containerizer).
+    pub containers: ContainerConfig,
+}
+
+/// The native containerizer's places, handed to executors in their
+/// environment (`DCOS_IMAGE_STORE`, `DCOS_PROVISIONER_DIR`,
+/// `DCOS_CGROUPS_PARENT`, `DCOS_CONTAINER_ID`).
+#[derive(Debug, Clone, Default)]
+pub struct ContainerConfig {
+    /// The image store (default `<work_dir>/images`).
+    pub image_store: PathBuf,
+    /// Bundles and runtime state (default `<work_dir>/provisioner`).
+    pub provisioner: PathBuf,
+    /// The parent cgroup of every container (`--cgroups_root`).
+    pub cgroups_parent: String,
 }
 
 /// A live executor subscription.
@@ -652,6 +667,24 @@ impl Agent {
             "MESOS_SLAVE_PID".into(),
             format!("slave(1)@{}", self.cfg.executor_endpoint),
         );
+        let c = &self.cfg.containers;
+        if !c.image_store.as_os_str().is_empty() {
+            vars.insert(
+                "DCOS_IMAGE_STORE".into(),
+                c.image_store.display().to_string(),
+            );
+            vars.insert(
+                "DCOS_PROVISIONER_DIR".into(),
+                c.provisioner.display().to_string(),
+            );
+            vars.insert("DCOS_CGROUPS_PARENT".into(), c.cgroups_parent.clone());
+        }
+        if let Some(container) = dir.file_name() {
+            vars.insert(
+                "DCOS_CONTAINER_ID".into(),
+                container.to_string_lossy().into_owned(),
+            );
+        }
         ExecutorSpec {
             program: self.cfg.executor_command.0.clone(),
             args: self.cfg.executor_command.1.clone(),
@@ -980,6 +1013,13 @@ impl Agent {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || isolator.destroy(&c)).await {
             tracing::warn!("destroying container {container}: {e}");
         }
+        // A killed executor could not unmount its container's rootfs.
+        let containers = self.cfg.containers.clone();
+        let c = container.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            crate::container::cleanup_leftovers(&containers, &c)
+        })
+        .await;
         let receipt = {
             let mut inner = self.lock();
             match inner.tasks.get(&k) {
@@ -1165,6 +1205,37 @@ impl Agent {
     /// Whether `path` (canonical) is inside a sandbox of this agent.
     pub fn sandbox_root(&self) -> PathBuf {
         self.cfg.work_dir.join("slaves")
+    }
+
+    /// Runs a command inside the running container of task `task_id`
+    /// (nested exec; see [`crate::container::exec`]).
+    pub async fn exec_in_task(
+        &self,
+        task_id: &str,
+        args: Vec<String>,
+    ) -> Result<crate::container::ExecOutput, crate::container::ExecError> {
+        use crate::container::ExecError;
+        let container = {
+            let inner = self.lock();
+            let r = inner
+                .tasks
+                .values()
+                .find(|r| r.info.task_id.value == task_id)
+                .ok_or_else(|| ExecError::UnknownTask(task_id.to_owned()))?;
+            if r.state != TaskState::Running {
+                return Err(ExecError::NotContainerized(task_id.to_owned()));
+            }
+            r.container_id.clone()
+        };
+        crate::container::exec(
+            &self.cfg.executor_command,
+            &self.cfg.containers.provisioner,
+            task_id,
+            &container,
+            args,
+            Duration::from_secs(60),
+        )
+        .await
     }
 
     /// `/state`: the agent's state in the shape of Mesos' `/slave(1)/state`.
@@ -1368,6 +1439,7 @@ mod tests {
             executor_endpoint: "127.0.0.1:5051".into(),
             retry_interval: Duration::from_secs(10),
             recovery_timeout: Duration::from_secs(60),
+            containers: ContainerConfig::default(),
             executor_command: ("/bin/dcos".into(), vec!["daemon".into(), "executor".into()]),
         };
         let (a, rx) = Agent::new(cfg, cp, stored, isolator.clone(), launcher.clone());

@@ -51,6 +51,10 @@ pub enum ExecutorError {
 /// Runs the executor until its task is done.
 pub async fn run(flags: ExecutorFlags) -> anyhow::Result<()> {
     let _ = flags;
+    // Started as a container supervisor by an executor, or for a nested
+    // exec by the agent: these never return.
+    crate::container::exec_if_asked();
+    crate::container::supervise_if_asked().await;
     // Our own session: the agent's death (or its terminal's) must not
     // reach us. Fails only if we already lead a group, which is fine.
     let _ = nix::unistd::setsid();
@@ -84,6 +88,9 @@ struct Executor {
     healthy: Option<bool>,
     /// The kill was ours, after failed health checks.
     health_killed: bool,
+    /// The task's container, when it runs from an image (the child is
+    /// then its supervisor).
+    container: Option<crate::container::Prepared>,
 }
 
 fn now_secs() -> f64 {
@@ -167,6 +174,7 @@ impl Executor {
             health: None,
             healthy: None,
             health_killed: false,
+            container: None,
         }
     }
 
@@ -338,6 +346,11 @@ impl Executor {
         }
         self.task = Some(task.clone());
         self.update(TaskState::Starting, None).await;
+        match crate::container::image_request(&task) {
+            Ok(Some(req)) => return self.launch_container(task, req).await,
+            Ok(None) => {}
+            Err(message) => return self.launch_failed(message).await,
+        }
         let Some(command) = task.command.clone() else {
             self.update(TaskState::Failed, Some("the task has no command".into()))
                 .await;
@@ -359,17 +372,7 @@ impl Executor {
             .process_group(0)
             .kill_on_drop(false);
         match cmd.spawn() {
-            Ok(child) => {
-                self.child = Some(child);
-                self.update(TaskState::Running, None).await;
-                if let Some(check) = task.health_check.clone() {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let env = task_environment(&task, &self.hostname);
-                    let dir = std::path::PathBuf::from(&self.env.directory);
-                    let handle = tokio::spawn(crate::health::run(check.clone(), env, dir, tx));
-                    self.health = Some((HealthState::new(&check, Instant::now()), rx, handle));
-                }
-            }
+            Ok(child) => self.running(child, &task).await,
             Err(e) => {
                 self.update(
                     TaskState::Failed,
@@ -377,6 +380,59 @@ impl Executor {
                 )
                 .await;
             }
+        }
+    }
+
+    /// TASK_FAILED with REASON_CONTAINER_LAUNCH_FAILED.
+    async fn launch_failed(&mut self, message: String) {
+        self.send_update(
+            TaskState::Failed,
+            Some(message),
+            Some(Reason::ContainerLaunchFailed),
+        )
+        .await;
+    }
+
+    /// Provisions the task's image and starts its container's supervisor.
+    async fn launch_container(&mut self, task: TaskInfo, req: crate::container::ImageRequest) {
+        let Some(env) = crate::container::ContainerEnv::from_lookup(|k| std::env::var(k).ok())
+        else {
+            return self
+                .launch_failed("this agent runs no native containerizer (no image store given to the executor)".into())
+                .await;
+        };
+        let sandbox = std::path::PathBuf::from(&self.env.directory);
+        let vars = task_environment(&task, &self.hostname);
+        let prepared =
+            match crate::container::prepare(&env, &task, &req, &sandbox, vars, self.grace(None))
+                .await
+            {
+                Ok(p) => p,
+                Err(message) => return self.launch_failed(message).await,
+            };
+        match prepared.spawn_supervisor() {
+            Ok(child) => {
+                self.container = Some(prepared);
+                self.running(child, &task).await;
+            }
+            Err(e) => {
+                prepared.cleanup();
+                self.launch_failed(format!("Failed to start the container supervisor: {e}"))
+                    .await;
+            }
+        }
+    }
+
+    /// The task's process (or container supervisor) runs.
+    async fn running(&mut self, child: Child, task: &TaskInfo) {
+        self.child = Some(child);
+        self.update(TaskState::Running, None).await;
+        if let Some(check) = task.health_check.clone() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let env = task_environment(task, &self.hostname);
+            let dir = std::path::PathBuf::from(&self.env.directory);
+            let handle = tokio::spawn(crate::health::run(check.clone(), env, dir, tx));
+            self.health = Some((HealthState::new(&check, Instant::now()), rx, handle));
         }
     }
 
@@ -403,7 +459,14 @@ impl Executor {
         match self.child_group() {
             Some(pg) => {
                 let _ = killpg(pg, Signal::SIGTERM);
-                self.kill_deadline = Some(Instant::now() + self.grace(policy));
+                // A container's supervisor escalates on its own after the
+                // grace period (and then cleans up); this is the backstop.
+                let backstop = if self.container.is_some() {
+                    Duration::from_secs(2)
+                } else {
+                    Duration::ZERO
+                };
+                self.kill_deadline = Some(Instant::now() + self.grace(policy) + backstop);
             }
             None if self.task.is_some() && !self.terminal_sent => {
                 // Launched but the command never started: nothing to kill.
@@ -429,6 +492,20 @@ impl Executor {
         self.child = None;
         self.stop_health();
         self.kill_deadline = None;
+        let mut status = status;
+        if let Some(c) = self.container.take() {
+            let start_error = c.start_error();
+            let own = c.exit_status();
+            c.cleanup();
+            if let Some(e) = start_error {
+                return self
+                    .launch_failed(format!("Failed to start the container: {e}"))
+                    .await;
+            }
+            if let Some(s) = own {
+                status = Ok(s);
+            }
+        }
         let (state, message) = match status {
             Ok(s) => exit_message(s),
             Err(e) => (

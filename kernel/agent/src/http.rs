@@ -1,7 +1,9 @@
 //! The agent's HTTP server: the executor API (`POST /api/v1/executor`,
 //! RecordIO event stream on SUBSCRIBE), `/files/{browse,read,download}`
 //! (with the old `.json` aliases), `/state` (also `/state.json`,
-//! `/slave(1)/state`), `/health` and `/metrics/snapshot`.
+//! `/slave(1)/state`), `/health`, `/metrics/snapshot`, and
+//! `POST /tasks/{task_id}/exec` (`{"cmd": [argv]}` → `{"exit_code",
+//! "stdout", "stderr"}`: a command run inside the task's container).
 //!
 //! Owns routing, parsing and the error → status mapping only.
 
@@ -35,6 +37,7 @@ pub fn router(agent: Arc<Agent>) -> Router {
         .route("/state.json", get(state))
         .route("/slave(1)/state", get(state))
         .route("/slave(1)/state.json", get(state))
+        .route("/tasks/{task_id}/exec", post(exec))
         .route("/health", get(|| async { StatusCode::OK }))
         .route("/metrics/snapshot", get(metrics))
         .with_state(agent)
@@ -47,6 +50,45 @@ impl IntoResponse for AgentError {
             _ => StatusCode::BAD_REQUEST,
         };
         (code, self.to_string()).into_response()
+    }
+}
+
+impl IntoResponse for crate::container::ExecError {
+    fn into_response(self) -> Response {
+        use crate::container::ExecError;
+        let code = match &self {
+            ExecError::UnknownTask(_) => StatusCode::NOT_FOUND,
+            ExecError::NotContainerized(_) => StatusCode::CONFLICT,
+            ExecError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ExecError::Helper(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (code, Json(serde_json::json!({"message": self.to_string()}))).into_response()
+    }
+}
+
+/// `POST /tasks/{task_id}/exec` body.
+#[derive(serde::Deserialize)]
+struct ExecRequest {
+    cmd: Vec<String>,
+}
+
+async fn exec(
+    State(agent): State<Arc<Agent>>,
+    axum::extract::Path(task_id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Response {
+    let req: ExecRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return crate::container::ExecError::BadRequest(format!(
+                "body must be {{\"cmd\": [\"program\", \"arg\", ...]}}: {e}"
+            ))
+            .into_response()
+        }
+    };
+    match agent.exec_in_task(&task_id, req.cmd).await {
+        Ok(out) => Json(out).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -13,6 +13,8 @@
 //! - [`master`]: the connection to the master (subscribe, redirects,
 //!   backoff, heartbeats, calls).
 //! - [`http`]: the agent's HTTP server; [`files`]: sandbox-confined files.
+//! - [`container`]: the executor's side of the native containerizer
+//!   (image tasks run in OCI containers through `dcos-containerizer`).
 //! - [`isolator`]: cgroups (v1/v2) behind a trait; [`launcher`]: executor
 //!   processes behind a trait; [`fetcher`]: `CommandInfo.uris`;
 //!   [`health`]: task health checks (run by the executor).
@@ -23,6 +25,7 @@
 
 pub mod agent;
 pub mod checkpoint;
+pub mod container;
 pub mod detect;
 pub mod executor;
 pub mod fetcher;
@@ -101,6 +104,45 @@ pub struct AgentFlags {
     /// How long executors keep their tasks while the agent is away.
     #[arg(long, alias = "recovery_timeout", default_value = "15mins")]
     pub recovery_timeout: String,
+    /// Containerizer flags (boxed: they are seldom given).
+    #[command(flatten)]
+    pub containers: Box<ContainerFlags>,
+}
+
+/// The containerizers' flags.
+#[derive(Debug, Clone, Args)]
+pub struct ContainerFlags {
+    /// Containerizers, in order of preference: `mesos` (the native one:
+    /// OCI images run with libcontainer) and `docker`. DOCKER containers
+    /// run natively when no Docker engine serves them.
+    #[arg(long, default_value = "mesos")]
+    pub containerizers: String,
+    /// The image store (default `<work_dir>/images`).
+    #[arg(long, alias = "image_store_dir")]
+    pub image_store_dir: Option<std::path::PathBuf>,
+}
+
+/// The `--containerizers` list, checked.
+fn containerizers(flags: &AgentFlags) -> anyhow::Result<Vec<String>> {
+    let list: Vec<String> = flags
+        .containers
+        .containerizers
+        .split(',')
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    for c in &list {
+        if c != "mesos" && c != "docker" {
+            anyhow::bail!("--containerizers: unknown containerizer '{c}' (known: mesos, docker)");
+        }
+    }
+    if !list.iter().any(|c| c == "mesos") {
+        anyhow::bail!(
+            "--containerizers={}: the mesos containerizer is required (it runs command tasks)",
+            flags.containers.containerizers
+        );
+    }
+    Ok(list)
 }
 
 fn duration_flag(name: &str, value: &str) -> anyhow::Result<Duration> {
@@ -161,6 +203,20 @@ pub async fn run(
     let resources = detect::resources(flags.resources.as_deref(), &work_dir)?;
     let attributes = detect::attributes(flags.attributes.as_deref())?;
     let isolator = isolator(&flags)?;
+    let containerizers = containerizers(&flags)?;
+    if containerizers.iter().any(|c| c == "docker") {
+        tracing::info!(
+            "--containerizers includes docker: DOCKER containers run on the native containerizer here"
+        );
+    }
+    let image_store = flags
+        .containers
+        .image_store_dir
+        .clone()
+        .unwrap_or_else(|| work_dir.join("images"));
+    let provisioner = work_dir.join("provisioner");
+    dcos_containerizer::store::ImageStore::open(&image_store)
+        .with_context(|| format!("opening the image store at {}", image_store.display()))?;
 
     let listener = tokio::net::TcpListener::bind(&flags.listen)
         .await
@@ -201,6 +257,11 @@ pub async fn run(
         retry_interval,
         recovery_timeout,
         executor_command: (exe, vec!["daemon".into(), "executor".into()]),
+        containers: agent::ContainerConfig {
+            provisioner,
+            image_store,
+            cgroups_parent: flags.cgroups_root.clone(),
+        },
     };
     let (agent, outbox) = Agent::new(cfg, checkpoint, stored, isolator, Arc::new(ProcessLauncher));
     agent.recover();
