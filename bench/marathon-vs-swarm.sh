@@ -11,6 +11,13 @@
 #
 #   bench/marathon-vs-swarm.sh            # INSTANCES=100
 #   SKIP_SWARM=1 bench/marathon-vs-swarm.sh
+#   CONTAINER=1 bench/marathon-vs-swarm.sh  # ours in OCI containers too
+#
+# With CONTAINER=1 (issue 6's benchmark) our app runs every instance in
+# its own container of the same busybox image Swarm runs (`docker save`d
+# from the engine, imported into the agent's image store with `dcos image
+# import`; Marathon `container.type: MESOS`, native containerizer on
+# libcontainer): both systems then start 100 containers.
 #
 # Needs root (apt-get, dockerd, cgroups). Prints one JSON line per system
 # and a summary. Leaves Docker/swarm as it found them (stops a dockerd it
@@ -33,6 +40,13 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 cleanup() {
   set +e
   curl -sf -X DELETE "http://127.0.0.1:${PORT:-0}/v2/apps$APP?force=true" >/dev/null 2>&1
+  # let the agent stop the tasks and clean their containers (overlay
+  # mounts) before the processes go
+  for _ in $(seq 100); do
+    pgrep -f "$work" >/dev/null 2>&1 || break
+    [ -z "$(grep -l "MARATHON_APP_ID=$APP" /proc/[0-9]*/environ 2>/dev/null)" ] && break
+    sleep 0.1
+  done
   kill "${MARATHON:-}" "${AGENT:-}" "${MASTER:-}" 2>/dev/null
   # executors and tasks outlive their agent by design: stop this run's own
   for p in $(grep -l "$work" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do kill -9 "$p" 2>/dev/null; done
@@ -42,6 +56,7 @@ cleanup() {
     [ -n "$SWARM_INITED" ] && docker swarm leave --force >/dev/null 2>&1
   fi
   [ -n "$DOCKERD" ] && { kill "$DOCKERD"; wait "$DOCKERD"; } 2>/dev/null
+  mount | awk -v w="$work" 'index($3, w) == 1 { print $3 }' | sort -r | xargs -r -n1 umount -l 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,12 +78,16 @@ swarm() {
       || { echo "docker swarm init failed:" >&2; cat "$work/swarm.log" >&2; return 1; }
     SWARM_INITED=1
   fi
-  if ! docker image inspect bench-busybox >/dev/null 2>&1; then
+  if ! docker image inspect bench-busybox >/dev/null 2>&1 || [ -n "${CONTAINER:-}" ]; then
+    docker image rm -f bench-busybox >/dev/null 2>&1 || true
     mkdir -p "$work/rootfs/bin"
     cp "$(command -v busybox)" "$work/rootfs/bin/busybox"
     for t in sh sleep; do ln -s busybox "$work/rootfs/bin/$t"; done
     tar -C "$work/rootfs" -c . | docker import - bench-busybox >/dev/null
     IMPORTED=1
+  fi
+  if [ -n "${CONTAINER:-}" ]; then
+    docker save bench-busybox -o "$work/bench-busybox.tar"
   fi
   running_swarm() {
     docker service ps "$SERVICE" --filter desired-state=running --format '{{.ID}} {{.CurrentState}}' 2>/dev/null \
@@ -116,18 +135,27 @@ ours() {
 for t in json.load(sys.stdin)["tasks"]:
     if t.get("state") == "TASK_RUNNING": print(t["id"])' 2>/dev/null | sort
   }
-  local t0 t1 t2 t3 before n pid
+  local t0 t1 t2 t3 before n pid container=""
+  if [ -n "${CONTAINER:-}" ]; then
+    [ -f "$work/bench-busybox.tar" ] || { echo "CONTAINER=1 needs the Swarm part (it saves the image)" >&2; return 1; }
+    $BIN/dcos image import --work-dir "$work/agent" --name bench-busybox:latest "$work/bench-busybox.tar" >/dev/null
+    container=',"container":{"type":"MESOS","docker":{"image":"bench-busybox:latest"}}'
+  fi
   t0=$(now)
   curl -sf -X POST -H 'Content-Type: application/json' http://127.0.0.1:$PORT/v2/apps \
-    -d "{\"id\":\"$APP\",\"cmd\":\"sleep 3600\",\"cpus\":0.01,\"mem\":8,\"instances\":$N}" >/dev/null
+    -d "{\"id\":\"$APP\",\"cmd\":\"sleep 3600\",\"cpus\":0.01,\"mem\":8,\"instances\":$N$container}" >/dev/null
   until [ "$(tasks_running)" -ge "$N" ]; do sleep 0.1; done
   t1=$(now)
   before=$(running_ids)
   # the task's own `sleep` (not its executor): comm is sleep and its
   # environment carries this app's MARATHON_APP_ID
   pid=""
-  for p in $(pgrep -x sleep); do
-    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "MARATHON_APP_ID=$APP"; then pid=$p; break; fi
+  for _ in $(seq 50); do
+    for p in $(pgrep -x sleep); do
+      if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "MARATHON_APP_ID=$APP"; then pid=$p; break; fi
+    done
+    [ -n "$pid" ] && break
+    sleep 0.1
   done
   [ -n "$pid" ] || { echo "no task process found" >&2; return 1; }
   t2=$(now)
@@ -140,7 +168,7 @@ for t in json.load(sys.stdin)["tasks"]:
   t3=$(now)
   curl -sf -X DELETE "$url?force=true" >/dev/null
   OURS_UP=$(secs "$t0" "$t1"); OURS_RE=$(secs "$t2" "$t3")
-  echo "{\"system\":\"dcos-marathon\",\"version\":\"$(git rev-parse --short HEAD)\",\"instances\":$N,\"all_running_s\":$OURS_UP,\"replace_killed_s\":$OURS_RE}"
+  echo "{\"system\":\"dcos-marathon${CONTAINER:+ (containers)}\",\"version\":\"$(git rev-parse --short HEAD)\",\"instances\":$N,\"all_running_s\":$OURS_UP,\"replace_killed_s\":$OURS_RE}"
 }
 
 echo "# $(date -u +%FT%TZ) $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
