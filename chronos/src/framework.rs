@@ -29,8 +29,9 @@ use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHand
 use dcos_api::resources::{carve_scalars, fixed_point};
 use dcos_api::scheduler::{Event, ReconcileTask};
 use dcos_api::v1::{
-    AgentId, CommandInfo, Environment, Filters, FrameworkId, FrameworkInfo, Label, Labels, Offer,
-    OfferId, OfferOperation, Resource, TaskId, TaskInfo, TaskStatus, Uri,
+    AgentId, CommandInfo, ContainerInfo, Environment, Filters, FrameworkId, FrameworkInfo, Image,
+    Label, Labels, MesosInfo, Offer, OfferId, OfferOperation, Resource, TaskId, TaskInfo,
+    TaskStatus, Uri,
 };
 use dcos_store::Leadership;
 use futures::FutureExt;
@@ -599,6 +600,7 @@ fn task_info(
     command.user = job.run.user.clone();
     let mut task = TaskInfo::command(job.id.clone(), TaskId::new(task_id), agent_id, command);
     task.resources = resources;
+    task.container = container_info(&job.run);
     if !job.labels.is_empty() {
         task.labels = Some(Labels {
             labels: job
@@ -612,6 +614,21 @@ fn task_info(
         });
     }
     task
+}
+
+/// The container a run's task runs in: Metronome's `docker` (a DOCKER
+/// container: the agent's Docker containerizer where an engine runs, else
+/// its native one) or `ucr` (the Mesos containerizer with a Docker image).
+pub(crate) fn container_info(run: &crate::job::RunSpec) -> Option<ContainerInfo> {
+    if let Some(image) = &run.docker_image {
+        return Some(ContainerInfo::docker(image.clone()));
+    }
+    let image = run.ucr_image.as_ref()?;
+    let mut info = ContainerInfo::mesos();
+    info.mesos = Some(MesosInfo {
+        image: Some(Image::docker(image.clone())),
+    });
+    Some(info)
 }
 
 /// Whether an offer's agent satisfies every constraint.

@@ -77,9 +77,15 @@ pub struct RunSpec {
     /// The user the task runs as.
     #[serde(default)]
     pub user: Option<String>,
-    /// Docker image, if any (kept and returned; the command runs as given).
+    /// Docker image, if any: each run's task runs in a container of it
+    /// (Metronome `docker.image`, Chronos `container.image`; the agent's
+    /// Docker containerizer where an engine runs, else its native one).
     #[serde(default)]
     pub docker_image: Option<String>,
+    /// Image for the Mesos (universal) containerizer (Metronome
+    /// `ucr.image.id`).
+    #[serde(default)]
+    pub ucr_image: Option<String>,
     /// A run not started within this many seconds of being created fails
     /// (Metronome `maxLaunchDelay`).
     #[serde(default = "default_launch_delay")]
@@ -403,6 +409,7 @@ pub(crate) mod tests {
                 constraints: vec![],
                 user: None,
                 docker_image: None,
+                ucr_image: None,
                 max_launch_delay_secs: 3600,
                 max_completion_secs: None,
                 restart: Restart::default(),

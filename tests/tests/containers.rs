@@ -12,6 +12,7 @@
 //! * an image imported with `dcos image import` from a `docker save`
 //!   tarball runs with no registry (its name points at Docker Hub, which
 //!   this machine cannot reach); `container.type: DOCKER` runs natively;
+//!   Metronome jobs with `docker.image` and `ucr.image` run in it too;
 //! * three instances pull one image at once (one verified layer stored),
 //!   and survive a kill -9 and restart of the agent, which then still
 //!   kills and cleans them up;
@@ -23,8 +24,10 @@
 use std::path::Path;
 use std::time::Duration;
 
+use dcos_tests::chronos::Chronos;
 use dcos_tests::containers::{
-    can_run_containers, first_failure, sandbox_of, wait_for, ContainerReaper, Registry, TestImage,
+    can_run_containers, first_failure, master_tasks, sandbox_of, wait_for, ContainerReaper,
+    Registry, TestImage,
 };
 use dcos_tests::marathon::Marathon;
 use dcos_tests::{dcos_bin, free_port, wait_until, Agent, Master};
@@ -495,4 +498,66 @@ async fn containers_survive_an_agent_restart_and_share_one_pull() {
     )
     .await;
     let _ = master;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metronome_jobs_with_docker_and_ucr_images_run_in_containers() {
+    if !can_run_containers("metronome_jobs_with_docker_and_ucr_images_run_in_containers") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let _reaper = ContainerReaper(tmp.path().join("agent"));
+    let marker = unique("job");
+    let tarball = tmp.path().join("busybox.tar");
+    std::fs::write(
+        &tarball,
+        TestImage::busybox(&marker, "amd64").docker_save("jobs/busybox:1"),
+    )
+    .unwrap();
+    let agent_dir = tmp.path().join("agent");
+    let out = std::process::Command::new(dcos_bin())
+        .args(["image", "import"])
+        .arg(&tarball)
+        .arg("--work-dir")
+        .arg(&agent_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (master, _agent, _marathon) = cluster(tmp.path()).await;
+    let chronos = Chronos::start(&master.url(), &[]);
+    chronos.wait_leader(Duration::from_secs(30)).await;
+    let cmd = "cat /etc/os-release; echo pid=$$";
+    for (id, container) in [
+        ("docker-job", json!({"docker": {"image": "jobs/busybox:1"}})),
+        (
+            "ucr-job",
+            json!({"ucr": {"image": {"id": "jobs/busybox:1", "kind": "docker"}}}),
+        ),
+    ] {
+        let mut run = json!({"cmd": cmd, "cpus": 0.1, "mem": 32, "disk": 0});
+        run.as_object_mut()
+            .unwrap()
+            .extend(container.as_object().unwrap().clone());
+        let (status, body) = chronos
+            .send("POST", "/v1/jobs", Some(&json!({"id": id, "run": run})))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = chronos
+            .send("POST", &format!("/v1/jobs/{id}/runs"), Some(&json!({})))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let task = wait_for(Duration::from_secs(60), "the job's task", || async {
+            master_tasks(&master.url())
+                .await
+                .into_iter()
+                .find(|t| t["name"] == id)
+                .and_then(|t| t["task_id"]["value"].as_str().map(str::to_owned))
+        })
+        .await;
+        wait_stdout(&agent_dir, &task, &[&format!("MARKER={marker}"), "pid=1\n"]).await;
+    }
 }

@@ -225,6 +225,7 @@ pub fn to_job(w: ChronosJob, existing: Option<&Job>) -> std::result::Result<Job,
                 .and_then(|c| c.get("image"))
                 .and_then(|i| i.as_str())
                 .map(str::to_owned),
+            ucr_image: None,
             max_launch_delay_secs: 3600,
             max_completion_secs: w
                 .max_completion_time

@@ -141,6 +141,8 @@ pub struct RunWire {
     pub max_launch_delay: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<Docker>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ucr: Option<Ucr>,
     #[serde(default)]
     pub restart: RestartWire,
     #[serde(default)]
@@ -188,6 +190,19 @@ pub struct ArtifactWire {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Docker {
     pub image: String,
+}
+
+/// Metronome's `run.ucr`: `{"image": {"id": "…", "kind": "docker"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ucr {
+    pub image: UcrImage,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UcrImage {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -371,6 +386,7 @@ fn to_job(w: JobSpec, existing: Option<&Job>) -> Result<Job> {
             constraints,
             user: r.user,
             docker_image: r.docker.map(|d| d.image),
+            ucr_image: r.ucr.map(|u| u.image.id),
             max_launch_delay_secs: r.max_launch_delay,
             max_completion_secs: existing.and_then(|j| j.run.max_completion_secs),
             restart,
@@ -416,6 +432,9 @@ fn from_job(job: &Job) -> Value {
     }
     if let Some(i) = &r.docker_image {
         run["docker"] = json!({"image": i});
+    }
+    if let Some(i) = &r.ucr_image {
+        run["ucr"] = json!({"image": {"id": i, "kind": "docker"}});
     }
     let mut out = json!({"id": job.id, "run": run, "labels": job.labels});
     if !job.description.is_empty() {
@@ -755,4 +774,39 @@ async fn stop_run(
 ) -> Result<Response> {
     let run = actions::stop(&s.engine, &id, Some(&rid)).await?;
     Ok(Json(run.map(|r| run_json(&r)).unwrap_or(Value::Null)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(run: Value) -> Job {
+        let spec: JobSpec = serde_json::from_value(json!({"id": "img", "run": run})).unwrap();
+        to_job(spec, None).unwrap()
+    }
+
+    #[test]
+    fn docker_and_ucr_images_run_in_containers_and_round_trip() {
+        use dcos_api::v1::ContainerType;
+        let docker = job(json!({"cmd": "true", "docker": {"image": "busybox:1"}}));
+        assert_eq!(from_job(&docker)["run"]["docker"]["image"], "busybox:1");
+        let c = crate::framework::container_info(&docker.run).expect("a container");
+        assert_eq!(c.kind, ContainerType::Docker);
+        assert_eq!(c.docker.unwrap().image, "busybox:1");
+
+        let ucr =
+            job(json!({"cmd": "true", "ucr": {"image": {"id": "busybox:2", "kind": "docker"}}}));
+        assert_eq!(from_job(&ucr)["run"]["ucr"]["image"]["id"], "busybox:2");
+        let c = crate::framework::container_info(&ucr.run).expect("a container");
+        assert_eq!(c.kind, ContainerType::Mesos);
+        let image = c
+            .mesos
+            .and_then(|m| m.image)
+            .and_then(|i| i.docker)
+            .unwrap();
+        assert_eq!(image.name, "busybox:2");
+
+        let plain = job(json!({"cmd": "true"}));
+        assert!(crate::framework::container_info(&plain.run).is_none());
+    }
 }
