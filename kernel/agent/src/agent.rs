@@ -27,8 +27,8 @@ use dcos_api::executor::{self as exec, ExecutorEnvironment};
 use dcos_api::resources::Resources;
 use dcos_api::v1::{
     AgentId, AgentInfo, Base64Bytes, CommandInfo, ContainerId, ContainerStatus, ExecutorId,
-    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskId,
-    TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
+    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source,
+    TaskGroupInfo, TaskId, TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +37,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::fetcher::Fetcher;
 use crate::isolator::{Isolator, Limits};
 use crate::launcher::{self, ExecutorSpec, Launcher};
-use crate::state::{framework_key, AckOutcome, TaskRecord, AGENT_ID_KEY};
+use crate::state::{framework_key, AckOutcome, Group, TaskRecord, AGENT_ID_KEY};
 
 /// Default kill grace period (Mesos: 3 s).
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(3);
@@ -121,6 +121,8 @@ struct Inner {
     completed: VecDeque<TaskRecord>,
     next_conn: u64,
     terminal_counts: BTreeMap<TaskState, u64>,
+    /// Task groups (by [`Group::id`]) being killed as a whole.
+    killing_groups: std::collections::BTreeSet<String>,
 }
 
 /// The agent.
@@ -132,6 +134,9 @@ pub struct Agent {
     launcher: Arc<dyn Launcher>,
     fetcher: Fetcher,
     outbox: mpsc::UnboundedSender<Call>,
+    /// Task groups to kill as a whole (framework, [`Group::id`]): a task of
+    /// the group ended unsuccessfully. Served by a task of its own.
+    group_kills: mpsc::UnboundedSender<(FrameworkId, String)>,
     /// Cancelled when the agent must stop (shutdown signal or `Shutdown`).
     pub stop: CancellationToken,
     started: SystemTime,
@@ -189,6 +194,7 @@ impl Agent {
         }
         let (outbox, rx) = mpsc::unbounded_channel();
         let fetcher = Fetcher::new(cfg.work_dir.join("fetch_cache"));
+        let (group_kills, mut group_rx) = mpsc::unbounded_channel();
         let agent = Arc::new(Agent {
             cfg,
             inner: Mutex::new(inner),
@@ -197,9 +203,19 @@ impl Agent {
             launcher,
             fetcher,
             outbox,
+            group_kills,
             stop: CancellationToken::new(),
             started: SystemTime::now(),
         });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&agent);
+            rt.spawn(async move {
+                while let Some((fw, group)) = group_rx.recv().await {
+                    let Some(agent) = weak.upgrade() else { return };
+                    agent.kill_group(&fw, &group, None).await;
+                }
+            });
+        }
         (agent, rx)
     }
 
@@ -263,12 +279,21 @@ impl Agent {
         let mut agent_info = self.cfg.agent_info.clone();
         agent_info.id = inner.agent_id.clone();
         let tasks: Vec<_> = inner.tasks.values().map(TaskRecord::to_task).collect();
-        let executors = inner
-            .tasks
-            .values()
-            .filter(|r| !r.state.is_terminal())
-            .map(|r| self.executor_info(r))
-            .collect();
+        let mut executors: BTreeMap<(String, String), ExecutorInfo> = BTreeMap::new();
+        for r in inner.tasks.values().filter(|r| !r.state.is_terminal()) {
+            let info = match &r.group {
+                Some(g) => {
+                    let mut e = g.executor.clone();
+                    e.framework_id = Some(r.framework_id.clone());
+                    e
+                }
+                None => self.executor_info(r),
+            };
+            executors
+                .entry((r.framework_id.value.clone(), info.executor_id.value.clone()))
+                .or_insert(info);
+        }
+        let executors = executors.into_values().collect();
         let mut fw_ids: Vec<&String> = inner.tasks.keys().map(|(f, _)| f).collect();
         fw_ids.dedup();
         let frameworks = fw_ids
@@ -335,23 +360,26 @@ impl Agent {
             Event::RunTask { framework, task } => self.run_task(framework, task).await,
             Event::RunTaskGroup {
                 framework,
+                executor,
                 task_group,
-                ..
-            } => {
-                for task in task_group.tasks {
-                    self.refuse_task(
-                        &framework,
-                        task,
-                        "task groups (LAUNCH_GROUP) are not supported by this agent",
-                    )
-                    .await;
-                }
-            }
+            } => self.run_task_group(framework, executor, task_group).await,
             Event::KillTask {
                 framework_id,
                 task_id,
                 kill_policy,
-            } => self.kill_task(&framework_id, &task_id, kill_policy).await,
+            } => {
+                let group = self
+                    .lock()
+                    .tasks
+                    .get(&key(&framework_id, task_id.as_str()))
+                    .and_then(|r| r.group.as_ref().map(|g| g.id.clone()));
+                match group {
+                    // Killing one task of a group kills the group (Mesos'
+                    // default executor).
+                    Some(g) => self.kill_group(&framework_id, &g, kill_policy).await,
+                    None => self.kill_task(&framework_id, &task_id, kill_policy).await,
+                }
+            }
             Event::Acknowledge {
                 framework_id,
                 task_id,
@@ -366,10 +394,19 @@ impl Agent {
                 data,
             } => {
                 let inner = self.lock();
-                if let Some(c) = inner
-                    .executors
-                    .get(&key(&framework_id, executor_id.as_str()))
-                {
+                // A task group's executor id names no process of its own:
+                // the message goes to the executor of its first live task.
+                let internal = inner
+                    .tasks
+                    .values()
+                    .find(|r| {
+                        r.framework_id == framework_id
+                            && r.reported_executor_id() == &executor_id
+                            && !r.state.is_terminal()
+                    })
+                    .map(|r| r.executor_id.clone())
+                    .unwrap_or(executor_id);
+                if let Some(c) = inner.executors.get(&key(&framework_id, internal.as_str())) {
                     let _ = c.tx.send(exec::Event::Message(exec::Message { data }));
                 }
             }
@@ -447,7 +484,60 @@ impl Agent {
         .await;
     }
 
+    /// LAUNCH_GROUP, with Mesos' default-executor semantics: every task of
+    /// the group runs in its own container under its own executor process
+    /// (reported under the group's executor id); when one ends other than
+    /// FINISHED, or is killed, the whole group is killed.
+    async fn run_task_group(
+        self: &Arc<Self>,
+        framework: FrameworkInfo,
+        executor: ExecutorInfo,
+        task_group: TaskGroupInfo,
+    ) {
+        if framework.id.is_none() {
+            tracing::warn!("RUN_TASK_GROUP without a framework id; dropped");
+            return;
+        }
+        let bad = task_group.tasks.iter().find_map(|t| {
+            if t.command.is_none() {
+                Some(format!("task {} of the group has no command", t.task_id))
+            } else if t.executor.is_some() {
+                Some(format!(
+                    "task {} of the group names an executor (tasks of a group run under the group's)",
+                    t.task_id
+                ))
+            } else {
+                None
+            }
+        });
+        if let Some(why) = bad {
+            // Mesos refuses a group as a whole.
+            for task in task_group.tasks {
+                self.refuse_task(&framework, task, &why).await;
+            }
+            return;
+        }
+        let group = Group {
+            id: uuid::Uuid::new_v4().to_string(),
+            executor,
+            tasks: task_group.tasks.iter().map(|t| t.task_id.clone()).collect(),
+        };
+        for task in task_group.tasks {
+            self.run_task_in(framework.clone(), task, Some(group.clone()))
+                .await;
+        }
+    }
+
     async fn run_task(self: &Arc<Self>, framework: FrameworkInfo, task: TaskInfo) {
+        self.run_task_in(framework, task, None).await
+    }
+
+    async fn run_task_in(
+        self: &Arc<Self>,
+        framework: FrameworkInfo,
+        task: TaskInfo,
+        group: Option<Group>,
+    ) {
         let Some(fw) = framework.id.clone() else {
             tracing::warn!("RUN_TASK without a framework id; dropped");
             return;
@@ -472,13 +562,14 @@ impl Agent {
         let ex = task.task_id.value.clone();
         let container = uuid::Uuid::new_v4().to_string();
         let dir = self.sandbox_dir(&agent_id, &fw, &ex, &container);
-        let record = TaskRecord::new(
+        let mut record = TaskRecord::new(
             fw.clone(),
             task,
             ExecutorId::new(ex.clone()),
             container.clone(),
             dir.clone(),
         );
+        record.group = group;
         let k = key(&fw, &ex);
         let receipt = {
             let mut inner = self.lock();
@@ -535,7 +626,12 @@ impl Agent {
             let _ = std::fs::remove_file(&latest);
             let _ = std::os::unix::fs::symlink(container, &latest);
         }
-        let Some(info) = self.lock().tasks.get(k).map(|r| r.info.clone()) else {
+        let Some((info, group)) = self
+            .lock()
+            .tasks
+            .get(k)
+            .map(|r| (r.info.clone(), r.group.clone()))
+        else {
             return Ok(());
         };
         let uris = info
@@ -549,10 +645,20 @@ impl Agent {
             })?;
         }
         let resources = Resources::try_from_vec(info.resources.clone()).unwrap_or_default();
-        let limits = Limits {
+        let mut limits = Limits {
             cpus: resources.cpus(),
             mem_mb: resources.mem(),
         };
+        // A group's executor resources go to the container of its first task.
+        if let Some(g) = group.filter(|g| g.tasks.first() == Some(&info.task_id)) {
+            let extra = Resources::try_from_vec(g.executor.resources).unwrap_or_default();
+            let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            };
+            limits.cpus = add(limits.cpus, extra.cpus());
+            limits.mem_mb = add(limits.mem_mb, extra.mem());
+        }
         let isolator = self.isolator.clone();
         let c = container.to_owned();
         tokio::task::spawn_blocking(move || isolator.prepare(&c, &limits))
@@ -743,16 +849,25 @@ impl Agent {
                 r.key(),
                 serde_json::to_string(&*r).expect("records serialize"),
             );
+            let group_kill = r
+                .group
+                .as_ref()
+                .filter(|_| status.state.is_terminal() && status.state != TaskState::Finished)
+                .map(|g| (r.framework_id.clone(), g.id.clone()));
             let call = agent_id.filter(|_| front).map(|agent_id| Call::Update {
                 agent_id,
                 framework_id: r.framework_id.clone(),
                 status,
             });
-            (receipt, call)
+            (receipt, (call, group_kill))
         };
+        let (send, group_kill) = send;
         receipt.durable().await?;
         if let Some(c) = send {
             let _ = self.outbox.send(c);
+        }
+        if let Some(g) = group_kill {
+            let _ = self.group_kills.send(g);
         }
         Ok(())
     }
@@ -779,7 +894,7 @@ impl Agent {
             s.message = Some(message.to_owned());
             s.source = Some(Source::Agent);
             s.agent_id = inner.agent_id.clone();
-            s.executor_id = Some(r.executor_id.clone());
+            s.executor_id = Some(r.reported_executor_id().clone());
             s.timestamp = Some(now_secs());
             s.uuid = Some(fresh_uuid());
             s
@@ -948,6 +1063,32 @@ impl Agent {
                 "Task killed before its executor subscribed",
             )
             .await;
+        }
+    }
+
+    /// Kills every live task of task group `group` (once per group).
+    async fn kill_group(self: &Arc<Self>, fw: &FrameworkId, group: &str, policy: Option<KillPolicy>) {
+        let members: Vec<TaskId> = {
+            let mut inner = self.lock();
+            if !inner.killing_groups.insert(group.to_owned()) {
+                return;
+            }
+            inner
+                .tasks
+                .values()
+                .filter(|r| {
+                    &r.framework_id == fw
+                        && !r.state.is_terminal()
+                        && r.group.as_ref().is_some_and(|g| g.id == group)
+                })
+                .map(|r| r.info.task_id.clone())
+                .collect()
+        };
+        if !members.is_empty() {
+            tracing::info!("killing task group {group} ({} tasks left)", members.len());
+        }
+        for t in members {
+            self.kill_task(fw, &t, policy).await;
         }
     }
 
@@ -1150,7 +1291,7 @@ impl Agent {
                 return Err(AgentError::WrongTask(status.task_id.value.clone()));
             }
             status.agent_id = inner.agent_id.clone();
-            status.executor_id = Some(ex.clone());
+            status.executor_id = Some(r.reported_executor_id().clone());
             status.source.get_or_insert(Source::Executor);
             status.timestamp.get_or_insert_with(now_secs);
             let cs = status
@@ -1256,29 +1397,63 @@ impl Agent {
                 "labels": r.info.labels.as_ref().map(|l| l.labels.clone()).unwrap_or_default(),
             })
         };
-        let executor_json = |r: &TaskRecord, completed: bool| {
-            let tasks = if completed {
-                vec![]
-            } else {
-                vec![task_json(r)]
-            };
-            let done = if completed {
-                vec![task_json(r)]
-            } else {
-                vec![]
+        // One entry per executor as the framework knows it: the tasks of a
+        // task group all sit under the group's executor (its resources are
+        // the executor's plus its tasks'); the container and directory
+        // shown are those of its first task.
+        let executor_json = |r: &TaskRecord| {
+            let (name, source) = match &r.group {
+                Some(g) => (
+                    g.executor
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| "Default Executor".to_owned()),
+                    g.executor.source.clone().unwrap_or_default(),
+                ),
+                None => (
+                    format!("Command Executor (Task: {})", r.info.task_id),
+                    r.info.task_id.value.clone(),
+                ),
             };
             json!({
-                "id": r.executor_id.value,
-                "name": format!("Command Executor (Task: {})", r.info.task_id),
-                "source": r.info.task_id.value,
+                "id": r.reported_executor_id().value,
+                "name": name,
+                "source": source,
+                "type": if r.group.is_some() { "DEFAULT" } else { "COMMAND" },
                 "container": r.container_id,
                 "directory": r.directory,
-                "resources": resources_json(&r.info.resources),
-                "tasks": tasks,
+                "tasks": [],
                 "queued_tasks": [],
-                "completed_tasks": done,
+                "completed_tasks": [],
             })
         };
+        type Entry = (serde_json::Value, Vec<Resource>);
+        let mut live: BTreeMap<(String, String), Entry> = BTreeMap::new();
+        let mut done: BTreeMap<(String, String), Entry> = BTreeMap::new();
+        let records = inner
+            .tasks
+            .values()
+            .map(|r| (r, false))
+            .chain(inner.completed.iter().map(|r| (r, true)));
+        for (r, completed) in records {
+            let map = if completed { &mut done } else { &mut live };
+            let (e, res) = map
+                .entry((
+                    r.framework_id.value.clone(),
+                    r.reported_executor_id().value.clone(),
+                ))
+                .or_insert_with(|| {
+                    let res = r
+                        .group
+                        .as_ref()
+                        .map(|g| g.executor.resources.clone())
+                        .unwrap_or_default();
+                    (executor_json(r), res)
+                });
+            res.extend(r.info.resources.iter().cloned());
+            let list = if completed { "completed_tasks" } else { "tasks" };
+            e[list].as_array_mut().expect("array").push(task_json(r));
+        }
         let mut frameworks: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         let fw_entry = |id: &str| {
             let f = inner.frameworks.get(id);
@@ -1292,20 +1467,12 @@ impl Agent {
                 "completed_executors": [],
             })
         };
-        for ((fw, _), r) in &inner.tasks {
-            let e = frameworks.entry(fw.clone()).or_insert_with(|| fw_entry(fw));
-            e["executors"]
-                .as_array_mut()
-                .expect("array")
-                .push(executor_json(r, false));
-        }
-        for r in &inner.completed {
-            let fw = &r.framework_id.value;
-            let e = frameworks.entry(fw.clone()).or_insert_with(|| fw_entry(fw));
-            e["completed_executors"]
-                .as_array_mut()
-                .expect("array")
-                .push(executor_json(r, true));
+        for (list, map) in [("executors", live), ("completed_executors", done)] {
+            for ((fw, _), (mut ex, res)) in map {
+                ex["resources"] = resources_json(&res);
+                let e = frameworks.entry(fw.clone()).or_insert_with(|| fw_entry(&fw));
+                e[list].as_array_mut().expect("array").push(ex);
+            }
         }
         let attributes: serde_json::Map<String, serde_json::Value> = self
             .cfg
