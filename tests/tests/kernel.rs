@@ -445,7 +445,7 @@ async fn task_groups_run_together_and_die_together() {
 
     let tmp = tempfile::tempdir().unwrap();
     let master = Master::start(&tmp.path().join("master"), None, &[]);
-    let agent = Agent::start(
+    let mut agent = Agent::start(
         &tmp.path().join("agent"),
         &master.url(),
         &["--resources", "cpus:2;mem:1024;disk:100"],
@@ -496,7 +496,10 @@ async fn task_groups_run_together_and_die_together() {
         }))
     };
     let ops = vec![
-        group("a", &[("a-sleep", "sleep 300"), ("a-fail", "sleep 4; exit 3")]),
+        group(
+            "a",
+            &[("a-sleep", "sleep 300"), ("a-fail", "sleep 4; exit 3")],
+        ),
         group("b", &[("b-one", "sleep 300"), ("b-two", "sleep 300")]),
     ];
     handle
@@ -569,6 +572,30 @@ async fn task_groups_run_together_and_die_together() {
         updates.states("b-two"),
         [TaskState::Starting, TaskState::Running]
     );
+
+    // Group b survives a kill -9 of the agent: recovered from the
+    // checkpoint, still under its executor id, still a group.
+    agent.kill9();
+    agent.restart();
+    let http = reqwest::Client::new();
+    let url = agent.url();
+    wait_until(WAIT, "group b recovered and running", || async {
+        let Ok(resp) = http.get(format!("{url}/state")).send().await else {
+            return false;
+        };
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        v["frameworks"][0]["executors"]
+            .as_array()
+            .is_some_and(|exs| {
+                exs.iter().any(|e| {
+                    e["id"] == "b-executor"
+                        && e["tasks"].as_array().is_some_and(|t| {
+                            t.len() == 2 && t.iter().all(|t| t["state"] == "TASK_RUNNING")
+                        })
+                })
+            })
+    })
+    .await;
 
     // KILL of one task of group b kills both.
     handle

@@ -27,8 +27,8 @@ use dcos_api::executor::{self as exec, ExecutorEnvironment};
 use dcos_api::resources::Resources;
 use dcos_api::v1::{
     AgentId, AgentInfo, Base64Bytes, CommandInfo, ContainerId, ContainerStatus, ExecutorId,
-    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source,
-    TaskGroupInfo, TaskId, TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
+    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo,
+    TaskId, TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -1067,7 +1067,12 @@ impl Agent {
     }
 
     /// Kills every live task of task group `group` (once per group).
-    async fn kill_group(self: &Arc<Self>, fw: &FrameworkId, group: &str, policy: Option<KillPolicy>) {
+    async fn kill_group(
+        self: &Arc<Self>,
+        fw: &FrameworkId,
+        group: &str,
+        policy: Option<KillPolicy>,
+    ) {
         let members: Vec<TaskId> = {
             let mut inner = self.lock();
             if !inner.killing_groups.insert(group.to_owned()) {
@@ -1451,7 +1456,11 @@ impl Agent {
                     (executor_json(r), res)
                 });
             res.extend(r.info.resources.iter().cloned());
-            let list = if completed { "completed_tasks" } else { "tasks" };
+            let list = if completed {
+                "completed_tasks"
+            } else {
+                "tasks"
+            };
             e[list].as_array_mut().expect("array").push(task_json(r));
         }
         let mut frameworks: BTreeMap<String, serde_json::Value> = BTreeMap::new();
@@ -1470,7 +1479,9 @@ impl Agent {
         for (list, map) in [("executors", live), ("completed_executors", done)] {
             for ((fw, _), (mut ex, res)) in map {
                 ex["resources"] = resources_json(&res);
-                let e = frameworks.entry(fw.clone()).or_insert_with(|| fw_entry(&fw));
+                let e = frameworks
+                    .entry(fw.clone())
+                    .or_insert_with(|| fw_entry(&fw));
                 e[list].as_array_mut().expect("array").push(ex);
             }
         }
@@ -1712,5 +1723,84 @@ mod tests {
             )
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failed_task_of_a_group_kills_the_group() {
+        let (a, mut outbox, _isolator, launcher, _dir) = agent().await;
+        let mut fw = FrameworkInfo::new("u", "f");
+        fw.id = Some(FrameworkId::new("f1"));
+        let task = |id: &str| {
+            let mut t = TaskInfo::command(
+                id,
+                TaskId::new(id),
+                AgentId::new("a1"),
+                CommandInfo::shell("sleep 100"),
+            );
+            t.resources = vec![Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)];
+            t
+        };
+        let mut executor = ExecutorInfo::new(ExecutorId::new("g"));
+        executor.resources = vec![Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)];
+        a.handle_event(Event::RunTaskGroup {
+            framework: fw,
+            executor,
+            task_group: TaskGroupInfo {
+                tasks: vec![task("t1"), task("t2")],
+            },
+        })
+        .await;
+        for _ in 0..200 {
+            if launcher.0.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let specs = launcher.0.lock().unwrap().clone();
+        assert_eq!(specs.len(), 2, "one executor process per task");
+        let mut ids: Vec<&str> = specs
+            .iter()
+            .map(|s| s.env["MESOS_EXECUTOR_ID"].as_str())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["t1", "t2"]);
+
+        let subscribe = |id: &str| {
+            a.executor_subscribe(
+                FrameworkId::new("f1"),
+                ExecutorId::new(id),
+                exec::Subscribe::default(),
+            )
+        };
+        let mut e1 = subscribe("t1").await.unwrap();
+        let mut e2 = subscribe("t2").await.unwrap();
+        for e in [&mut e1, &mut e2] {
+            assert!(matches!(e.recv().await, Some(exec::Event::Subscribed(_))));
+            assert!(matches!(e.recv().await, Some(exec::Event::Launch(_))));
+        }
+
+        // t1 fails: the agent forwards it under the group's executor id and
+        // has t2's executor kill t2.
+        let mut status = TaskStatus::new(TaskId::new("t1"), TaskState::Failed);
+        status.uuid = Some(fresh_uuid());
+        a.executor_update(FrameworkId::new("f1"), ExecutorId::new("t1"), status)
+            .await
+            .unwrap();
+        let Some(Call::Update { status, .. }) = outbox.recv().await else {
+            panic!("no update sent");
+        };
+        assert_eq!(status.task_id, TaskId::new("t1"));
+        assert_eq!(status.executor_id, Some(ExecutorId::new("g")));
+        let kill = tokio::time::timeout(Duration::from_secs(5), e2.recv())
+            .await
+            .expect("t2 is killed");
+        match kill {
+            Some(exec::Event::Kill(k)) => assert_eq!(k.task_id, TaskId::new("t2")),
+            other => panic!("expected KILL of t2, got {other:?}"),
+        }
+        // The register message lists the group's executor once.
+        let reg = a.register_message();
+        assert_eq!(reg.executors.len(), 1);
+        assert_eq!(reg.executors[0].executor_id, ExecutorId::new("g"));
     }
 }

@@ -350,5 +350,23 @@ mod tests {
         let back: TaskRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back.pending.len(), 2);
         assert!(back.retry.is_none());
+        assert!(back.group.is_none());
+    }
+
+    #[test]
+    fn a_task_of_a_group_is_reported_under_the_groups_executor() {
+        let mut r = record();
+        r.group = Some(Group {
+            id: "g".into(),
+            executor: ExecutorInfo::new(ExecutorId::new("ex")),
+            tasks: vec![TaskId::new("t"), TaskId::new("u")],
+        });
+        assert_eq!(r.reported_executor_id(), &ExecutorId::new("ex"));
+        assert_eq!(r.to_task().executor_id, Some(ExecutorId::new("ex")));
+        // The process still subscribes as the task's own executor.
+        assert_eq!(r.executor_id, ExecutorId::new("t"));
+        // The group survives the checkpoint.
+        let back: TaskRecord = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.group, r.group);
     }
 }
