@@ -636,3 +636,100 @@ async fn task_groups_run_together_and_die_together() {
     }
     scheduler.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_executors_subscribe_launch_and_report() {
+    use dcos_api::client::SchedulerEvent;
+    use dcos_api::resources::{carve_scalars, fixed_point};
+    use dcos_api::scheduler::Event;
+    use dcos_api::v1::{
+        CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, OfferOperation, TaskInfo,
+    };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let agent = Agent::start(
+        &tmp.path().join("agent"),
+        &master.url(),
+        &["--resources", "cpus:1;mem:512;disk:100"],
+    );
+    let mut config = SchedulerConfig::new([master.url()], framework("custom", false));
+    config.auto_acknowledge = true;
+    config.backoff_max = Duration::from_secs(1);
+    let mut scheduler = Scheduler::start(config).expect("scheduler");
+    let handle = scheduler.handle();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let offer = loop {
+        let event = tokio::time::timeout_at(deadline, scheduler.recv())
+            .await
+            .expect("an offer")
+            .expect("scheduler stopped");
+        if let SchedulerEvent::Event(Event::Offers(o)) = event {
+            if let Some(o) = o.offers.into_iter().next() {
+                break o;
+            }
+        }
+    };
+    let mut left = offer.resources.clone();
+    let needs = [("cpus", fixed_point(0.1)), ("mem", fixed_point(64.0))];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tiny_executor.py");
+    let mut executor = ExecutorInfo::new(ExecutorId::new("tiny"));
+    executor.kind = Some(ExecutorType::Custom);
+    executor.command = Some(CommandInfo::shell(format!("exec python3 {script}")));
+    executor.resources = carve_scalars(&mut left, &needs).unwrap();
+    let mut task = TaskInfo::command(
+        "custom-0",
+        TaskId::from("custom-0"),
+        offer.agent_id.clone(),
+        CommandInfo::shell("unused"),
+    );
+    task.command = None;
+    task.executor = Some(executor);
+    task.resources = carve_scalars(&mut left, &needs).unwrap();
+    handle
+        .accept(
+            vec![offer.id.clone()],
+            vec![OfferOperation::launch(vec![task])],
+            None,
+        )
+        .await
+        .unwrap();
+
+    let mut updates = Updates::default();
+    recv_until(&mut scheduler, &mut updates, "custom-0 FINISHED", |u| {
+        u.states("custom-0").iter().any(|s| s.is_terminal())
+    })
+    .await;
+    assert_eq!(
+        updates.states("custom-0"),
+        [TaskState::Running, TaskState::Finished],
+        "{:?}",
+        updates.0
+    );
+    for s in &updates.0 {
+        assert_eq!(s.executor_id, Some(ExecutorId::new("tiny")), "{s:?}");
+        assert_eq!(
+            s.message.as_deref().map(|m| m.starts_with("tiny executor")),
+            Some(true)
+        );
+    }
+    // The executor ran in the sandbox of executor "tiny" and wrote there.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let dir = loop {
+        if let Some(d) = sandbox_of(&agent, "tiny").await {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "tiny not in /state");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    assert!(
+        dir.to_string_lossy().contains("/executors/tiny/runs/"),
+        "{dir:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("ran-custom-0")).unwrap(),
+        "tiny"
+    );
+    scheduler.stop().await;
+}

@@ -27,8 +27,8 @@ use dcos_api::executor::{self as exec, ExecutorEnvironment};
 use dcos_api::resources::Resources;
 use dcos_api::v1::{
     AgentId, AgentInfo, Base64Bytes, CommandInfo, ContainerId, ContainerStatus, ExecutorId,
-    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskGroupInfo,
-    TaskId, TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
+    ExecutorInfo, ExecutorType, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source,
+    TaskGroupInfo, TaskId, TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -248,25 +248,21 @@ impl Agent {
                         r.info.task_id
                     );
                     let agent = self.clone();
-                    let (fw, ex, start) = (
-                        r.framework_id.clone(),
-                        r.executor_id.clone(),
-                        r.executor_start_time,
-                    );
+                    let k = key(&r.framework_id, r.info.task_id.as_str());
+                    let start = r.executor_start_time;
+                    let k2 = k.clone();
                     tokio::spawn(async move {
                         launcher::watch_pid(pid, start, Duration::from_millis(250)).await;
-                        agent.executor_exited(&fw, &ex).await;
+                        agent.executor_exited(&k2).await;
                     });
-                    self.watch_limits(
-                        key(&r.framework_id, r.executor_id.as_str()),
-                        r.container_id.clone(),
-                    );
+                    self.watch_limits(k, r.container_id.clone());
                 }
                 _ => {
                     tracing::info!("executor of task {} is gone", r.info.task_id);
                     let agent = self.clone();
+                    let k = key(&r.framework_id, r.info.task_id.as_str());
                     tokio::spawn(async move {
-                        agent.executor_exited(&r.framework_id, &r.executor_id).await;
+                        agent.executor_exited(&k).await;
                     });
                 }
             }
@@ -463,7 +459,11 @@ impl Agent {
             return;
         };
         let agent_id = self.agent_id().unwrap_or_else(|| task.agent_id.clone());
-        let ex = task.task_id.value.clone();
+        let ex = task
+            .executor
+            .as_ref()
+            .map(|e| e.executor_id.value.clone())
+            .unwrap_or_else(|| task.task_id.value.clone());
         let container = uuid::Uuid::new_v4().to_string();
         let dir = self.sandbox_dir(&agent_id, &fw, &ex, &container);
         let record = TaskRecord::new(fw.clone(), task, ExecutorId::new(ex), container, dir);
@@ -542,16 +542,18 @@ impl Agent {
             tracing::warn!("RUN_TASK without a framework id; dropped");
             return;
         };
-        if task.executor.is_some() {
-            return self
-                .refuse_task(
-                    &framework,
-                    task,
-                    "custom executors are not supported by this agent",
-                )
-                .await;
-        }
-        if task.command.is_none() {
+        if let Some(e) = &task.executor {
+            let why = if e.kind == Some(ExecutorType::Default) {
+                Some("the DEFAULT executor runs task groups only (LAUNCH_GROUP)")
+            } else if e.command.is_none() {
+                Some("the custom executor has no command")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return self.refuse_task(&framework, task, why).await;
+            }
+        } else if task.command.is_none() {
             return self
                 .refuse_task(&framework, task, "the task has no command")
                 .await;
@@ -559,7 +561,28 @@ impl Agent {
         let Some(agent_id) = self.agent_id() else {
             return;
         };
-        let ex = task.task_id.value.clone();
+        let task_id = task.task_id.value.clone();
+        // A custom executor runs under its own id; a command task's
+        // executor under the task's.
+        let ex = task
+            .executor
+            .as_ref()
+            .map(|e| e.executor_id.value.clone())
+            .unwrap_or_else(|| task_id.clone());
+        if task.executor.is_some() {
+            let busy = self.lock().tasks.values().any(|r| {
+                r.framework_id == fw && r.executor_id.value == ex && !r.state.is_terminal()
+            });
+            if busy {
+                return self
+                    .refuse_task(
+                        &framework,
+                        task,
+                        "the executor already runs a task (one task per custom executor)",
+                    )
+                    .await;
+            }
+        }
         let container = uuid::Uuid::new_v4().to_string();
         let dir = self.sandbox_dir(&agent_id, &fw, &ex, &container);
         let mut record = TaskRecord::new(
@@ -570,11 +593,11 @@ impl Agent {
             dir.clone(),
         );
         record.group = group;
-        let k = key(&fw, &ex);
+        let k = key(&fw, &task_id);
         let receipt = {
             let mut inner = self.lock();
             if inner.tasks.contains_key(&k) {
-                tracing::warn!("task {ex} of framework {fw} already exists; RUN_TASK ignored");
+                tracing::warn!("task {task_id} of framework {fw} already exists; RUN_TASK ignored");
                 return;
             }
             inner.frameworks.insert(fw.value.clone(), framework.clone());
@@ -636,9 +659,10 @@ impl Agent {
         };
         let uris = info
             .command
-            .as_ref()
-            .map(|c| c.uris.clone())
-            .unwrap_or_default();
+            .iter()
+            .chain(info.executor.iter().filter_map(|e| e.command.as_ref()))
+            .flat_map(|c| c.uris.clone())
+            .collect::<Vec<_>>();
         if !uris.is_empty() {
             self.fetcher.fetch_all(&uris, dir).await.map_err(|e| {
                 format!("Failed to fetch all URIs for container '{container}': {e}")
@@ -649,9 +673,15 @@ impl Agent {
             cpus: resources.cpus(),
             mem_mb: resources.mem(),
         };
-        // A group's executor resources go to the container of its first task.
-        if let Some(g) = group.filter(|g| g.tasks.first() == Some(&info.task_id)) {
-            let extra = Resources::try_from_vec(g.executor.resources).unwrap_or_default();
+        // A group's executor resources go to the container of its first
+        // task; a custom executor's to its task's container.
+        let executor_resources = match group {
+            Some(g) if g.tasks.first() == Some(&info.task_id) => Some(g.executor.resources),
+            Some(_) => None,
+            None => info.executor.as_ref().map(|e| e.resources.clone()),
+        };
+        if let Some(extra) = executor_resources {
+            let extra = Resources::try_from_vec(extra).unwrap_or_default();
             let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
                 (None, None) => None,
                 (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
@@ -666,7 +696,7 @@ impl Agent {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("Failed to prepare isolation: {e}"))?;
 
-        let spec = self.executor_spec(k, dir);
+        let spec = self.executor_spec(&info, k, dir);
         let (launched, receipt) = {
             // Spawn and isolate under the lock: the executor's SUBSCRIBE
             // (which triggers LAUNCH) cannot be served before it is in its
@@ -697,10 +727,10 @@ impl Agent {
         };
         let _ = receipt.durable().await;
         let agent = self.clone();
-        let (fw, ex) = (FrameworkId::new(k.0.clone()), ExecutorId::new(k.1.clone()));
+        let task_key = k.clone();
         tokio::spawn(async move {
             launched.exited.await;
-            agent.executor_exited(&fw, &ex).await;
+            agent.executor_exited(&task_key).await;
         });
         self.watch_limits(k.clone(), container.to_owned());
         Ok(())
@@ -746,10 +776,16 @@ impl Agent {
         });
     }
 
-    fn executor_spec(&self, k: &(String, String), dir: &Path) -> ExecutorSpec {
+    /// How to start the executor of task `info`: `dcos daemon executor`,
+    /// or a custom executor's command (`sh -c <value>` when `shell`, else
+    /// `value` with `arguments`), with the Mesos executor environment.
+    fn executor_spec(&self, info: &TaskInfo, k: &(String, String), dir: &Path) -> ExecutorSpec {
+        let custom = info.executor.as_ref();
         let env = ExecutorEnvironment {
             framework_id: FrameworkId::new(k.0.clone()),
-            executor_id: ExecutorId::new(k.1.clone()),
+            executor_id: custom
+                .map(|e| e.executor_id.clone())
+                .unwrap_or_else(|| ExecutorId::new(k.1.clone())),
             directory: dir.display().to_string(),
             sandbox: dir.display().to_string(),
             agent_endpoint: self.cfg.executor_endpoint.clone(),
@@ -791,15 +827,39 @@ impl Agent {
                 container.to_string_lossy().into_owned(),
             );
         }
+        let (program, args) = match custom.and_then(|e| e.command.as_ref()) {
+            Some(c) => {
+                for v in c.environment.iter().flat_map(|e| e.variables.iter()) {
+                    if let Some(value) = &v.value {
+                        vars.insert(v.name.clone(), value.clone());
+                    }
+                }
+                let value = c.value.clone().unwrap_or_default();
+                if c.shell.unwrap_or(true) {
+                    ("/bin/sh".into(), vec!["-c".to_owned(), value])
+                } else {
+                    (
+                        PathBuf::from(value),
+                        c.arguments.iter().skip(1).cloned().collect(),
+                    )
+                }
+            }
+            None => self.cfg.executor_command.clone(),
+        };
         ExecutorSpec {
-            program: self.cfg.executor_command.0.clone(),
-            args: self.cfg.executor_command.1.clone(),
+            program,
+            args,
             env: vars,
             directory: dir.to_owned(),
         }
     }
 
     fn executor_info(&self, r: &TaskRecord) -> ExecutorInfo {
+        if let Some(e) = &r.info.executor {
+            let mut e = e.clone();
+            e.framework_id = Some(r.framework_id.clone());
+            return e;
+        }
         let mut info = ExecutorInfo::new(r.executor_id.clone());
         info.framework_id = Some(r.framework_id.clone());
         info.name = Some(format!("Command Executor (Task: {})", r.info.task_id));
@@ -1136,9 +1196,16 @@ impl Agent {
 
     /// The executor process is gone: fail what it left running, destroy
     /// its container.
-    pub async fn executor_exited(self: &Arc<Self>, fw: &FrameworkId, ex: &ExecutorId) {
-        let k = key(fw, ex.as_str());
-        self.lock().executors.remove(&k);
+    /// `k` is the task's key.
+    async fn executor_exited(self: &Arc<Self>, k: &(String, String)) {
+        let k = k.clone();
+        {
+            let mut inner = self.lock();
+            let ex = inner.tasks.get(&k).map(|r| r.executor_id.value.clone());
+            if let Some(ex) = ex {
+                inner.executors.remove(&(k.0.clone(), ex));
+            }
+        }
         self.agent_update(
             &k,
             TaskState::Failed,
@@ -1230,7 +1297,7 @@ impl Agent {
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let mut inner = self.lock();
-            let Some(r) = inner.tasks.get(&k) else {
+            let Some(r) = Self::task_of_executor(&inner, &fw, &ex) else {
                 return Err(AgentError::UnknownExecutor {
                     framework_id: fw.value,
                     executor_id: ex.value,
@@ -1271,6 +1338,28 @@ impl Agent {
         Ok(rx)
     }
 
+    /// The task an executor runs: the live one, else any record of it.
+    fn task_of_executor<'a>(
+        inner: &'a Inner,
+        fw: &FrameworkId,
+        ex: &ExecutorId,
+    ) -> Option<&'a TaskRecord> {
+        if let Some(r) = inner.tasks.get(&key(fw, ex.as_str())) {
+            if &r.executor_id == ex {
+                return Some(r);
+            }
+        }
+        let all: Vec<&TaskRecord> = inner
+            .tasks
+            .values()
+            .filter(|r| &r.framework_id == fw && &r.executor_id == ex)
+            .collect();
+        all.iter()
+            .find(|r| !r.state.is_terminal())
+            .or_else(|| all.first())
+            .copied()
+    }
+
     /// `UPDATE` from an executor; returns once checkpointed (and has sent
     /// ACKNOWLEDGED on the executor's stream).
     pub async fn executor_update(
@@ -1279,22 +1368,23 @@ impl Agent {
         ex: ExecutorId,
         mut status: TaskStatus,
     ) -> Result<(), AgentError> {
-        let k = key(&fw, ex.as_str());
+        let exec_key = key(&fw, ex.as_str());
+        let k = key(&fw, status.task_id.as_str());
         let uuid = match &status.uuid {
             Some(u) if u.len() == 16 => u.clone(),
             _ => return Err(AgentError::BadUuid(status.task_id.value.clone())),
         };
         {
             let inner = self.lock();
-            let Some(r) = inner.tasks.get(&k) else {
+            if Self::task_of_executor(&inner, &fw, &ex).is_none() {
                 return Err(AgentError::UnknownExecutor {
                     framework_id: fw.value,
                     executor_id: ex.value,
                 });
-            };
-            if r.info.task_id != status.task_id {
-                return Err(AgentError::WrongTask(status.task_id.value.clone()));
             }
+            let Some(r) = inner.tasks.get(&k).filter(|r| r.executor_id == ex) else {
+                return Err(AgentError::WrongTask(status.task_id.value.clone()));
+            };
             status.agent_id = inner.agent_id.clone();
             status.executor_id = Some(r.reported_executor_id().clone());
             status.source.get_or_insert(Source::Executor);
@@ -1309,7 +1399,7 @@ impl Agent {
         let task_id = status.task_id.clone();
         self.record_update(&k, status).await?;
         let inner = self.lock();
-        if let Some(c) = inner.executors.get(&k) {
+        if let Some(c) = inner.executors.get(&exec_key) {
             let _ = c.tx.send(exec::Event::Acknowledged(exec::Acknowledged {
                 task_id,
                 uuid,
@@ -1415,6 +1505,13 @@ impl Agent {
                         .unwrap_or_else(|| "Default Executor".to_owned()),
                     g.executor.source.clone().unwrap_or_default(),
                 ),
+                None if r.info.executor.is_some() => {
+                    let e = r.info.executor.as_ref().expect("checked");
+                    (
+                        e.name.clone().unwrap_or_default(),
+                        e.source.clone().unwrap_or_default(),
+                    )
+                }
                 None => (
                     format!("Command Executor (Task: {})", r.info.task_id),
                     r.info.task_id.value.clone(),
@@ -1424,7 +1521,11 @@ impl Agent {
                 "id": r.reported_executor_id().value,
                 "name": name,
                 "source": source,
-                "type": if r.group.is_some() { "DEFAULT" } else { "COMMAND" },
+                "type": match (&r.group, &r.info.executor) {
+                    (Some(_), _) => "DEFAULT",
+                    (None, Some(_)) => "CUSTOM",
+                    (None, None) => "COMMAND",
+                },
                 "container": r.container_id,
                 "directory": r.directory,
                 "tasks": [],
@@ -1802,5 +1903,89 @@ mod tests {
         let reg = a.register_message();
         assert_eq!(reg.executors.len(), 1);
         assert_eq!(reg.executors[0].executor_id, ExecutorId::new("g"));
+    }
+
+    #[tokio::test]
+    async fn a_custom_executor_runs_its_command_with_the_executor_environment() {
+        let (a, _outbox, _isolator, launcher, dir) = agent().await;
+        let mut fw = FrameworkInfo::new("u", "f");
+        fw.id = Some(FrameworkId::new("f1"));
+        let mut task = TaskInfo::command(
+            "t",
+            TaskId::new("t1"),
+            AgentId::new("a1"),
+            CommandInfo::shell("x"),
+        );
+        task.command = None;
+        let mut executor = ExecutorInfo::new(ExecutorId::new("mine"));
+        executor.command = Some(CommandInfo::shell("./my-executor --flag"));
+        task.executor = Some(executor);
+        a.handle_event(Event::RunTask {
+            framework: fw.clone(),
+            task: task.clone(),
+        })
+        .await;
+        for _ in 0..200 {
+            if !launcher.0.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let spec = launcher.0.lock().unwrap()[0].clone();
+        assert_eq!(spec.program, PathBuf::from("/bin/sh"));
+        assert_eq!(spec.args, ["-c", "./my-executor --flag"]);
+        assert_eq!(spec.env["MESOS_EXECUTOR_ID"], "mine");
+        assert_eq!(spec.env["MESOS_FRAMEWORK_ID"], "f1");
+        assert_eq!(
+            spec.env["MESOS_SANDBOX"],
+            spec.directory.display().to_string()
+        );
+        assert!(spec.directory.starts_with(
+            dir.path()
+                .join("slaves/a1/frameworks/f1/executors/mine/runs")
+        ));
+
+        // It subscribes as "mine" and is launched with the task; an update
+        // for a task it does not run is refused.
+        let mut events = a
+            .executor_subscribe(
+                FrameworkId::new("f1"),
+                ExecutorId::new("mine"),
+                exec::Subscribe::default(),
+            )
+            .await
+            .unwrap();
+        match events.recv().await {
+            Some(exec::Event::Subscribed(s)) => {
+                assert_eq!(s.executor_info.executor_id, ExecutorId::new("mine"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(events.recv().await, Some(exec::Event::Launch(_))));
+        let mut other = TaskStatus::new(TaskId::new("t2"), TaskState::Running);
+        other.uuid = Some(fresh_uuid());
+        assert!(matches!(
+            a.executor_update(FrameworkId::new("f1"), ExecutorId::new("mine"), other)
+                .await,
+            Err(AgentError::WrongTask(_))
+        ));
+
+        // A second task for the same (busy) executor is refused.
+        let mut second = task;
+        second.task_id = TaskId::new("t2");
+        a.handle_event(Event::RunTask {
+            framework: fw,
+            task: second,
+        })
+        .await;
+        let state = a.state_json();
+        let executors = state["frameworks"][0]["executors"].as_array().unwrap();
+        assert_eq!(executors.len(), 1, "{state}");
+        assert_eq!(executors[0]["id"], "mine");
+        let tasks = executors[0]["tasks"].as_array().unwrap();
+        let t2 = tasks.iter().find(|t| t["id"] == "t2").expect("t2 listed");
+        assert_eq!(t2["state"], "TASK_FAILED");
+        let t1 = tasks.iter().find(|t| t["id"] == "t1").expect("t1 listed");
+        assert_eq!(t1["state"], "TASK_STAGING");
     }
 }
