@@ -12,6 +12,12 @@
 //! each is acknowledged → when the executor exits, its container is
 //! destroyed; a task it left non-terminal is reported TASK_FAILED.
 //!
+//! Task groups (LAUNCH_GROUP) run each task that way, reported under the
+//! group's executor id; a task ending other than FINISHED, or a KILL of
+//! any, kills the whole group (Mesos' default executor). A task with a
+//! custom executor runs that executor's command instead of ours, under the
+//! executor's own id; it speaks the same executor API.
+//!
 //! Owns the in-memory registry (behind one mutex never held across an
 //! await) and the rules above; the wire to the master is
 //! [`crate::master`], HTTP is [`crate::http`], OS effects are the
@@ -237,6 +243,17 @@ impl Agent {
     /// re-subscribe), and fails the tasks of those that are gone.
     pub fn recover(self: &Arc<Self>) {
         let records: Vec<TaskRecord> = self.lock().tasks.values().cloned().collect();
+        // A group with a member that ended unsuccessfully is killed again:
+        // the agent may have stopped before it killed the rest.
+        for r in &records {
+            if let Some(g) = &r.group {
+                if r.state.is_terminal() && r.state != TaskState::Finished {
+                    let _ = self
+                        .group_kills
+                        .send((r.framework_id.clone(), g.id.clone()));
+                }
+            }
+        }
         for r in records {
             if r.state.is_terminal() {
                 continue;
@@ -1048,6 +1065,15 @@ impl Agent {
     }
 
     fn complete(inner: &mut Inner, r: TaskRecord) {
+        if let Some(g) = &r.group {
+            let left = inner
+                .tasks
+                .values()
+                .any(|t| t.group.as_ref().is_some_and(|tg| tg.id == g.id));
+            if !left {
+                inner.killing_groups.remove(&g.id);
+            }
+        }
         *inner.terminal_counts.entry(r.state).or_default() += 1;
         inner.completed.push_back(r);
         while inner.completed.len() > MAX_COMPLETED_TASKS {
