@@ -8,7 +8,9 @@
 //!   TASK_LOST (the other) within the configured timeout; the restarted
 //!   agent brings its still-running task back as TASK_RUNNING;
 //! - kill -9 of the master leader of three: the task keeps running and the
-//!   framework resubscribes to the new leader.
+//!   framework resubscribes to the new leader;
+//! - task groups (LAUNCH_GROUP): both tasks of a group run under the group's
+//!   executor id; one failing kills the other; a KILL of one kills both.
 
 use std::time::Duration;
 
@@ -394,4 +396,340 @@ async fn hollow_agents_register_run_and_kill_tasks() {
         .wait_for(&victim, TaskState::Killed, WAIT)
         .await
         .unwrap();
+}
+
+/// Every status update a hand-written scheduler received, in order.
+#[derive(Default)]
+struct Updates(Vec<dcos_api::v1::TaskStatus>);
+
+impl Updates {
+    fn states(&self, task: &str) -> Vec<TaskState> {
+        self.0
+            .iter()
+            .filter(|s| s.task_id.value == task)
+            .map(|s| s.state)
+            .collect()
+    }
+}
+
+/// Receives events until `done(updates)` holds (panics after [`WAIT`]).
+async fn recv_until(
+    scheduler: &mut Scheduler,
+    updates: &mut Updates,
+    what: &str,
+    done: impl Fn(&Updates) -> bool,
+) {
+    use dcos_api::client::SchedulerEvent;
+    use dcos_api::scheduler::Event;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !done(updates) {
+        let event = tokio::time::timeout_at(deadline, scheduler.recv())
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", updates.0))
+            .expect("scheduler stopped");
+        if let SchedulerEvent::Event(Event::Update(u)) = event {
+            updates.0.push(u.status);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_groups_run_together_and_die_together() {
+    use dcos_api::client::SchedulerEvent;
+    use dcos_api::resources::{carve_scalars, fixed_point};
+    use dcos_api::scheduler::Event;
+    use dcos_api::v1::{
+        CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, LaunchGroup, OfferOperation,
+        Operation, TaskGroupInfo, TaskInfo,
+    };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let mut agent = Agent::start(
+        &tmp.path().join("agent"),
+        &master.url(),
+        &["--resources", "cpus:2;mem:1024;disk:100"],
+    );
+    let mut config = SchedulerConfig::new([master.url()], framework("groups", false));
+    config.auto_acknowledge = true;
+    config.backoff_max = Duration::from_secs(1);
+    let mut scheduler = Scheduler::start(config).expect("scheduler");
+    let handle = scheduler.handle();
+
+    // Two groups on the first offer: "a" (one task fails after a while),
+    // "b" (two sleeps, one of which will be killed).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let offer = loop {
+        let event = tokio::time::timeout_at(deadline, scheduler.recv())
+            .await
+            .expect("an offer")
+            .expect("scheduler stopped");
+        if let SchedulerEvent::Event(Event::Offers(o)) = event {
+            if let Some(o) = o.offers.into_iter().next() {
+                break o;
+            }
+        }
+    };
+    let mut left = offer.resources.clone();
+    let needs = [("cpus", fixed_point(0.1)), ("mem", fixed_point(32.0))];
+    let mut carve = || carve_scalars(&mut left, &needs).expect("fits the offer");
+    let mut group = |name: &str, commands: &[(&str, &str)]| {
+        let mut executor = ExecutorInfo::new(ExecutorId::new(format!("{name}-executor")));
+        executor.kind = Some(ExecutorType::Default);
+        executor.resources = carve();
+        let tasks = commands
+            .iter()
+            .map(|(id, cmd)| {
+                let mut t = TaskInfo::command(
+                    *id,
+                    TaskId::from(*id),
+                    offer.agent_id.clone(),
+                    CommandInfo::shell(*cmd),
+                );
+                t.resources = carve();
+                t
+            })
+            .collect();
+        OfferOperation::new(Operation::LaunchGroup(LaunchGroup {
+            executor,
+            task_group: TaskGroupInfo { tasks },
+        }))
+    };
+    let ops = vec![
+        group(
+            "a",
+            &[("a-sleep", "sleep 300"), ("a-fail", "sleep 4; exit 3")],
+        ),
+        group("b", &[("b-one", "sleep 300"), ("b-two", "sleep 300")]),
+    ];
+    handle
+        .accept(vec![offer.id.clone()], ops, None)
+        .await
+        .unwrap();
+
+    let mut updates = Updates::default();
+    let running = |u: &Updates, t: &str| u.states(t).contains(&TaskState::Running);
+    recv_until(&mut scheduler, &mut updates, "all four RUNNING", |u| {
+        ["a-sleep", "a-fail", "b-one", "b-two"]
+            .iter()
+            .all(|t| running(u, t))
+    })
+    .await;
+    // Every update names the group's executor.
+    for s in &updates.0 {
+        let group = &s.task_id.value[..1];
+        assert_eq!(
+            s.executor_id.as_ref().map(|e| e.value.as_str()),
+            Some(format!("{group}-executor").as_str()),
+            "{s:?}"
+        );
+    }
+    // The agent shows each group's tasks under its one executor.
+    let state: serde_json::Value = reqwest::get(format!("{}/state", agent.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let executors = state["frameworks"][0]["executors"].as_array().unwrap();
+    assert_eq!(executors.len(), 2, "{executors:?}");
+    for ex in executors {
+        let mut ids: Vec<&str> = ex["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap())
+            .collect();
+        ids.sort_unstable();
+        let want = if ex["id"] == "a-executor" {
+            ["a-fail", "a-sleep"]
+        } else {
+            assert_eq!(ex["id"], "b-executor");
+            ["b-one", "b-two"]
+        };
+        assert_eq!(ids, want);
+        // The executor's 0.1 cpus plus each task's 0.1.
+        let cpus = ex["resources"]["cpus"].as_f64().unwrap();
+        assert!((cpus - 0.3).abs() < 1e-9, "{ex}");
+    }
+
+    // a-fail exits 3: FAILED; its sibling is KILLED.
+    recv_until(&mut scheduler, &mut updates, "group a down", |u| {
+        u.states("a-fail").contains(&TaskState::Failed)
+            && u.states("a-sleep").contains(&TaskState::Killed)
+    })
+    .await;
+    assert_eq!(
+        updates.states("a-fail"),
+        [TaskState::Starting, TaskState::Running, TaskState::Failed]
+    );
+    assert_eq!(
+        updates.states("a-sleep"),
+        [TaskState::Starting, TaskState::Running, TaskState::Killed]
+    );
+    // Group b was not touched.
+    assert_eq!(
+        updates.states("b-two"),
+        [TaskState::Starting, TaskState::Running]
+    );
+
+    // Group b survives a kill -9 of the agent: recovered from the
+    // checkpoint, still under its executor id, still a group.
+    agent.kill9();
+    agent.restart();
+    let http = reqwest::Client::new();
+    let url = agent.url();
+    wait_until(WAIT, "group b recovered and running", || async {
+        let Ok(resp) = http.get(format!("{url}/state")).send().await else {
+            return false;
+        };
+        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+        v["frameworks"][0]["executors"]
+            .as_array()
+            .is_some_and(|exs| {
+                exs.iter().any(|e| {
+                    e["id"] == "b-executor"
+                        && e["tasks"].as_array().is_some_and(|t| {
+                            t.len() == 2 && t.iter().all(|t| t["state"] == "TASK_RUNNING")
+                        })
+                })
+            })
+    })
+    .await;
+
+    // KILL of one task of group b kills both.
+    handle
+        .kill(TaskId::from("b-one"), Some(offer.agent_id.clone()), None)
+        .await
+        .unwrap();
+    recv_until(&mut scheduler, &mut updates, "group b killed", |u| {
+        u.states("b-one").contains(&TaskState::Killed)
+            && u.states("b-two").contains(&TaskState::Killed)
+    })
+    .await;
+    assert_eq!(
+        updates.states("b-two"),
+        [TaskState::Starting, TaskState::Running, TaskState::Killed]
+    );
+
+    // The master's books agree.
+    let tasks: serde_json::Value = reqwest::get(format!("{}/master/tasks", master.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (id, state, ex) in [
+        ("a-fail", "TASK_FAILED", "a-executor"),
+        ("a-sleep", "TASK_KILLED", "a-executor"),
+        ("b-one", "TASK_KILLED", "b-executor"),
+        ("b-two", "TASK_KILLED", "b-executor"),
+    ] {
+        let t = tasks["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in /master/tasks: {tasks}"));
+        assert_eq!(t["state"], state, "{t}");
+        assert_eq!(t["executor_id"], ex, "{t}");
+    }
+    scheduler.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_executors_subscribe_launch_and_report() {
+    use dcos_api::client::SchedulerEvent;
+    use dcos_api::resources::{carve_scalars, fixed_point};
+    use dcos_api::scheduler::Event;
+    use dcos_api::v1::{
+        CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, OfferOperation, TaskInfo,
+    };
+
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let agent = Agent::start(
+        &tmp.path().join("agent"),
+        &master.url(),
+        &["--resources", "cpus:1;mem:512;disk:100"],
+    );
+    let mut config = SchedulerConfig::new([master.url()], framework("custom", false));
+    config.auto_acknowledge = true;
+    config.backoff_max = Duration::from_secs(1);
+    let mut scheduler = Scheduler::start(config).expect("scheduler");
+    let handle = scheduler.handle();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let offer = loop {
+        let event = tokio::time::timeout_at(deadline, scheduler.recv())
+            .await
+            .expect("an offer")
+            .expect("scheduler stopped");
+        if let SchedulerEvent::Event(Event::Offers(o)) = event {
+            if let Some(o) = o.offers.into_iter().next() {
+                break o;
+            }
+        }
+    };
+    let mut left = offer.resources.clone();
+    let needs = [("cpus", fixed_point(0.1)), ("mem", fixed_point(64.0))];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tiny_executor.py");
+    let mut executor = ExecutorInfo::new(ExecutorId::new("tiny"));
+    executor.kind = Some(ExecutorType::Custom);
+    executor.command = Some(CommandInfo::shell(format!("exec python3 {script}")));
+    executor.resources = carve_scalars(&mut left, &needs).unwrap();
+    let mut task = TaskInfo::command(
+        "custom-0",
+        TaskId::from("custom-0"),
+        offer.agent_id.clone(),
+        CommandInfo::shell("unused"),
+    );
+    task.command = None;
+    task.executor = Some(executor);
+    task.resources = carve_scalars(&mut left, &needs).unwrap();
+    handle
+        .accept(
+            vec![offer.id.clone()],
+            vec![OfferOperation::launch(vec![task])],
+            None,
+        )
+        .await
+        .unwrap();
+
+    let mut updates = Updates::default();
+    recv_until(&mut scheduler, &mut updates, "custom-0 FINISHED", |u| {
+        u.states("custom-0").iter().any(|s| s.is_terminal())
+    })
+    .await;
+    assert_eq!(
+        updates.states("custom-0"),
+        [TaskState::Running, TaskState::Finished],
+        "{:?}",
+        updates.0
+    );
+    for s in &updates.0 {
+        assert_eq!(s.executor_id, Some(ExecutorId::new("tiny")), "{s:?}");
+        assert_eq!(
+            s.message.as_deref().map(|m| m.starts_with("tiny executor")),
+            Some(true)
+        );
+    }
+    // The executor ran in the sandbox of executor "tiny" and wrote there.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let dir = loop {
+        if let Some(d) = sandbox_of(&agent, "tiny").await {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "tiny not in /state");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    assert!(
+        dir.to_string_lossy().contains("/executors/tiny/runs/"),
+        "{dir:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("ran-custom-0")).unwrap(),
+        "tiny"
+    );
+    scheduler.stop().await;
 }

@@ -12,6 +12,12 @@
 //! each is acknowledged → when the executor exits, its container is
 //! destroyed; a task it left non-terminal is reported TASK_FAILED.
 //!
+//! Task groups (LAUNCH_GROUP) run each task that way, reported under the
+//! group's executor id; a task ending other than FINISHED, or a KILL of
+//! any, kills the whole group (Mesos' default executor). A task with a
+//! custom executor runs that executor's command instead of ours, under the
+//! executor's own id; it speaks the same executor API.
+//!
 //! Owns the in-memory registry (behind one mutex never held across an
 //! await) and the rules above; the wire to the master is
 //! [`crate::master`], HTTP is [`crate::http`], OS effects are the
@@ -27,8 +33,8 @@ use dcos_api::executor::{self as exec, ExecutorEnvironment};
 use dcos_api::resources::Resources;
 use dcos_api::v1::{
     AgentId, AgentInfo, Base64Bytes, CommandInfo, ContainerId, ContainerStatus, ExecutorId,
-    ExecutorInfo, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source, TaskId,
-    TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
+    ExecutorInfo, ExecutorType, FrameworkId, FrameworkInfo, KillPolicy, Reason, Resource, Source,
+    TaskGroupInfo, TaskId, TaskInfo, TaskResourceLimitation, TaskState, TaskStatus,
 };
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -37,7 +43,7 @@ use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::fetcher::Fetcher;
 use crate::isolator::{Isolator, Limits};
 use crate::launcher::{self, ExecutorSpec, Launcher};
-use crate::state::{framework_key, AckOutcome, TaskRecord, AGENT_ID_KEY};
+use crate::state::{framework_key, AckOutcome, Group, TaskRecord, AGENT_ID_KEY};
 
 /// Default kill grace period (Mesos: 3 s).
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(3);
@@ -121,6 +127,8 @@ struct Inner {
     completed: VecDeque<TaskRecord>,
     next_conn: u64,
     terminal_counts: BTreeMap<TaskState, u64>,
+    /// Task groups (by [`Group::id`]) being killed as a whole.
+    killing_groups: std::collections::BTreeSet<String>,
 }
 
 /// The agent.
@@ -132,6 +140,9 @@ pub struct Agent {
     launcher: Arc<dyn Launcher>,
     fetcher: Fetcher,
     outbox: mpsc::UnboundedSender<Call>,
+    /// Task groups to kill as a whole (framework, [`Group::id`]): a task of
+    /// the group ended unsuccessfully. Served by a task of its own.
+    group_kills: mpsc::UnboundedSender<(FrameworkId, String)>,
     /// Cancelled when the agent must stop (shutdown signal or `Shutdown`).
     pub stop: CancellationToken,
     started: SystemTime,
@@ -189,6 +200,7 @@ impl Agent {
         }
         let (outbox, rx) = mpsc::unbounded_channel();
         let fetcher = Fetcher::new(cfg.work_dir.join("fetch_cache"));
+        let (group_kills, mut group_rx) = mpsc::unbounded_channel();
         let agent = Arc::new(Agent {
             cfg,
             inner: Mutex::new(inner),
@@ -197,9 +209,19 @@ impl Agent {
             launcher,
             fetcher,
             outbox,
+            group_kills,
             stop: CancellationToken::new(),
             started: SystemTime::now(),
         });
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&agent);
+            rt.spawn(async move {
+                while let Some((fw, group)) = group_rx.recv().await {
+                    let Some(agent) = weak.upgrade() else { return };
+                    agent.kill_group(&fw, &group, None).await;
+                }
+            });
+        }
         (agent, rx)
     }
 
@@ -221,6 +243,17 @@ impl Agent {
     /// re-subscribe), and fails the tasks of those that are gone.
     pub fn recover(self: &Arc<Self>) {
         let records: Vec<TaskRecord> = self.lock().tasks.values().cloned().collect();
+        // A group with a member that ended unsuccessfully is killed again:
+        // the agent may have stopped before it killed the rest.
+        for r in &records {
+            if let Some(g) = &r.group {
+                if r.state.is_terminal() && r.state != TaskState::Finished {
+                    let _ = self
+                        .group_kills
+                        .send((r.framework_id.clone(), g.id.clone()));
+                }
+            }
+        }
         for r in records {
             if r.state.is_terminal() {
                 continue;
@@ -232,25 +265,21 @@ impl Agent {
                         r.info.task_id
                     );
                     let agent = self.clone();
-                    let (fw, ex, start) = (
-                        r.framework_id.clone(),
-                        r.executor_id.clone(),
-                        r.executor_start_time,
-                    );
+                    let k = key(&r.framework_id, r.info.task_id.as_str());
+                    let start = r.executor_start_time;
+                    let k2 = k.clone();
                     tokio::spawn(async move {
                         launcher::watch_pid(pid, start, Duration::from_millis(250)).await;
-                        agent.executor_exited(&fw, &ex).await;
+                        agent.executor_exited(&k2).await;
                     });
-                    self.watch_limits(
-                        key(&r.framework_id, r.executor_id.as_str()),
-                        r.container_id.clone(),
-                    );
+                    self.watch_limits(k, r.container_id.clone());
                 }
                 _ => {
                     tracing::info!("executor of task {} is gone", r.info.task_id);
                     let agent = self.clone();
+                    let k = key(&r.framework_id, r.info.task_id.as_str());
                     tokio::spawn(async move {
-                        agent.executor_exited(&r.framework_id, &r.executor_id).await;
+                        agent.executor_exited(&k).await;
                     });
                 }
             }
@@ -263,12 +292,21 @@ impl Agent {
         let mut agent_info = self.cfg.agent_info.clone();
         agent_info.id = inner.agent_id.clone();
         let tasks: Vec<_> = inner.tasks.values().map(TaskRecord::to_task).collect();
-        let executors = inner
-            .tasks
-            .values()
-            .filter(|r| !r.state.is_terminal())
-            .map(|r| self.executor_info(r))
-            .collect();
+        let mut executors: BTreeMap<(String, String), ExecutorInfo> = BTreeMap::new();
+        for r in inner.tasks.values().filter(|r| !r.state.is_terminal()) {
+            let info = match &r.group {
+                Some(g) => {
+                    let mut e = g.executor.clone();
+                    e.framework_id = Some(r.framework_id.clone());
+                    e
+                }
+                None => self.executor_info(r),
+            };
+            executors
+                .entry((r.framework_id.value.clone(), info.executor_id.value.clone()))
+                .or_insert(info);
+        }
+        let executors = executors.into_values().collect();
         let mut fw_ids: Vec<&String> = inner.tasks.keys().map(|(f, _)| f).collect();
         fw_ids.dedup();
         let frameworks = fw_ids
@@ -335,23 +373,26 @@ impl Agent {
             Event::RunTask { framework, task } => self.run_task(framework, task).await,
             Event::RunTaskGroup {
                 framework,
+                executor,
                 task_group,
-                ..
-            } => {
-                for task in task_group.tasks {
-                    self.refuse_task(
-                        &framework,
-                        task,
-                        "task groups (LAUNCH_GROUP) are not supported by this agent",
-                    )
-                    .await;
-                }
-            }
+            } => self.run_task_group(framework, executor, task_group).await,
             Event::KillTask {
                 framework_id,
                 task_id,
                 kill_policy,
-            } => self.kill_task(&framework_id, &task_id, kill_policy).await,
+            } => {
+                let group = self
+                    .lock()
+                    .tasks
+                    .get(&key(&framework_id, task_id.as_str()))
+                    .and_then(|r| r.group.as_ref().map(|g| g.id.clone()));
+                match group {
+                    // Killing one task of a group kills the group (Mesos'
+                    // default executor).
+                    Some(g) => self.kill_group(&framework_id, &g, kill_policy).await,
+                    None => self.kill_task(&framework_id, &task_id, kill_policy).await,
+                }
+            }
             Event::Acknowledge {
                 framework_id,
                 task_id,
@@ -366,10 +407,19 @@ impl Agent {
                 data,
             } => {
                 let inner = self.lock();
-                if let Some(c) = inner
-                    .executors
-                    .get(&key(&framework_id, executor_id.as_str()))
-                {
+                // A task group's executor id names no process of its own:
+                // the message goes to the executor of its first live task.
+                let internal = inner
+                    .tasks
+                    .values()
+                    .find(|r| {
+                        r.framework_id == framework_id
+                            && r.reported_executor_id() == &executor_id
+                            && !r.state.is_terminal()
+                    })
+                    .map(|r| r.executor_id.clone())
+                    .unwrap_or(executor_id);
+                if let Some(c) = inner.executors.get(&key(&framework_id, internal.as_str())) {
                     let _ = c.tx.send(exec::Event::Message(exec::Message { data }));
                 }
             }
@@ -426,7 +476,11 @@ impl Agent {
             return;
         };
         let agent_id = self.agent_id().unwrap_or_else(|| task.agent_id.clone());
-        let ex = task.task_id.value.clone();
+        let ex = task
+            .executor
+            .as_ref()
+            .map(|e| e.executor_id.value.clone())
+            .unwrap_or_else(|| task.task_id.value.clone());
         let container = uuid::Uuid::new_v4().to_string();
         let dir = self.sandbox_dir(&agent_id, &fw, &ex, &container);
         let record = TaskRecord::new(fw.clone(), task, ExecutorId::new(ex), container, dir);
@@ -447,21 +501,76 @@ impl Agent {
         .await;
     }
 
+    /// LAUNCH_GROUP, with Mesos' default-executor semantics: every task of
+    /// the group runs in its own container under its own executor process
+    /// (reported under the group's executor id); when one ends other than
+    /// FINISHED, or is killed, the whole group is killed.
+    async fn run_task_group(
+        self: &Arc<Self>,
+        framework: FrameworkInfo,
+        executor: ExecutorInfo,
+        task_group: TaskGroupInfo,
+    ) {
+        if framework.id.is_none() {
+            tracing::warn!("RUN_TASK_GROUP without a framework id; dropped");
+            return;
+        }
+        let bad = task_group.tasks.iter().find_map(|t| {
+            if t.command.is_none() {
+                Some(format!("task {} of the group has no command", t.task_id))
+            } else if t.executor.is_some() {
+                Some(format!(
+                    "task {} of the group names an executor (tasks of a group run under the group's)",
+                    t.task_id
+                ))
+            } else {
+                None
+            }
+        });
+        if let Some(why) = bad {
+            // Mesos refuses a group as a whole.
+            for task in task_group.tasks {
+                self.refuse_task(&framework, task, &why).await;
+            }
+            return;
+        }
+        let group = Group {
+            id: uuid::Uuid::new_v4().to_string(),
+            executor,
+            tasks: task_group.tasks.iter().map(|t| t.task_id.clone()).collect(),
+        };
+        for task in task_group.tasks {
+            self.run_task_in(framework.clone(), task, Some(group.clone()))
+                .await;
+        }
+    }
+
     async fn run_task(self: &Arc<Self>, framework: FrameworkInfo, task: TaskInfo) {
+        self.run_task_in(framework, task, None).await
+    }
+
+    async fn run_task_in(
+        self: &Arc<Self>,
+        framework: FrameworkInfo,
+        task: TaskInfo,
+        group: Option<Group>,
+    ) {
         let Some(fw) = framework.id.clone() else {
             tracing::warn!("RUN_TASK without a framework id; dropped");
             return;
         };
-        if task.executor.is_some() {
-            return self
-                .refuse_task(
-                    &framework,
-                    task,
-                    "custom executors are not supported by this agent",
-                )
-                .await;
-        }
-        if task.command.is_none() {
+        if let Some(e) = &task.executor {
+            let why = if e.kind == Some(ExecutorType::Default) {
+                Some("the DEFAULT executor runs task groups only (LAUNCH_GROUP)")
+            } else if e.command.is_none() {
+                Some("the custom executor has no command")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return self.refuse_task(&framework, task, why).await;
+            }
+        } else if task.command.is_none() {
             return self
                 .refuse_task(&framework, task, "the task has no command")
                 .await;
@@ -469,21 +578,43 @@ impl Agent {
         let Some(agent_id) = self.agent_id() else {
             return;
         };
-        let ex = task.task_id.value.clone();
+        let task_id = task.task_id.value.clone();
+        // A custom executor runs under its own id; a command task's
+        // executor under the task's.
+        let ex = task
+            .executor
+            .as_ref()
+            .map(|e| e.executor_id.value.clone())
+            .unwrap_or_else(|| task_id.clone());
+        if task.executor.is_some() {
+            let busy = self.lock().tasks.values().any(|r| {
+                r.framework_id == fw && r.executor_id.value == ex && !r.state.is_terminal()
+            });
+            if busy {
+                return self
+                    .refuse_task(
+                        &framework,
+                        task,
+                        "the executor already runs a task (one task per custom executor)",
+                    )
+                    .await;
+            }
+        }
         let container = uuid::Uuid::new_v4().to_string();
         let dir = self.sandbox_dir(&agent_id, &fw, &ex, &container);
-        let record = TaskRecord::new(
+        let mut record = TaskRecord::new(
             fw.clone(),
             task,
             ExecutorId::new(ex.clone()),
             container.clone(),
             dir.clone(),
         );
-        let k = key(&fw, &ex);
+        record.group = group;
+        let k = key(&fw, &task_id);
         let receipt = {
             let mut inner = self.lock();
             if inner.tasks.contains_key(&k) {
-                tracing::warn!("task {ex} of framework {fw} already exists; RUN_TASK ignored");
+                tracing::warn!("task {task_id} of framework {fw} already exists; RUN_TASK ignored");
                 return;
             }
             inner.frameworks.insert(fw.value.clone(), framework.clone());
@@ -535,24 +666,46 @@ impl Agent {
             let _ = std::fs::remove_file(&latest);
             let _ = std::os::unix::fs::symlink(container, &latest);
         }
-        let Some(info) = self.lock().tasks.get(k).map(|r| r.info.clone()) else {
+        let Some((info, group)) = self
+            .lock()
+            .tasks
+            .get(k)
+            .map(|r| (r.info.clone(), r.group.clone()))
+        else {
             return Ok(());
         };
         let uris = info
             .command
-            .as_ref()
-            .map(|c| c.uris.clone())
-            .unwrap_or_default();
+            .iter()
+            .chain(info.executor.iter().filter_map(|e| e.command.as_ref()))
+            .flat_map(|c| c.uris.clone())
+            .collect::<Vec<_>>();
         if !uris.is_empty() {
             self.fetcher.fetch_all(&uris, dir).await.map_err(|e| {
                 format!("Failed to fetch all URIs for container '{container}': {e}")
             })?;
         }
         let resources = Resources::try_from_vec(info.resources.clone()).unwrap_or_default();
-        let limits = Limits {
+        let mut limits = Limits {
             cpus: resources.cpus(),
             mem_mb: resources.mem(),
         };
+        // A group's executor resources go to the container of its first
+        // task; a custom executor's to its task's container.
+        let executor_resources = match group {
+            Some(g) if g.tasks.first() == Some(&info.task_id) => Some(g.executor.resources),
+            Some(_) => None,
+            None => info.executor.as_ref().map(|e| e.resources.clone()),
+        };
+        if let Some(extra) = executor_resources {
+            let extra = Resources::try_from_vec(extra).unwrap_or_default();
+            let add = |a: Option<f64>, b: Option<f64>| match (a, b) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            };
+            limits.cpus = add(limits.cpus, extra.cpus());
+            limits.mem_mb = add(limits.mem_mb, extra.mem());
+        }
         let isolator = self.isolator.clone();
         let c = container.to_owned();
         tokio::task::spawn_blocking(move || isolator.prepare(&c, &limits))
@@ -560,7 +713,7 @@ impl Agent {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("Failed to prepare isolation: {e}"))?;
 
-        let spec = self.executor_spec(k, dir);
+        let spec = self.executor_spec(&info, k, dir);
         let (launched, receipt) = {
             // Spawn and isolate under the lock: the executor's SUBSCRIBE
             // (which triggers LAUNCH) cannot be served before it is in its
@@ -591,10 +744,10 @@ impl Agent {
         };
         let _ = receipt.durable().await;
         let agent = self.clone();
-        let (fw, ex) = (FrameworkId::new(k.0.clone()), ExecutorId::new(k.1.clone()));
+        let task_key = k.clone();
         tokio::spawn(async move {
             launched.exited.await;
-            agent.executor_exited(&fw, &ex).await;
+            agent.executor_exited(&task_key).await;
         });
         self.watch_limits(k.clone(), container.to_owned());
         Ok(())
@@ -640,10 +793,16 @@ impl Agent {
         });
     }
 
-    fn executor_spec(&self, k: &(String, String), dir: &Path) -> ExecutorSpec {
+    /// How to start the executor of task `info`: `dcos daemon executor`,
+    /// or a custom executor's command (`sh -c <value>` when `shell`, else
+    /// `value` with `arguments`), with the Mesos executor environment.
+    fn executor_spec(&self, info: &TaskInfo, k: &(String, String), dir: &Path) -> ExecutorSpec {
+        let custom = info.executor.as_ref();
         let env = ExecutorEnvironment {
             framework_id: FrameworkId::new(k.0.clone()),
-            executor_id: ExecutorId::new(k.1.clone()),
+            executor_id: custom
+                .map(|e| e.executor_id.clone())
+                .unwrap_or_else(|| ExecutorId::new(k.1.clone())),
             directory: dir.display().to_string(),
             sandbox: dir.display().to_string(),
             agent_endpoint: self.cfg.executor_endpoint.clone(),
@@ -685,15 +844,39 @@ impl Agent {
                 container.to_string_lossy().into_owned(),
             );
         }
+        let (program, args) = match custom.and_then(|e| e.command.as_ref()) {
+            Some(c) => {
+                for v in c.environment.iter().flat_map(|e| e.variables.iter()) {
+                    if let Some(value) = &v.value {
+                        vars.insert(v.name.clone(), value.clone());
+                    }
+                }
+                let value = c.value.clone().unwrap_or_default();
+                if c.shell.unwrap_or(true) {
+                    ("/bin/sh".into(), vec!["-c".to_owned(), value])
+                } else {
+                    (
+                        PathBuf::from(value),
+                        c.arguments.iter().skip(1).cloned().collect(),
+                    )
+                }
+            }
+            None => self.cfg.executor_command.clone(),
+        };
         ExecutorSpec {
-            program: self.cfg.executor_command.0.clone(),
-            args: self.cfg.executor_command.1.clone(),
+            program,
+            args,
             env: vars,
             directory: dir.to_owned(),
         }
     }
 
     fn executor_info(&self, r: &TaskRecord) -> ExecutorInfo {
+        if let Some(e) = &r.info.executor {
+            let mut e = e.clone();
+            e.framework_id = Some(r.framework_id.clone());
+            return e;
+        }
         let mut info = ExecutorInfo::new(r.executor_id.clone());
         info.framework_id = Some(r.framework_id.clone());
         info.name = Some(format!("Command Executor (Task: {})", r.info.task_id));
@@ -743,16 +926,25 @@ impl Agent {
                 r.key(),
                 serde_json::to_string(&*r).expect("records serialize"),
             );
+            let group_kill = r
+                .group
+                .as_ref()
+                .filter(|_| status.state.is_terminal() && status.state != TaskState::Finished)
+                .map(|g| (r.framework_id.clone(), g.id.clone()));
             let call = agent_id.filter(|_| front).map(|agent_id| Call::Update {
                 agent_id,
                 framework_id: r.framework_id.clone(),
                 status,
             });
-            (receipt, call)
+            (receipt, (call, group_kill))
         };
+        let (send, group_kill) = send;
         receipt.durable().await?;
         if let Some(c) = send {
             let _ = self.outbox.send(c);
+        }
+        if let Some(g) = group_kill {
+            let _ = self.group_kills.send(g);
         }
         Ok(())
     }
@@ -779,7 +971,7 @@ impl Agent {
             s.message = Some(message.to_owned());
             s.source = Some(Source::Agent);
             s.agent_id = inner.agent_id.clone();
-            s.executor_id = Some(r.executor_id.clone());
+            s.executor_id = Some(r.reported_executor_id().clone());
             s.timestamp = Some(now_secs());
             s.uuid = Some(fresh_uuid());
             s
@@ -873,6 +1065,15 @@ impl Agent {
     }
 
     fn complete(inner: &mut Inner, r: TaskRecord) {
+        if let Some(g) = &r.group {
+            let left = inner
+                .tasks
+                .values()
+                .any(|t| t.group.as_ref().is_some_and(|tg| tg.id == g.id));
+            if !left {
+                inner.killing_groups.remove(&g.id);
+            }
+        }
         *inner.terminal_counts.entry(r.state).or_default() += 1;
         inner.completed.push_back(r);
         while inner.completed.len() > MAX_COMPLETED_TASKS {
@@ -951,6 +1152,37 @@ impl Agent {
         }
     }
 
+    /// Kills every live task of task group `group` (once per group).
+    async fn kill_group(
+        self: &Arc<Self>,
+        fw: &FrameworkId,
+        group: &str,
+        policy: Option<KillPolicy>,
+    ) {
+        let members: Vec<TaskId> = {
+            let mut inner = self.lock();
+            if !inner.killing_groups.insert(group.to_owned()) {
+                return;
+            }
+            inner
+                .tasks
+                .values()
+                .filter(|r| {
+                    &r.framework_id == fw
+                        && !r.state.is_terminal()
+                        && r.group.as_ref().is_some_and(|g| g.id == group)
+                })
+                .map(|r| r.info.task_id.clone())
+                .collect()
+        };
+        if !members.is_empty() {
+            tracing::info!("killing task group {group} ({} tasks left)", members.len());
+        }
+        for t in members {
+            self.kill_task(fw, &t, policy).await;
+        }
+    }
+
     /// Kills the container of `k` (executor and task) and reports `state`.
     async fn destroy_and_report(
         self: &Arc<Self>,
@@ -990,9 +1222,16 @@ impl Agent {
 
     /// The executor process is gone: fail what it left running, destroy
     /// its container.
-    pub async fn executor_exited(self: &Arc<Self>, fw: &FrameworkId, ex: &ExecutorId) {
-        let k = key(fw, ex.as_str());
-        self.lock().executors.remove(&k);
+    /// `k` is the task's key.
+    async fn executor_exited(self: &Arc<Self>, k: &(String, String)) {
+        let k = k.clone();
+        {
+            let mut inner = self.lock();
+            let ex = inner.tasks.get(&k).map(|r| r.executor_id.value.clone());
+            if let Some(ex) = ex {
+                inner.executors.remove(&(k.0.clone(), ex));
+            }
+        }
         self.agent_update(
             &k,
             TaskState::Failed,
@@ -1084,7 +1323,7 @@ impl Agent {
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let mut inner = self.lock();
-            let Some(r) = inner.tasks.get(&k) else {
+            let Some(r) = Self::task_of_executor(&inner, &fw, &ex) else {
                 return Err(AgentError::UnknownExecutor {
                     framework_id: fw.value,
                     executor_id: ex.value,
@@ -1125,6 +1364,28 @@ impl Agent {
         Ok(rx)
     }
 
+    /// The task an executor runs: the live one, else any record of it.
+    fn task_of_executor<'a>(
+        inner: &'a Inner,
+        fw: &FrameworkId,
+        ex: &ExecutorId,
+    ) -> Option<&'a TaskRecord> {
+        if let Some(r) = inner.tasks.get(&key(fw, ex.as_str())) {
+            if &r.executor_id == ex {
+                return Some(r);
+            }
+        }
+        let all: Vec<&TaskRecord> = inner
+            .tasks
+            .values()
+            .filter(|r| &r.framework_id == fw && &r.executor_id == ex)
+            .collect();
+        all.iter()
+            .find(|r| !r.state.is_terminal())
+            .or_else(|| all.first())
+            .copied()
+    }
+
     /// `UPDATE` from an executor; returns once checkpointed (and has sent
     /// ACKNOWLEDGED on the executor's stream).
     pub async fn executor_update(
@@ -1133,24 +1394,25 @@ impl Agent {
         ex: ExecutorId,
         mut status: TaskStatus,
     ) -> Result<(), AgentError> {
-        let k = key(&fw, ex.as_str());
+        let exec_key = key(&fw, ex.as_str());
+        let k = key(&fw, status.task_id.as_str());
         let uuid = match &status.uuid {
             Some(u) if u.len() == 16 => u.clone(),
             _ => return Err(AgentError::BadUuid(status.task_id.value.clone())),
         };
         {
             let inner = self.lock();
-            let Some(r) = inner.tasks.get(&k) else {
+            if Self::task_of_executor(&inner, &fw, &ex).is_none() {
                 return Err(AgentError::UnknownExecutor {
                     framework_id: fw.value,
                     executor_id: ex.value,
                 });
-            };
-            if r.info.task_id != status.task_id {
-                return Err(AgentError::WrongTask(status.task_id.value.clone()));
             }
+            let Some(r) = inner.tasks.get(&k).filter(|r| r.executor_id == ex) else {
+                return Err(AgentError::WrongTask(status.task_id.value.clone()));
+            };
             status.agent_id = inner.agent_id.clone();
-            status.executor_id = Some(ex.clone());
+            status.executor_id = Some(r.reported_executor_id().clone());
             status.source.get_or_insert(Source::Executor);
             status.timestamp.get_or_insert_with(now_secs);
             let cs = status
@@ -1163,7 +1425,7 @@ impl Agent {
         let task_id = status.task_id.clone();
         self.record_update(&k, status).await?;
         let inner = self.lock();
-        if let Some(c) = inner.executors.get(&k) {
+        if let Some(c) = inner.executors.get(&exec_key) {
             let _ = c.tx.send(exec::Event::Acknowledged(exec::Acknowledged {
                 task_id,
                 uuid,
@@ -1256,29 +1518,78 @@ impl Agent {
                 "labels": r.info.labels.as_ref().map(|l| l.labels.clone()).unwrap_or_default(),
             })
         };
-        let executor_json = |r: &TaskRecord, completed: bool| {
-            let tasks = if completed {
-                vec![]
-            } else {
-                vec![task_json(r)]
-            };
-            let done = if completed {
-                vec![task_json(r)]
-            } else {
-                vec![]
+        // One entry per executor as the framework knows it: the tasks of a
+        // task group all sit under the group's executor (its resources are
+        // the executor's plus its tasks'); the container and directory
+        // shown are those of its first task.
+        let executor_json = |r: &TaskRecord| {
+            let (name, source) = match &r.group {
+                Some(g) => (
+                    g.executor
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| "Default Executor".to_owned()),
+                    g.executor.source.clone().unwrap_or_default(),
+                ),
+                None if r.info.executor.is_some() => {
+                    let e = r.info.executor.as_ref().expect("checked");
+                    (
+                        e.name.clone().unwrap_or_default(),
+                        e.source.clone().unwrap_or_default(),
+                    )
+                }
+                None => (
+                    format!("Command Executor (Task: {})", r.info.task_id),
+                    r.info.task_id.value.clone(),
+                ),
             };
             json!({
-                "id": r.executor_id.value,
-                "name": format!("Command Executor (Task: {})", r.info.task_id),
-                "source": r.info.task_id.value,
+                "id": r.reported_executor_id().value,
+                "name": name,
+                "source": source,
+                "type": match (&r.group, &r.info.executor) {
+                    (Some(_), _) => "DEFAULT",
+                    (None, Some(_)) => "CUSTOM",
+                    (None, None) => "COMMAND",
+                },
                 "container": r.container_id,
                 "directory": r.directory,
-                "resources": resources_json(&r.info.resources),
-                "tasks": tasks,
+                "tasks": [],
                 "queued_tasks": [],
-                "completed_tasks": done,
+                "completed_tasks": [],
             })
         };
+        type Entry = (serde_json::Value, Vec<Resource>);
+        let mut live: BTreeMap<(String, String), Entry> = BTreeMap::new();
+        let mut done: BTreeMap<(String, String), Entry> = BTreeMap::new();
+        let records = inner
+            .tasks
+            .values()
+            .map(|r| (r, false))
+            .chain(inner.completed.iter().map(|r| (r, true)));
+        for (r, completed) in records {
+            let map = if completed { &mut done } else { &mut live };
+            let (e, res) = map
+                .entry((
+                    r.framework_id.value.clone(),
+                    r.reported_executor_id().value.clone(),
+                ))
+                .or_insert_with(|| {
+                    let res = r
+                        .group
+                        .as_ref()
+                        .map(|g| g.executor.resources.clone())
+                        .unwrap_or_default();
+                    (executor_json(r), res)
+                });
+            res.extend(r.info.resources.iter().cloned());
+            let list = if completed {
+                "completed_tasks"
+            } else {
+                "tasks"
+            };
+            e[list].as_array_mut().expect("array").push(task_json(r));
+        }
         let mut frameworks: BTreeMap<String, serde_json::Value> = BTreeMap::new();
         let fw_entry = |id: &str| {
             let f = inner.frameworks.get(id);
@@ -1292,20 +1603,14 @@ impl Agent {
                 "completed_executors": [],
             })
         };
-        for ((fw, _), r) in &inner.tasks {
-            let e = frameworks.entry(fw.clone()).or_insert_with(|| fw_entry(fw));
-            e["executors"]
-                .as_array_mut()
-                .expect("array")
-                .push(executor_json(r, false));
-        }
-        for r in &inner.completed {
-            let fw = &r.framework_id.value;
-            let e = frameworks.entry(fw.clone()).or_insert_with(|| fw_entry(fw));
-            e["completed_executors"]
-                .as_array_mut()
-                .expect("array")
-                .push(executor_json(r, true));
+        for (list, map) in [("executors", live), ("completed_executors", done)] {
+            for ((fw, _), (mut ex, res)) in map {
+                ex["resources"] = resources_json(&res);
+                let e = frameworks
+                    .entry(fw.clone())
+                    .or_insert_with(|| fw_entry(&fw));
+                e[list].as_array_mut().expect("array").push(ex);
+            }
         }
         let attributes: serde_json::Map<String, serde_json::Value> = self
             .cfg
@@ -1545,5 +1850,168 @@ mod tests {
             )
             .await
             .is_err());
+    }
+
+    #[tokio::test]
+    async fn a_failed_task_of_a_group_kills_the_group() {
+        let (a, mut outbox, _isolator, launcher, _dir) = agent().await;
+        let mut fw = FrameworkInfo::new("u", "f");
+        fw.id = Some(FrameworkId::new("f1"));
+        let task = |id: &str| {
+            let mut t = TaskInfo::command(
+                id,
+                TaskId::new(id),
+                AgentId::new("a1"),
+                CommandInfo::shell("sleep 100"),
+            );
+            t.resources = vec![Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)];
+            t
+        };
+        let mut executor = ExecutorInfo::new(ExecutorId::new("g"));
+        executor.resources = vec![Resource::scalar("cpus", 0.1), Resource::scalar("mem", 32.0)];
+        a.handle_event(Event::RunTaskGroup {
+            framework: fw,
+            executor,
+            task_group: TaskGroupInfo {
+                tasks: vec![task("t1"), task("t2")],
+            },
+        })
+        .await;
+        for _ in 0..200 {
+            if launcher.0.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let specs = launcher.0.lock().unwrap().clone();
+        assert_eq!(specs.len(), 2, "one executor process per task");
+        let mut ids: Vec<&str> = specs
+            .iter()
+            .map(|s| s.env["MESOS_EXECUTOR_ID"].as_str())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["t1", "t2"]);
+
+        let subscribe = |id: &str| {
+            a.executor_subscribe(
+                FrameworkId::new("f1"),
+                ExecutorId::new(id),
+                exec::Subscribe::default(),
+            )
+        };
+        let mut e1 = subscribe("t1").await.unwrap();
+        let mut e2 = subscribe("t2").await.unwrap();
+        for e in [&mut e1, &mut e2] {
+            assert!(matches!(e.recv().await, Some(exec::Event::Subscribed(_))));
+            assert!(matches!(e.recv().await, Some(exec::Event::Launch(_))));
+        }
+
+        // t1 fails: the agent forwards it under the group's executor id and
+        // has t2's executor kill t2.
+        let mut status = TaskStatus::new(TaskId::new("t1"), TaskState::Failed);
+        status.uuid = Some(fresh_uuid());
+        a.executor_update(FrameworkId::new("f1"), ExecutorId::new("t1"), status)
+            .await
+            .unwrap();
+        let Some(Call::Update { status, .. }) = outbox.recv().await else {
+            panic!("no update sent");
+        };
+        assert_eq!(status.task_id, TaskId::new("t1"));
+        assert_eq!(status.executor_id, Some(ExecutorId::new("g")));
+        let kill = tokio::time::timeout(Duration::from_secs(5), e2.recv())
+            .await
+            .expect("t2 is killed");
+        match kill {
+            Some(exec::Event::Kill(k)) => assert_eq!(k.task_id, TaskId::new("t2")),
+            other => panic!("expected KILL of t2, got {other:?}"),
+        }
+        // The register message lists the group's executor once.
+        let reg = a.register_message();
+        assert_eq!(reg.executors.len(), 1);
+        assert_eq!(reg.executors[0].executor_id, ExecutorId::new("g"));
+    }
+
+    #[tokio::test]
+    async fn a_custom_executor_runs_its_command_with_the_executor_environment() {
+        let (a, _outbox, _isolator, launcher, dir) = agent().await;
+        let mut fw = FrameworkInfo::new("u", "f");
+        fw.id = Some(FrameworkId::new("f1"));
+        let mut task = TaskInfo::command(
+            "t",
+            TaskId::new("t1"),
+            AgentId::new("a1"),
+            CommandInfo::shell("x"),
+        );
+        task.command = None;
+        let mut executor = ExecutorInfo::new(ExecutorId::new("mine"));
+        executor.command = Some(CommandInfo::shell("./my-executor --flag"));
+        task.executor = Some(executor);
+        a.handle_event(Event::RunTask {
+            framework: fw.clone(),
+            task: task.clone(),
+        })
+        .await;
+        for _ in 0..200 {
+            if !launcher.0.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let spec = launcher.0.lock().unwrap()[0].clone();
+        assert_eq!(spec.program, PathBuf::from("/bin/sh"));
+        assert_eq!(spec.args, ["-c", "./my-executor --flag"]);
+        assert_eq!(spec.env["MESOS_EXECUTOR_ID"], "mine");
+        assert_eq!(spec.env["MESOS_FRAMEWORK_ID"], "f1");
+        assert_eq!(
+            spec.env["MESOS_SANDBOX"],
+            spec.directory.display().to_string()
+        );
+        assert!(spec.directory.starts_with(
+            dir.path()
+                .join("slaves/a1/frameworks/f1/executors/mine/runs")
+        ));
+
+        // It subscribes as "mine" and is launched with the task; an update
+        // for a task it does not run is refused.
+        let mut events = a
+            .executor_subscribe(
+                FrameworkId::new("f1"),
+                ExecutorId::new("mine"),
+                exec::Subscribe::default(),
+            )
+            .await
+            .unwrap();
+        match events.recv().await {
+            Some(exec::Event::Subscribed(s)) => {
+                assert_eq!(s.executor_info.executor_id, ExecutorId::new("mine"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(events.recv().await, Some(exec::Event::Launch(_))));
+        let mut other = TaskStatus::new(TaskId::new("t2"), TaskState::Running);
+        other.uuid = Some(fresh_uuid());
+        assert!(matches!(
+            a.executor_update(FrameworkId::new("f1"), ExecutorId::new("mine"), other)
+                .await,
+            Err(AgentError::WrongTask(_))
+        ));
+
+        // A second task for the same (busy) executor is refused.
+        let mut second = task;
+        second.task_id = TaskId::new("t2");
+        a.handle_event(Event::RunTask {
+            framework: fw,
+            task: second,
+        })
+        .await;
+        let state = a.state_json();
+        let executors = state["frameworks"][0]["executors"].as_array().unwrap();
+        assert_eq!(executors.len(), 1, "{state}");
+        assert_eq!(executors[0]["id"], "mine");
+        let tasks = executors[0]["tasks"].as_array().unwrap();
+        let t2 = tasks.iter().find(|t| t["id"] == "t2").expect("t2 listed");
+        assert_eq!(t2["state"], "TASK_FAILED");
+        let t1 = tasks.iter().find(|t| t["id"] == "t1").expect("t1 listed");
+        assert_eq!(t1["state"], "TASK_STAGING");
     }
 }

@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use dcos_api::v1::{
-    Base64Bytes, ExecutorId, FrameworkId, Task, TaskId, TaskInfo, TaskState, TaskStatus,
+    Base64Bytes, ExecutorId, ExecutorInfo, FrameworkId, Task, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,20 @@ pub struct Retry {
     pub next: Instant,
     /// Pause after that send.
     pub backoff: Duration,
+}
+
+/// The task group (LAUNCH_GROUP) a task was launched in. Each task of a
+/// group runs in its own container under its own executor process (keyed
+/// by the task id, like a command task); the group's executor id is what
+/// the task is reported under (status updates, `/state`, re-registration).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Names this launch (a UUID): several groups may share one executor id.
+    pub id: String,
+    /// The group's (DEFAULT) executor.
+    pub executor: ExecutorInfo,
+    /// Every task of the group, in launch order.
+    pub tasks: Vec<TaskId>,
 }
 
 /// One task on this agent (also its checkpoint record).
@@ -85,6 +100,9 @@ pub struct TaskRecord {
     /// everything pending is sent at once).
     #[serde(skip)]
     pub retry: Option<Retry>,
+    /// The task group it belongs to, if launched by LAUNCH_GROUP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
 }
 
 /// What an acknowledgement did.
@@ -121,7 +139,17 @@ impl TaskRecord {
             pending: VecDeque::new(),
             acknowledged: VecDeque::new(),
             retry: None,
+            group: None,
         }
+    }
+
+    /// The executor id the outside world sees: the group's for a task of a
+    /// task group, else the executor's own.
+    pub fn reported_executor_id(&self) -> &ExecutorId {
+        self.group
+            .as_ref()
+            .map(|g| &g.executor.executor_id)
+            .unwrap_or(&self.executor_id)
     }
 
     /// Checkpoint key.
@@ -214,7 +242,7 @@ impl TaskRecord {
     /// not yet acknowledged (the one the master will receive next).
     pub fn to_task(&self) -> Task {
         let mut task = Task::from_task_info(&self.info, self.framework_id.clone());
-        task.executor_id = Some(self.executor_id.clone());
+        task.executor_id = Some(self.reported_executor_id().clone());
         task.state = self.state;
         task.statuses = self.latest.iter().cloned().collect();
         if let Some(front) = self.pending.front() {
@@ -322,5 +350,23 @@ mod tests {
         let back: TaskRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back.pending.len(), 2);
         assert!(back.retry.is_none());
+        assert!(back.group.is_none());
+    }
+
+    #[test]
+    fn a_task_of_a_group_is_reported_under_the_groups_executor() {
+        let mut r = record();
+        r.group = Some(Group {
+            id: "g".into(),
+            executor: ExecutorInfo::new(ExecutorId::new("ex")),
+            tasks: vec![TaskId::new("t"), TaskId::new("u")],
+        });
+        assert_eq!(r.reported_executor_id(), &ExecutorId::new("ex"));
+        assert_eq!(r.to_task().executor_id, Some(ExecutorId::new("ex")));
+        // The process still subscribes as the task's own executor.
+        assert_eq!(r.executor_id, ExecutorId::new("t"));
+        // The group survives the checkpoint.
+        let back: TaskRecord = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back.group, r.group);
     }
 }
