@@ -103,6 +103,9 @@ pub struct ContainerConfig {
     pub provisioner: PathBuf,
     /// The parent cgroup of every container (`--cgroups_root`).
     pub cgroups_parent: String,
+    /// The Docker engine's socket for DOCKER containers (`DCOS_DOCKER_SOCKET`),
+    /// when `--containerizers` includes docker.
+    pub docker_socket: Option<PathBuf>,
 }
 
 /// A live executor subscription.
@@ -678,6 +681,9 @@ impl Agent {
                 c.provisioner.display().to_string(),
             );
             vars.insert("DCOS_CGROUPS_PARENT".into(), c.cgroups_parent.clone());
+        }
+        if let Some(sock) = &c.docker_socket {
+            vars.insert("DCOS_DOCKER_SOCKET".into(), sock.display().to_string());
         }
         if let Some(container) = dir.file_name() {
             vars.insert(
