@@ -12,6 +12,8 @@
 //! * the container survives a kill -9 and restart of the agent (its
 //!   executor owns it), then a kill stops it (TASK_KILLED) and it is
 //!   removed from the engine;
+//! * an over-limit container is OOM-killed: TASK_FAILED with
+//!   REASON_CONTAINER_LIMITATION_MEMORY;
 //! * the same app on an agent whose Docker socket answers nothing runs on
 //!   the native containerizer.
 //!
@@ -25,14 +27,15 @@ use std::time::Duration;
 use bollard::query_parameters::{ImportImageOptions, ListContainersOptions};
 use bollard::Docker;
 use dcos_tests::containers::{
-    can_run_containers, master_tasks, sandbox_of, wait_for, ContainerReaper, TestImage,
+    can_run_containers, first_failure, master_tasks, sandbox_of, wait_for, ContainerReaper,
+    TestImage,
 };
 use dcos_tests::marathon::Marathon;
 use dcos_tests::{free_port, wait_until, Agent, Master};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-const DOCKERD: &str = "/usr/bin/dockerd";
+const DOCKERD: &str = "/usr/sbin/dockerd";
 
 /// A `dockerd` of this test's own; stopped and cleaned up on drop.
 struct Dockerd {
@@ -300,7 +303,10 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
         let name = c.names.as_ref().unwrap()[0]
             .trim_start_matches('/')
             .to_owned();
-        let sandbox = sandbox_of(&agent_dir, &task).unwrap();
+        let sandbox = sandbox_of(&agent_dir, &task)
+            .unwrap()
+            .canonicalize()
+            .unwrap();
         let container_id = sandbox.file_name().unwrap().to_string_lossy().into_owned();
         assert_eq!(name, format!("mesos-{container_id}"));
         let info = docker.inspect_container(&name, None).await.unwrap();
@@ -335,6 +341,62 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
             || async { mesos_containers(&docker).await.is_empty().then_some(()) },
         )
         .await;
+
+        // Over its memory limit: OOM-killed by the engine, reported.
+        add_app(
+            &marathon,
+            json!({
+                "id": "/hog", "cpus": 0.1, "mem": 32, "instances": 1, "portDefinitions": [],
+                "cmd": "echo started; dd if=/dev/zero of=/dev/null bs=256M count=1; sleep 1000",
+                "container": {"type": "DOCKER", "docker": {"image": image}},
+            }),
+        )
+        .await;
+        let url = master.url();
+        let mut failure = None;
+        for _ in 0..600 {
+            failure = first_failure(&url, "/hog").await;
+            if failure.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let Some(failure) = failure else {
+            let hog = master_tasks(&url)
+                .await
+                .into_iter()
+                .filter(|t| t["name"] == "hog" || t["name"] == "/hog")
+                .collect::<Vec<_>>();
+            let out = hog
+                .first()
+                .and_then(|t| t["task_id"]["value"].as_str())
+                .and_then(|t| sandbox_of(&agent_dir, t))
+                .map(|s| {
+                    format!(
+                        "{}\n{}",
+                        std::fs::read_to_string(s.join("stdout")).unwrap_or_default(),
+                        std::fs::read_to_string(s.join("stderr")).unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
+            panic!(
+                "the hog never failed: {hog:?}\n{out}\n{:?}",
+                mesos_containers(&docker).await
+            );
+        };
+        assert_eq!(
+            failure["reason"], "REASON_CONTAINER_LIMITATION_MEMORY",
+            "{failure}"
+        );
+        assert!(
+            failure["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Memory limit exceeded"),
+            "{failure}"
+        );
+        let (status, body) = marathon.send("DELETE", "/v2/apps/hog", "").await;
+        assert!(status < 300, "{status} {body}");
     }
 
     // No engine answers: the same app runs natively (image imported into

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, CreateImageOptions, KillContainerOptions, LogsOptions,
+    CreateContainerOptions, CreateImageOptions, EventsOptions, KillContainerOptions, LogsOptions,
     RemoveContainerOptions, StopContainerOptions,
 };
 use bollard::{ClientVersion, Docker};
@@ -258,7 +258,13 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
     if let Err(e) = docker.create_container(Some(opts), spec.body).await {
         return DockerExit::LaunchFailed(format!("Failed to create docker container {name}: {e}"));
     }
+    // The kernel's OOM killer may hit any process in the container (not
+    // only its pid 1): like the native containerizer, treat that as the
+    // memory limitation and end the container.
+    let oom_seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let oom_watch = tokio::spawn(watch_oom(docker.clone(), name.to_owned(), oom_seen.clone()));
     if let Err(e) = docker.start_container(name, None).await {
+        oom_watch.abort();
         let _ = docker.remove_container(name, Some(remove_opts())).await;
         return DockerExit::LaunchFailed(format!("Failed to start docker container {name}: {e}"));
     }
@@ -271,12 +277,14 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
     // An error here is a non-zero exit code too; inspect tells which.
     let _ = wait.next().await;
     let _ = tokio::time::timeout(Duration::from_secs(5), logs).await;
+    oom_watch.abort();
+    let oom_seen = oom_seen.load(std::sync::atomic::Ordering::SeqCst);
     let exit = match docker.inspect_container(name, None).await {
         Ok(i) => {
             let state = i.state.unwrap_or_default();
             DockerExit::Exited {
                 code: state.exit_code.unwrap_or(-1),
-                oom: state.oom_killed.unwrap_or(false),
+                oom: oom_seen || state.oom_killed.unwrap_or(false),
             }
         }
         Err(e) => {
@@ -287,6 +295,48 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
         tracing::warn!("docker rm {name}: {e}");
     }
     exit
+}
+
+/// Waits for the engine's `oom` event of the container; then records it
+/// and kills the container.
+async fn watch_oom(
+    docker: Docker,
+    name: String,
+    seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs().saturating_sub(1))
+        .unwrap_or(0);
+    let filters = [
+        ("container".to_owned(), vec![name.clone()]),
+        ("event".to_owned(), vec!["oom".to_owned()]),
+    ]
+    .into_iter()
+    .collect();
+    let opts = EventsOptions {
+        since: Some(since.to_string()),
+        filters: Some(filters),
+        ..Default::default()
+    };
+    let mut events = docker.events(Some(opts));
+    while let Some(e) = events.next().await {
+        match e {
+            Ok(ev) if ev.action.as_deref() == Some("oom") => {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                let opts = KillContainerOptions {
+                    signal: "SIGKILL".into(),
+                };
+                let _ = docker.kill_container(&name, Some(opts)).await;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::info!("docker events for {name}: {e}");
+                return;
+            }
+        }
+    }
 }
 
 /// Appends the container's output to the sandbox's `stdout`/`stderr`.
