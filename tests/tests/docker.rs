@@ -12,6 +12,7 @@
 //! * the container survives a kill -9 and restart of the agent (its
 //!   executor owns it), then a kill stops it (TASK_KILLED) and it is
 //!   removed from the engine;
+//! * a container whose executor was killed -9 is removed by the agent;
 //! * an over-limit container is OOM-killed: TASK_FAILED with
 //!   REASON_CONTAINER_LIMITATION_MEMORY;
 //! * the same app on an agent whose Docker socket answers nothing runs on
@@ -396,6 +397,47 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
             "{failure}"
         );
         let (status, body) = marathon.send("DELETE", "/v2/apps/hog", "").await;
+        assert!(status < 300, "{status} {body}");
+
+        // Its executor killed -9: the task fails and the agent removes the
+        // container the executor could not.
+        add_app(&marathon, app("/orphan", image)).await;
+        let task = first_task(&marathon, "/orphan").await;
+        wait_stdout(&agent_dir, &task, &["sees-sandbox"]).await;
+        let pid = wait_for(Duration::from_secs(30), "the executor pid", || async {
+            master_tasks(&url)
+                .await
+                .into_iter()
+                .find(|t| t["task_id"]["value"] == task.as_str())
+                .and_then(|t| {
+                    t["statuses"]
+                        .as_array()?
+                        .iter()
+                        .find_map(|s| s["container_status"]["executor_pid"].as_u64())
+                })
+        })
+        .await;
+        let with_task = |cs: Vec<bollard::models::ContainerSummary>| {
+            cs.into_iter()
+                .filter(|c| c.labels.as_ref().and_then(|l| l.get("io.dcos.task_id")) == Some(&task))
+                .count()
+        };
+        assert_eq!(with_task(mesos_containers(&docker).await), 1);
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        wait_for(Duration::from_secs(60), "the orphan fails", || async {
+            (task_state(&master, &task).await.as_deref() == Some("TASK_FAILED")).then_some(())
+        })
+        .await;
+        wait_for(
+            Duration::from_secs(30),
+            "the orphan's container is removed",
+            || async { (with_task(mesos_containers(&docker).await) == 0).then_some(()) },
+        )
+        .await;
+        let (status, body) = marathon.send("DELETE", "/v2/apps/orphan", "").await;
         assert!(status < 300, "{status} {body}");
     }
 

@@ -1026,6 +1026,10 @@ impl Agent {
             crate::container::cleanup_leftovers(&containers, &c)
         })
         .await;
+        // A killed executor could not remove its Docker container either.
+        if let Some(sock) = &self.cfg.containers.docker_socket {
+            crate::docker::remove_leftover(sock, &container).await;
+        }
         let receipt = {
             let mut inner = self.lock();
             match inner.tasks.get(&k) {

@@ -70,6 +70,22 @@ pub async fn engine_for(task: &TaskInfo) -> Option<Docker> {
     connect(Path::new(&socket)).await
 }
 
+/// Removes the container of a Mesos container id whose executor is
+/// gone, if the engine has it.
+pub async fn remove_leftover(socket: &Path, container_id: &str) {
+    let Some(docker) = connect(socket).await else {
+        return;
+    };
+    let name = container_name(container_id);
+    match docker.remove_container(&name, Some(remove_opts())).await {
+        Ok(()) => tracing::info!("removed docker container {name} of a terminated executor"),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
+        Err(e) => tracing::warn!("docker rm -f {name}: {e}"),
+    }
+}
+
 /// How a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DockerExit {
@@ -210,6 +226,14 @@ impl DockerTask {
                 tracing::info!("docker stop {n}: {e}");
             }
         });
+    }
+
+    /// `docker kill`, waited for.
+    pub async fn kill_now(&self) {
+        let opts = KillContainerOptions {
+            signal: "SIGKILL".into(),
+        };
+        let _ = self.docker.kill_container(&self.name, Some(opts)).await;
     }
 
     /// `docker kill` in the background.

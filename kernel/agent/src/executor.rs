@@ -244,6 +244,9 @@ impl Executor {
             }
             let since = *disconnected_since.get_or_insert_with(Instant::now);
             if since.elapsed() > recovery {
+                if let Some(d) = &self.docker {
+                    d.kill_now().await;
+                }
                 self.kill_now();
                 return Err(ExecutorError::RecoveryTimeout(recovery));
             }
