@@ -12,6 +12,8 @@
 //! * the container survives a kill -9 and restart of the agent (its
 //!   executor owns it), then a kill stops it (TASK_KILLED) and it is
 //!   removed from the engine;
+//! * an image the engine cannot pull fails the task with
+//!   REASON_CONTAINER_LAUNCH_FAILED and the engine's reason;
 //! * a container whose executor was killed -9 is removed by the agent;
 //! * an over-limit container is OOM-killed: TASK_FAILED with
 //!   REASON_CONTAINER_LIMITATION_MEMORY;
@@ -438,6 +440,25 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
         )
         .await;
         let (status, body) = marathon.send("DELETE", "/v2/apps/orphan", "").await;
+        assert!(status < 300, "{status} {body}");
+
+        // An image the engine cannot pull: TASK_FAILED, launch failed, why.
+        let missing = format!("127.0.0.1:{}/nope/missing:1", free_port());
+        add_app(&marathon, app("/missing", &missing)).await;
+        let failure = wait_for(Duration::from_secs(60), "the pull fails", || {
+            first_failure(&url, "/missing")
+        })
+        .await;
+        assert_eq!(
+            failure["reason"], "REASON_CONTAINER_LAUNCH_FAILED",
+            "{failure}"
+        );
+        let message = failure["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&format!("Failed to pull the docker image '{missing}'")),
+            "{failure}"
+        );
+        let (status, body) = marathon.send("DELETE", "/v2/apps/missing", "").await;
         assert!(status < 300, "{status} {body}");
     }
 

@@ -86,6 +86,17 @@ pub async fn remove_leftover(socket: &Path, container_id: &str) {
     }
 }
 
+/// The reference with `:latest` when it names no tag or digest (a pull
+/// without a tag would fetch every tag).
+pub fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains(':') || last.contains('@') {
+        image.to_owned()
+    } else {
+        format!("{image}:latest")
+    }
+}
+
 /// How a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DockerExit {
@@ -262,7 +273,7 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
     let _ = docker.remove_container(name, Some(remove_opts())).await;
     if spec.force_pull || docker.inspect_image(&spec.image).await.is_err() {
         let opts = CreateImageOptions {
-            from_image: Some(spec.image.clone()),
+            from_image: Some(with_tag(&spec.image)),
             ..Default::default()
         };
         let mut pull = docker.create_image(Some(opts), None, None);
@@ -440,5 +451,9 @@ mod tests {
         assert_eq!(s.body.entrypoint, None);
         assert_eq!(s.body.cmd, Some(vec!["-x".to_owned(), "y".to_owned()]));
         assert_eq!(container_name("c1"), "mesos-c1");
+        assert_eq!(with_tag("busybox"), "busybox:latest");
+        assert_eq!(with_tag("127.0.0.1:5000/a/b"), "127.0.0.1:5000/a/b:latest");
+        assert_eq!(with_tag("127.0.0.1:5000/a/b:2"), "127.0.0.1:5000/a/b:2");
+        assert_eq!(with_tag("b@sha256:00"), "b@sha256:00");
     }
 }
