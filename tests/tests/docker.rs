@@ -398,7 +398,7 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
                 .contains("Memory limit exceeded"),
             "{failure}"
         );
-        let (status, body) = marathon.send("DELETE", "/v2/apps/hog", "").await;
+        let (status, body) = marathon.send("DELETE", "/v2/apps/hog?force=true", "").await;
         assert!(status < 300, "{status} {body}");
 
         // Its executor killed -9: the task fails and the agent removes the
@@ -439,7 +439,9 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
             || async { (with_task(mesos_containers(&docker).await) == 0).then_some(()) },
         )
         .await;
-        let (status, body) = marathon.send("DELETE", "/v2/apps/orphan", "").await;
+        let (status, body) = marathon
+            .send("DELETE", "/v2/apps/orphan?force=true", "")
+            .await;
         assert!(status < 300, "{status} {body}");
 
         // An image the engine cannot pull: TASK_FAILED, launch failed, why.
@@ -458,7 +460,9 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
             message.contains(&format!("Failed to pull the docker image '{missing}'")),
             "{failure}"
         );
-        let (status, body) = marathon.send("DELETE", "/v2/apps/missing", "").await;
+        let (status, body) = marathon
+            .send("DELETE", "/v2/apps/missing?force=true", "")
+            .await;
         assert!(status < 300, "{status} {body}");
     }
 

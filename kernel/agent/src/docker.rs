@@ -100,8 +100,8 @@ pub fn with_tag(image: &str) -> String {
 /// How a container ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DockerExit {
-    /// It could not be pulled, created or started.
-    LaunchFailed(String),
+    /// The engine lost track of it.
+    Lost(String),
     /// It ran and exited with this code; `oom` when the kernel killed it
     /// for its memory limit.
     Exited { code: i64, oom: bool },
@@ -192,30 +192,37 @@ pub fn spec(
 }
 
 impl DockerTask {
-    /// Starts driving the container in the background.
-    pub fn launch(docker: Docker, container_id: &str, spec: Spec, sandbox: PathBuf) -> Self {
+    /// Pulls the image when needed, creates and starts the container,
+    /// then follows it in the background; `Err` says what failed.
+    pub async fn start(
+        docker: Docker,
+        container_id: &str,
+        spec: Spec,
+        sandbox: PathBuf,
+    ) -> Result<Self, String> {
         let name = container_name(container_id);
+        let (oom_watch, oom_seen) = create_and_start(&docker, &name, spec).await?;
         let (tx, rx) = oneshot::channel();
         let d = docker.clone();
         let n = name.clone();
         tokio::spawn(async move {
-            let exit = drive(&d, &n, spec, &sandbox).await;
+            let exit = follow(&d, &n, &sandbox, oom_watch, oom_seen).await;
             let _ = tx.send(exit);
         });
-        Self {
+        Ok(Self {
             docker,
             name,
             exit: Some(rx),
-        }
+        })
     }
 
     /// Waits for the container to end (pending once it was reported).
     pub async fn wait(&mut self) -> DockerExit {
         match self.exit.as_mut() {
             Some(rx) => {
-                let r = rx.await.unwrap_or_else(|_| {
-                    DockerExit::LaunchFailed("the docker driver went away".into())
-                });
+                let r = rx
+                    .await
+                    .unwrap_or_else(|_| DockerExit::Lost("the docker driver went away".into()));
                 self.exit = None;
                 r
             }
@@ -268,7 +275,12 @@ fn remove_opts() -> RemoveContainerOptions {
     }
 }
 
-async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> DockerExit {
+type OomWatch = (
+    tokio::task::JoinHandle<()>,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+);
+
+async fn create_and_start(docker: &Docker, name: &str, spec: Spec) -> Result<OomWatch, String> {
     // A leftover of an earlier attempt with the same id.
     let _ = docker.remove_container(name, Some(remove_opts())).await;
     if spec.force_pull || docker.inspect_image(&spec.image).await.is_err() {
@@ -279,7 +291,7 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
         let mut pull = docker.create_image(Some(opts), None, None);
         while let Some(r) = pull.next().await {
             if let Err(e) = r {
-                return DockerExit::LaunchFailed(format!(
+                return Err(format!(
                     "Failed to pull the docker image '{}': {e}",
                     spec.image
                 ));
@@ -291,7 +303,7 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
         ..Default::default()
     };
     if let Err(e) = docker.create_container(Some(opts), spec.body).await {
-        return DockerExit::LaunchFailed(format!("Failed to create docker container {name}: {e}"));
+        return Err(format!("Failed to create docker container {name}: {e}"));
     }
     // The kernel's OOM killer may hit any process in the container (not
     // only its pid 1): like the native containerizer, treat that as the
@@ -301,8 +313,19 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
     if let Err(e) = docker.start_container(name, None).await {
         oom_watch.abort();
         let _ = docker.remove_container(name, Some(remove_opts())).await;
-        return DockerExit::LaunchFailed(format!("Failed to start docker container {name}: {e}"));
+        return Err(format!("Failed to start docker container {name}: {e}"));
     }
+    Ok((oom_watch, oom_seen))
+}
+
+/// Copies the logs, waits for the exit, inspects and removes.
+async fn follow(
+    docker: &Docker,
+    name: &str,
+    sandbox: &Path,
+    oom_watch: tokio::task::JoinHandle<()>,
+    oom_seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> DockerExit {
     let logs = tokio::spawn(copy_logs(
         docker.clone(),
         name.to_owned(),
@@ -322,9 +345,7 @@ async fn drive(docker: &Docker, name: &str, spec: Spec, sandbox: &Path) -> Docke
                 oom: oom_seen || state.oom_killed.unwrap_or(false),
             }
         }
-        Err(e) => {
-            DockerExit::LaunchFailed(format!("Failed to inspect docker container {name}: {e}"))
-        }
+        Err(e) => DockerExit::Lost(format!("Failed to inspect docker container {name}: {e}")),
     };
     if let Err(e) = docker.remove_container(name, Some(remove_opts())).await {
         tracing::warn!("docker rm {name}: {e}");

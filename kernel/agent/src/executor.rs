@@ -448,9 +448,10 @@ impl Executor {
                     .map(|f| f.to_string_lossy().into_owned())
             })
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        self.docker = Some(crate::docker::DockerTask::launch(
-            docker, &id, spec, sandbox,
-        ));
+        match crate::docker::DockerTask::start(docker, &id, spec, sandbox).await {
+            Ok(d) => self.docker = Some(d),
+            Err(message) => return self.launch_failed(message).await,
+        }
         self.update(TaskState::Running, None).await;
         if let Some(check) = task.health_check.clone() {
             let (tx, rx) = mpsc::unbounded_channel();
@@ -465,11 +466,11 @@ impl Executor {
     async fn on_task_exit(&mut self, exit: TaskExit) {
         let (code, oom) = match exit {
             TaskExit::Process(status) => return self.on_exit(status).await,
-            TaskExit::Docker(crate::docker::DockerExit::LaunchFailed(message)) => {
+            TaskExit::Docker(crate::docker::DockerExit::Lost(message)) => {
                 self.docker = None;
                 self.stop_health();
                 self.kill_deadline = None;
-                return self.launch_failed(message).await;
+                return self.update(TaskState::Failed, Some(message)).await;
             }
             TaskExit::Docker(crate::docker::DockerExit::Exited { code, oom }) => (code, oom),
         };
