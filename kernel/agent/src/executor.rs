@@ -453,13 +453,7 @@ impl Executor {
             Err(message) => return self.launch_failed(message).await,
         }
         self.update(TaskState::Running, None).await;
-        if let Some(check) = task.health_check.clone() {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let env = task_environment(&task, &self.hostname);
-            let dir = std::path::PathBuf::from(&self.env.directory);
-            let handle = tokio::spawn(crate::health::run(check.clone(), env, dir, tx));
-            self.health = Some((HealthState::new(&check, Instant::now()), rx, handle));
-        }
+        self.start_health(&task);
     }
 
     /// The task's process, supervisor or Docker container ended.
@@ -478,8 +472,8 @@ impl Executor {
         if oom {
             self.stop_health();
             self.kill_deadline = None;
-            let mut message = "Memory limit exceeded: the container was OOM-killed".to_owned();
-            message.push_str(&format!(" (exit code {code})"));
+            let message =
+                format!("Memory limit exceeded: the container was OOM-killed (exit code {code})");
             return self
                 .send_update(
                     TaskState::Failed,
@@ -503,6 +497,11 @@ impl Executor {
     async fn running(&mut self, child: Child, task: &TaskInfo) {
         self.child = Some(child);
         self.update(TaskState::Running, None).await;
+        self.start_health(task);
+    }
+
+    /// Starts the task's health check, if it has one.
+    fn start_health(&mut self, task: &TaskInfo) {
         if let Some(check) = task.health_check.clone() {
             let (tx, rx) = mpsc::unbounded_channel();
             let env = task_environment(task, &self.hostname);
