@@ -109,6 +109,9 @@ pub struct ContainerConfig {
     pub provisioner: PathBuf,
     /// The parent cgroup of every container (`--cgroups_root`).
     pub cgroups_parent: String,
+    /// The Docker engine's socket for DOCKER containers (`DCOS_DOCKER_SOCKET`),
+    /// when `--containerizers` includes docker.
+    pub docker_socket: Option<PathBuf>,
 }
 
 /// A live executor subscription.
@@ -838,6 +841,9 @@ impl Agent {
             );
             vars.insert("DCOS_CGROUPS_PARENT".into(), c.cgroups_parent.clone());
         }
+        if let Some(sock) = &c.docker_socket {
+            vars.insert("DCOS_DOCKER_SOCKET".into(), sock.display().to_string());
+        }
         if let Some(container) = dir.file_name() {
             vars.insert(
                 "DCOS_CONTAINER_ID".into(),
@@ -1259,6 +1265,10 @@ impl Agent {
             crate::container::cleanup_leftovers(&containers, &c)
         })
         .await;
+        // A killed executor could not remove its Docker container either.
+        if let Some(sock) = &self.cfg.containers.docker_socket {
+            crate::docker::remove_leftover(sock, &container).await;
+        }
         let receipt = {
             let mut inner = self.lock();
             match inner.tasks.get(&k) {

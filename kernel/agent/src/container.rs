@@ -1,7 +1,7 @@
 //! The executor's side of the native containerizer: a task whose
 //! `ContainerInfo` names an image (`MESOS` with `mesos.image`, or `DOCKER`
-//! with `docker.image`, which runs natively here: this agent has no
-//! Docker engine containerizer) is provisioned from the agent's image
+//! with `docker.image` when no Docker engine serves it, see
+//! [`crate::docker`]) is provisioned from the agent's image
 //! store (pulled when missing), assembled into an OCI bundle and run by a
 //! supervisor process (see [`dcos_containerizer::runtime`]) that the
 //! executor treats as its task process.

@@ -91,6 +91,8 @@ struct Executor {
     /// The task's container, when it runs from an image (the child is
     /// then its supervisor).
     container: Option<crate::container::Prepared>,
+    /// The task's Docker container, when a Docker engine runs it.
+    docker: Option<crate::docker::DockerTask>,
 }
 
 fn now_secs() -> f64 {
@@ -175,6 +177,7 @@ impl Executor {
             healthy: None,
             health_killed: false,
             container: None,
+            docker: None,
         }
     }
 
@@ -241,6 +244,9 @@ impl Executor {
             }
             let since = *disconnected_since.get_or_insert_with(Instant::now);
             if since.elapsed() > recovery {
+                if let Some(d) = &self.docker {
+                    d.kill_now().await;
+                }
                 self.kill_now();
                 return Err(ExecutorError::RecoveryTimeout(recovery));
             }
@@ -250,7 +256,7 @@ impl Executor {
             loop {
                 tokio::select! {
                     _ = &mut sleep => break,
-                    exit = wait_child(&mut self.child) => self.on_exit(exit).await,
+                    exit = wait_task(&mut self.child, &mut self.docker) => self.on_task_exit(exit).await,
                     _ = sigterm.recv() => self.start_kill(None),
                     _ = sleep_until(self.kill_deadline) => self.escalate(),
                     ok = next_health(&mut self.health) => self.on_health(ok).await,
@@ -284,7 +290,7 @@ impl Executor {
                         }
                     }
                 }
-                exit = wait_child(&mut self.child) => self.on_exit(exit).await,
+                exit = wait_task(&mut self.child, &mut self.docker) => self.on_task_exit(exit).await,
                 _ = sigterm.recv() => self.start_kill(None),
                 _ = sleep_until(self.kill_deadline) => self.escalate(),
                 ok = next_health(&mut self.health) => self.on_health(ok).await,
@@ -346,6 +352,9 @@ impl Executor {
         }
         self.task = Some(task.clone());
         self.update(TaskState::Starting, None).await;
+        if let Some(docker) = crate::docker::engine_for(&task).await {
+            return self.launch_docker(docker, task).await;
+        }
         match crate::container::image_request(&task) {
             Ok(Some(req)) => return self.launch_container(task, req).await,
             Ok(None) => {}
@@ -423,10 +432,76 @@ impl Executor {
         }
     }
 
+    /// Runs the task as a Docker container through the engine.
+    async fn launch_docker(&mut self, docker: bollard::Docker, task: TaskInfo) {
+        let sandbox = std::path::PathBuf::from(&self.env.directory);
+        let vars = task_environment(&task, &self.hostname);
+        let spec = match crate::docker::spec(&task, &sandbox, vars) {
+            Ok(s) => s,
+            Err(message) => return self.launch_failed(message).await,
+        };
+        let id = std::env::var("DCOS_CONTAINER_ID")
+            .ok()
+            .or_else(|| {
+                sandbox
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        match crate::docker::DockerTask::start(docker, &id, spec, sandbox).await {
+            Ok(d) => self.docker = Some(d),
+            Err(message) => return self.launch_failed(message).await,
+        }
+        self.update(TaskState::Running, None).await;
+        self.start_health(&task);
+    }
+
+    /// The task's process, supervisor or Docker container ended.
+    async fn on_task_exit(&mut self, exit: TaskExit) {
+        let (code, oom) = match exit {
+            TaskExit::Process(status) => return self.on_exit(status).await,
+            TaskExit::Docker(crate::docker::DockerExit::Lost(message)) => {
+                self.docker = None;
+                self.stop_health();
+                self.kill_deadline = None;
+                return self.update(TaskState::Failed, Some(message)).await;
+            }
+            TaskExit::Docker(crate::docker::DockerExit::Exited { code, oom }) => (code, oom),
+        };
+        self.docker = None;
+        if oom {
+            self.stop_health();
+            self.kill_deadline = None;
+            let message =
+                format!("Memory limit exceeded: the container was OOM-killed (exit code {code})");
+            return self
+                .send_update(
+                    TaskState::Failed,
+                    Some(message),
+                    Some(Reason::ContainerLimitationMemory),
+                )
+                .await;
+        }
+        use std::os::unix::process::ExitStatusExt;
+        let raw = if code > 128 && code < 160 {
+            // The shell's convention for a signal: report the signal.
+            (code - 128) as i32
+        } else {
+            ((code & 0xff) as i32) << 8
+        };
+        self.on_exit(Ok(std::process::ExitStatus::from_raw(raw)))
+            .await;
+    }
+
     /// The task's process (or container supervisor) runs.
     async fn running(&mut self, child: Child, task: &TaskInfo) {
         self.child = Some(child);
         self.update(TaskState::Running, None).await;
+        self.start_health(task);
+    }
+
+    /// Starts the task's health check, if it has one.
+    fn start_health(&mut self, task: &TaskInfo) {
         if let Some(check) = task.health_check.clone() {
             let (tx, rx) = mpsc::unbounded_channel();
             let env = task_environment(task, &self.hostname);
@@ -456,6 +531,13 @@ impl Executor {
         if self.kill_deadline.is_some() {
             return;
         }
+        if let Some(d) = &self.docker {
+            // `docker stop` escalates after the grace period itself.
+            let grace = self.grace(policy);
+            d.stop(grace);
+            self.kill_deadline = Some(Instant::now() + grace + Duration::from_secs(5));
+            return;
+        }
         match self.child_group() {
             Some(pg) => {
                 let _ = killpg(pg, Signal::SIGTERM);
@@ -476,6 +558,9 @@ impl Executor {
     }
 
     fn escalate(&mut self) {
+        if let Some(d) = &self.docker {
+            d.kill();
+        }
         if let Some(pg) = self.child_group() {
             let _ = killpg(pg, Signal::SIGKILL);
         }
@@ -483,6 +568,9 @@ impl Executor {
     }
 
     fn kill_now(&mut self) {
+        if let Some(d) = &self.docker {
+            d.kill();
+        }
         if let Some(pg) = self.child_group() {
             let _ = killpg(pg, Signal::SIGKILL);
         }
@@ -563,6 +651,22 @@ impl Executor {
         {
             tracing::info!("update not delivered yet: {e}");
         }
+    }
+}
+
+/// How the task's process or container ended.
+enum TaskExit {
+    Process(std::io::Result<std::process::ExitStatus>),
+    Docker(crate::docker::DockerExit),
+}
+
+async fn wait_task(
+    child: &mut Option<Child>,
+    docker: &mut Option<crate::docker::DockerTask>,
+) -> TaskExit {
+    match docker {
+        Some(d) => TaskExit::Docker(d.wait().await),
+        None => TaskExit::Process(wait_child(child).await),
     }
 }
 

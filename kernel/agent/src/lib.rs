@@ -27,6 +27,7 @@ pub mod agent;
 pub mod checkpoint;
 pub mod container;
 pub mod detect;
+pub mod docker;
 pub mod executor;
 pub mod fetcher;
 pub mod files;
@@ -120,6 +121,10 @@ pub struct ContainerFlags {
     /// The image store (default `<work_dir>/images`).
     #[arg(long, alias = "image_store_dir")]
     pub image_store_dir: Option<std::path::PathBuf>,
+    /// The Docker engine's socket, used for DOCKER containers when
+    /// `--containerizers` includes `docker` and the engine answers.
+    #[arg(long, alias = "docker_socket", default_value = "/var/run/docker.sock")]
+    pub docker_socket: std::path::PathBuf,
 }
 
 /// The `--containerizers` list, checked.
@@ -204,9 +209,14 @@ pub async fn run(
     let attributes = detect::attributes(flags.attributes.as_deref())?;
     let isolator = isolator(&flags)?;
     let containerizers = containerizers(&flags)?;
-    if containerizers.iter().any(|c| c == "docker") {
+    let docker_socket = containerizers
+        .iter()
+        .any(|c| c == "docker")
+        .then(|| flags.containers.docker_socket.clone());
+    if let Some(sock) = &docker_socket {
         tracing::info!(
-            "--containerizers includes docker: DOCKER containers run on the native containerizer here"
+            "--containerizers includes docker: DOCKER containers run on the engine at {} when it answers, natively otherwise",
+            sock.display()
         );
     }
     let image_store = flags
@@ -261,6 +271,7 @@ pub async fn run(
             provisioner,
             image_store,
             cgroups_parent: flags.cgroups_root.clone(),
+            docker_socket,
         },
     };
     let (agent, outbox) = Agent::new(cfg, checkpoint, stored, isolator, Arc::new(ProcessLauncher));
