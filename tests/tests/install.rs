@@ -1,6 +1,7 @@
 //! `dcos install` as a user meets it: the built binary installs a node
 //! into a temp data dir on free ports (our supervisor, since CI has no
-//! systemd), the `dcos` CLI drives it through the gateway, and `dcos
+//! systemd), the `dcos` CLI drives it through the gateway (apps, logs,
+//! jobs, `dcos task exec` into a container of an imported image), and `dcos
 //! uninstall` leaves nothing behind. Needs root (cgroups, namespaces).
 
 use std::net::TcpListener;
@@ -192,6 +193,46 @@ async fn end_to_end_as_a_new_user() {
     }
     let ls = node.dcos_ok(&["task", "ls", "web"]);
     assert!(ls.contains("stdout") && ls.contains("stderr"), "{ls}");
+
+    // dcos task exec: a command inside a task's container (an image
+    // imported into this node's agent with `dcos image import`), through
+    // the gateway; the command's exit code is the CLI's.
+    if dcos_tests::containers::can_run_containers("end_to_end_as_a_new_user: task exec") {
+        let marker = format!("e2e-{}", std::process::id());
+        let tarball = node.tmp().join("busybox.tar");
+        std::fs::write(
+            &tarball,
+            dcos_tests::containers::TestImage::busybox(&marker, "amd64")
+                .docker_save("e2e/busybox:1"),
+        )
+        .unwrap();
+        let agent_dir = node.dir.join("agent");
+        node.dcos_ok(&[
+            "image",
+            "import",
+            tarball.to_str().unwrap(),
+            "--work-dir",
+            agent_dir.to_str().unwrap(),
+        ]);
+        let app = serde_json::json!({
+            "id": "/boxed", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32, "instances": 1,
+            "portDefinitions": [],
+            "container": {"type": "MESOS", "docker": {"image": "e2e/busybox:1"}},
+        });
+        let file = write(&node, "boxed.json", &app);
+        node.dcos_ok(&["marathon", "app", "add", &file, "--wait"]);
+        let out = node.dcos_ok(&["task", "exec", "boxed", "cat", "/etc/os-release"]);
+        assert!(out.contains(&format!("MARKER={marker}")), "{out}");
+        let r = node.dcos(&["task", "exec", "boxed", "sh", "-c", "echo in; exit 3"]);
+        assert_eq!(r.code, Some(3), "{r:?}");
+        assert!(r.stdout.contains("in"), "{r:?}");
+        node.dcos_ok(&["marathon", "app", "remove", "/boxed"]);
+        wait_until(Duration::from_secs(30), "the boxed task is gone", || {
+            let tasks = node.dcos(&["task", "--json"]).stdout;
+            std::future::ready(!tasks.contains("boxed"))
+        })
+        .await;
+    }
 
     // A job: add, run, and its history shows the run.
     let job = serde_json::json!({"id": "hello", "run": {"cmd": "echo job-ran", "cpus": 0.1, "mem": 32, "disk": 0}});
