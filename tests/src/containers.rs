@@ -337,3 +337,24 @@ impl Drop for ContainerReaper {
         }
     }
 }
+
+/// Writes `tarball` (a `docker save` archive) into `dir` and imports it
+/// into the image store of the agent whose work dir is `agent_dir` with
+/// `dcos image import`, asserting success; the command's stdout.
+pub fn import_image(dir: &Path, agent_dir: &Path, tarball: &[u8]) -> String {
+    let file = dir.join("image.tar");
+    std::fs::write(&file, tarball).expect("write the image tarball");
+    let out = Command::new(crate::dcos_bin())
+        .args(["image", "import"])
+        .arg(&file)
+        .arg("--work-dir")
+        .arg(agent_dir)
+        .output()
+        .expect("run dcos image import");
+    assert!(
+        out.status.success(),
+        "dcos image import failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use dcos_tests::chronos::Chronos;
 use dcos_tests::containers::{
-    can_run_containers, first_failure, master_tasks, sandbox_of, wait_for, ContainerReaper,
-    Registry, TestImage,
+    can_run_containers, first_failure, import_image, master_tasks, sandbox_of, wait_for,
+    ContainerReaper, Registry, TestImage,
 };
 use dcos_tests::marathon::Marathon;
-use dcos_tests::{dcos_bin, free_port, wait_until, Agent, Master};
+use dcos_tests::{free_port, wait_until, Agent, Master};
 use serde_json::{json, Value};
 
 async fn cluster(root: &Path) -> (Master, Agent, Marathon) {
@@ -277,30 +277,15 @@ async fn an_image_imported_from_docker_save_runs_without_a_registry() {
     let tmp = tempfile::tempdir().unwrap();
     let _reaper = ContainerReaper(tmp.path().join("agent"));
     let marker = unique("imported");
-    let tarball = tmp.path().join("busybox.tar");
-    std::fs::write(
-        &tarball,
-        TestImage::busybox(&marker, "amd64").docker_save("airgap/busybox:7"),
-    )
-    .unwrap();
     let agent_dir = tmp.path().join("agent");
-    let out = std::process::Command::new(dcos_bin())
-        .args(["image", "import"])
-        .arg(&tarball)
-        .arg("--work-dir")
-        .arg(&agent_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = import_image(
+        tmp.path(),
+        &agent_dir,
+        &TestImage::busybox(&marker, "amd64").docker_save("airgap/busybox:7"),
     );
     assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .contains("imported registry-1.docker.io/airgap/busybox:7"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+        out.contains("imported registry-1.docker.io/airgap/busybox:7"),
+        "{out}"
     );
     let (_master, _agent, marathon) = cluster(tmp.path()).await;
     // MESOS with the image, and DOCKER (no Docker engine here: native).
@@ -508,24 +493,11 @@ async fn metronome_jobs_with_docker_and_ucr_images_run_in_containers() {
     let tmp = tempfile::tempdir().unwrap();
     let _reaper = ContainerReaper(tmp.path().join("agent"));
     let marker = unique("job");
-    let tarball = tmp.path().join("busybox.tar");
-    std::fs::write(
-        &tarball,
-        TestImage::busybox(&marker, "amd64").docker_save("jobs/busybox:1"),
-    )
-    .unwrap();
     let agent_dir = tmp.path().join("agent");
-    let out = std::process::Command::new(dcos_bin())
-        .args(["image", "import"])
-        .arg(&tarball)
-        .arg("--work-dir")
-        .arg(&agent_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    import_image(
+        tmp.path(),
+        &agent_dir,
+        &TestImage::busybox(&marker, "amd64").docker_save("jobs/busybox:1"),
     );
     let (master, _agent, _marathon) = cluster(tmp.path()).await;
     let chronos = Chronos::start(&master.url(), &[]);

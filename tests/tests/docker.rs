@@ -471,20 +471,7 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
     let root = tmp.path().join("native");
     let agent_dir = root.join("agent");
     let _reaper = ContainerReaper(agent_dir.clone());
-    let tar_file = tmp.path().join("image.tar");
-    std::fs::write(&tar_file, &tarball).unwrap();
-    let out = Command::new(dcos_tests::dcos_bin())
-        .args(["image", "import"])
-        .arg(&tar_file)
-        .arg("--work-dir")
-        .arg(&agent_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dcos_tests::containers::import_image(tmp.path(), &agent_dir, &tarball);
     let nowhere = tmp.path().join("no-docker.sock").display().to_string();
     let (_master, _agent, marathon) = cluster(
         &root,
