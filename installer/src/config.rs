@@ -223,20 +223,11 @@ fn random_string(rng: &mut impl Rng, len: usize) -> String {
         .collect()
 }
 
-/// A UUID-shaped (v4) cluster id.
+/// A v4 UUID cluster id from `rng`.
 fn random_uuid(rng: &mut impl Rng) -> String {
-    let mut b: [u8; 16] = rng.random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Builder::from_random_bytes(rng.random())
+        .into_uuid()
+        .to_string()
 }
 
 impl Secrets {
