@@ -101,6 +101,7 @@ impl From<UserError> for GatewayError {
         match e {
             UserError::Auth(a) => GatewayError::Auth(a),
             UserError::NotFound(uid) => GatewayError::UnknownUser(uid),
+            UserError::Exists(uid) => GatewayError::UserExists(uid),
             UserError::InvalidUid(_) | UserError::EmptyPassword => {
                 GatewayError::BadRequest(e.to_string())
             }

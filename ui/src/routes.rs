@@ -452,14 +452,9 @@ async fn put_user(
     let Some(password) = req.password else {
         return GatewayError::BadRequest("a new user needs a password".into()).into_response();
     };
-    match gw.users.get(&uid).await {
-        Ok(Some(_)) => return GatewayError::UserExists(uid).into_response(),
-        Ok(None) => {}
-        Err(e) => return GatewayError::from(e).into_response(),
-    }
     match gw
         .users
-        .put(&uid, &password, req.description.as_deref().unwrap_or(""))
+        .create(&uid, &password, req.description.as_deref().unwrap_or(""))
         .await
     {
         Ok(_) => {

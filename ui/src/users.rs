@@ -71,6 +71,9 @@ pub enum UserError {
     EmptyPassword,
     #[error("user {0} not found")]
     NotFound(String),
+    /// Creating a user whose uid is taken.
+    #[error("user {0} already exists")]
+    Exists(String),
     #[error(transparent)]
     Auth(#[from] AuthError),
 }
@@ -179,6 +182,41 @@ impl Users {
             })
             .await?;
         Ok(resp.prev_kv.is_none())
+    }
+
+    /// Creates a user, atomically: a compare-and-set on the key's absence,
+    /// so two concurrent creations of one uid make one user and the other
+    /// gets [`UserError::Exists`] (a read-then-write would let the second
+    /// silently replace the first's password).
+    pub async fn create(
+        &self,
+        uid: &str,
+        password: &str,
+        description: &str,
+    ) -> Result<(), UserError> {
+        validate_uid(uid)?;
+        if password.is_empty() {
+            return Err(UserError::EmptyPassword);
+        }
+        let record = UserRecord {
+            uid: uid.to_string(),
+            description: description.to_string(),
+            password_hash: auth::hash_password(password)?,
+        };
+        match self
+            .store
+            .put(PutRequest {
+                key: Self::key(uid),
+                value: serde_json::to_vec(&record).unwrap_or_default(),
+                lease: None,
+                expect_mod_revision: Some(0),
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(KvError::CasFailed { .. }) => Err(UserError::Exists(uid.to_string())),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Changes only the description of an existing user (the hash stays).
@@ -309,6 +347,23 @@ mod tests {
             Err(UserError::NotFound(_))
         ));
         assert!(u.get("alice").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn concurrent_creations_of_one_uid_make_one_user() {
+        let u = Arc::new(users());
+        let (a, b) = tokio::join!(u.create("bob", "first", ""), u.create("bob", "second", ""));
+        let winner = match (a, b) {
+            (Ok(()), Err(UserError::Exists(_))) => "first",
+            (Err(UserError::Exists(_)), Ok(())) => "second",
+            other => panic!("expected one creation and one Exists, got {other:?}"),
+        };
+        assert_eq!(u.check("bob", winner).await.unwrap().uid, "bob");
+        assert!(matches!(
+            u.create("bob", "third", "").await,
+            Err(UserError::Exists(_))
+        ));
+        assert_eq!(u.check("bob", winner).await.unwrap().uid, "bob");
     }
 
     #[tokio::test]
