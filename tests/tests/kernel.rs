@@ -435,9 +435,7 @@ async fn recv_until(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn task_groups_run_together_and_die_together() {
-    use dcos_api::client::SchedulerEvent;
     use dcos_api::resources::{carve_scalars, fixed_point};
-    use dcos_api::scheduler::Event;
     use dcos_api::v1::{
         CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, LaunchGroup, OfferOperation,
         Operation, TaskGroupInfo, TaskInfo,
@@ -458,18 +456,7 @@ async fn task_groups_run_together_and_die_together() {
 
     // Two groups on the first offer: "a" (one task fails after a while),
     // "b" (two sleeps, one of which will be killed).
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let offer = loop {
-        let event = tokio::time::timeout_at(deadline, scheduler.recv())
-            .await
-            .expect("an offer")
-            .expect("scheduler stopped");
-        if let SchedulerEvent::Event(Event::Offers(o)) = event {
-            if let Some(o) = o.offers.into_iter().next() {
-                break o;
-            }
-        }
-    };
+    let offer = first_offer(&mut scheduler).await;
     let mut left = offer.resources.clone();
     let needs = [("cpus", fixed_point(0.1)), ("mem", fixed_point(32.0))];
     let mut carve = || carve_scalars(&mut left, &needs).expect("fits the offer");
@@ -639,9 +626,7 @@ async fn task_groups_run_together_and_die_together() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_executors_subscribe_launch_and_report() {
-    use dcos_api::client::SchedulerEvent;
     use dcos_api::resources::{carve_scalars, fixed_point};
-    use dcos_api::scheduler::Event;
     use dcos_api::v1::{
         CommandInfo, ExecutorId, ExecutorInfo, ExecutorType, OfferOperation, TaskInfo,
     };
@@ -658,18 +643,7 @@ async fn custom_executors_subscribe_launch_and_report() {
     config.backoff_max = Duration::from_secs(1);
     let mut scheduler = Scheduler::start(config).expect("scheduler");
     let handle = scheduler.handle();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let offer = loop {
-        let event = tokio::time::timeout_at(deadline, scheduler.recv())
-            .await
-            .expect("an offer")
-            .expect("scheduler stopped");
-        if let SchedulerEvent::Event(Event::Offers(o)) = event {
-            if let Some(o) = o.offers.into_iter().next() {
-                break o;
-            }
-        }
-    };
+    let offer = first_offer(&mut scheduler).await;
     let mut left = offer.resources.clone();
     let needs = [("cpus", fixed_point(0.1)), ("mem", fixed_point(64.0))];
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/python/tiny_executor.py");
@@ -732,4 +706,22 @@ async fn custom_executors_subscribe_launch_and_report() {
         "tiny"
     );
     scheduler.stop().await;
+}
+
+/// The first offer the scheduler receives (within `WAIT`).
+async fn first_offer(scheduler: &mut Scheduler) -> dcos_api::v1::Offer {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, scheduler.recv())
+            .await
+            .expect("an offer")
+            .expect("scheduler stopped");
+        if let dcos_api::client::SchedulerEvent::Event(dcos_api::scheduler::Event::Offers(o)) =
+            event
+        {
+            if let Some(o) = o.offers.into_iter().next() {
+                return o;
+            }
+        }
+    }
 }
