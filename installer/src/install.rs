@@ -234,6 +234,47 @@ async fn new_config(
     }
 }
 
+/// The settings given now that differ from an existing installation's
+/// (which is kept: a re-run repairs, it does not reconfigure), so the user
+/// is told instead of silently ignored.
+pub fn ignored_settings(opts: &InstallOptions, cfg: &NodeConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if opts.role != cfg.role {
+        out.push(format!(
+            "--role {} differs from the installed {}",
+            opts.role, cfg.role
+        ));
+    }
+    if opts.ip != cfg.ip {
+        out.push(format!(
+            "--ip {} differs from the installed {}",
+            opts.ip, cfg.ip
+        ));
+    }
+    let ports = [
+        ("master", opts.ports.master, cfg.ports.master),
+        ("agent", opts.ports.agent, cfg.ports.agent),
+        ("marathon", opts.ports.marathon, cfg.ports.marathon),
+        ("chronos", opts.ports.chronos, cfg.ports.chronos),
+        ("gateway", opts.ports.gateway, cfg.ports.gateway),
+    ];
+    for (name, given, installed) in ports {
+        if given != installed {
+            out.push(format!(
+                "--{name}-port {given} differs from the installed {installed}"
+            ));
+        }
+    }
+    if opts.resources.is_some() && opts.resources != cfg.resources {
+        out.push(format!(
+            "--resources {} differs from the installed {}",
+            opts.resources.as_deref().unwrap_or(""),
+            cfg.resources.as_deref().unwrap_or("(detected)")
+        ));
+    }
+    out
+}
+
 /// Whether a supervisor runs this data dir.
 pub fn supervisor_pid(layout: &Layout) -> Option<i32> {
     process::read_pidfile(&layout.pidfile("supervisor"))
@@ -260,6 +301,12 @@ pub async fn install(opts: InstallOptions) -> Result<Installed, InstallError> {
                 layout.config().display(),
                 cfg.cluster_id
             ));
+            for d in ignored_settings(&opts, &cfg) {
+                progress.line(&format!(
+                    "warning: {d}; the existing configuration wins (`dcos uninstall --purge` \
+                     first to install with new settings)"
+                ));
+            }
             (cfg, None, false)
         }
         None => {
@@ -620,4 +667,52 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
         removed_units,
         purged: purge,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(cfg: &NodeConfig) -> InstallOptions {
+        InstallOptions {
+            role: cfg.role,
+            join: None,
+            token: None,
+            data_dir: PathBuf::from("/d"),
+            ip: cfg.ip.clone(),
+            ports: cfg.ports.clone(),
+            binary: cfg.binary.clone(),
+            resources: None,
+            timeout: Duration::from_secs(1),
+            quiet: true,
+        }
+    }
+
+    #[test]
+    fn a_rerun_with_other_settings_is_told_they_are_ignored() {
+        let cfg = NodeConfig {
+            role: Role::MasterAgent,
+            cluster_id: "c".into(),
+            ip: "127.0.0.1".into(),
+            binary: PathBuf::from("/bin/dcos"),
+            ports: Ports::default(),
+            masters: vec![],
+            marathons: vec![],
+            chronoses: vec![],
+            gateway: "http://127.0.0.1:80".into(),
+            store_join: None,
+            cgroups_root: "dcos-x".into(),
+            resources: None,
+        };
+        assert!(ignored_settings(&opts(&cfg), &cfg).is_empty());
+        let mut o = opts(&cfg);
+        o.ip = "10.0.0.2".into();
+        o.ports.marathon = 18080;
+        o.resources = Some("cpus:2".into());
+        let d = ignored_settings(&o, &cfg);
+        assert_eq!(d.len(), 3, "{d:?}");
+        assert!(d[0].contains("--ip 10.0.0.2 differs from the installed 127.0.0.1"));
+        assert!(d[1].contains("--marathon-port 18080 differs from the installed 8080"));
+        assert!(d[2].contains("--resources cpus:2"));
+    }
 }
