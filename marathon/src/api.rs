@@ -11,26 +11,29 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, delete, get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use dcos_api::v1::TaskState;
 use dcos_store::Kv;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::app::{self, at_least, AppDefinition, Invalid, ParseError};
+use crate::app::{self, at_least, under, AppDefinition, Invalid, ParseError};
+use crate::history;
 use crate::runtime::{now, Shared};
 use crate::state::{self, Books, ChangeError, Instance};
+use crate::subscriptions;
 
 /// Every error the API answers with, in Marathon's shapes.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,15 @@ pub enum ApiError {
     /// No leader to serve this (503).
     #[error("{0}")]
     Unavailable(String),
+    /// A well-formed request Marathon refuses with 422 and a message
+    /// (its `IllegalArgumentException`), e.g. an unknown group version.
+    #[error("{message}")]
+    Rejected {
+        /// The offending field.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl From<ParseError> for ApiError {
@@ -92,6 +104,10 @@ impl IntoResponse for ApiError {
                 (StatusCode::NOT_FOUND, json!({"message": self.to_string()}))
             }
             ApiError::Change(ChangeError::NoChange) => (StatusCode::OK, json!({})),
+            ApiError::Rejected { path, message } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": message, "details": [{"path": path, "errors": [message]}]}),
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"message": self.to_string()}),
@@ -133,6 +149,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/queue", get(queue))
         .route("/v2/queue/{*rest}", delete(reset_delay))
         .route("/v2/events", get(events))
+        .route(
+            "/v2/eventSubscriptions",
+            get(list_subscriptions).post(subscribe).delete(unsubscribe),
+        )
         .layer(middleware::from_fn_with_state(shared.clone(), leader_only))
         .with_state(shared)
 }
@@ -176,6 +196,10 @@ async fn proxy(leader: &str, req: Request) -> Response {
     );
     let method = req.method().clone();
     let headers = req.headers().clone();
+    let connected = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
     let body = match axum::body::to_bytes(req.into_body(), 8 << 20).await {
         Ok(b) => b,
         Err(e) => return ApiError::BadJson(e.to_string()).into_response(),
@@ -186,6 +210,9 @@ async fn proxy(leader: &str, req: Request) -> Response {
         if let Some(v) = headers.get(&name) {
             out = out.header(name, v);
         }
+    }
+    if let Some(ip) = client_ip(&headers, connected) {
+        out = out.header("X-Forwarded-For", ip);
     }
     out = out.header("X-Marathon-Via", "standby");
     match out.send().await {
@@ -282,6 +309,9 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Json<Value> {
             "marathon.tasks.launched.counter": {"count": c.launched.load(Ordering::Relaxed)},
             "marathon.mesos.task-updates.counter": {"count": c.updates.load(Ordering::Relaxed)},
             "marathon.tasks.killed.counter": {"count": c.kills.load(Ordering::Relaxed)},
+            "marathon.http-event-callbacks.delivered.counter": {"count": shared.callbacks.delivered.load(Ordering::Relaxed)},
+            "marathon.http-event-callbacks.failed.counter": {"count": shared.callbacks.failed.load(Ordering::Relaxed)},
+            "marathon.http-event-callbacks.dropped.counter": {"count": shared.callbacks.dropped.load(Ordering::Relaxed)},
         },
     }))
 }
@@ -1004,10 +1034,6 @@ async fn delete_tasks(
 
 // ---- groups -------------------------------------------------------------
 
-fn under(id: &str, group: &str) -> bool {
-    group == "/" || id == group || id.starts_with(&format!("{group}/"))
-}
-
 fn group_json(books: &Books, id: &str, embed: Embed) -> Value {
     let version = books
         .apps
@@ -1137,6 +1163,12 @@ async fn group_route(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response> {
+    if method == Method::GET {
+        let rest = format!("/{}", rest.trim_matches('/'));
+        if let Some((id, tail)) = group_versions_path(&rest) {
+            return group_versions(&shared, &id, tail).await;
+        }
+    }
     let id = app::canonical_id(&rest, "/").ok_or_else(|| {
         Invalid::at(
             "/id",
@@ -1227,7 +1259,14 @@ async fn put_group(
         .filter(|(a, _)| under(a, &id))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let (target, removed) = if let Some(factor) = value.get("scaleBy").and_then(Value::as_f64) {
+    // Marathon: with `version`, only the rollback happens (`scaleBy` and
+    // the rest are ignored).
+    let (target, removed) = if let Some(version) = value.get("version") {
+        let version = version
+            .as_str()
+            .ok_or_else(|| Invalid::at("/version", "must be a version timestamp string"))?;
+        rollback_target(&shared, &id, version, &current).await?
+    } else if let Some(factor) = value.get("scaleBy").and_then(Value::as_f64) {
         if !at_least(factor, 0.0) {
             return Err(Invalid::at("/scaleBy", "must be 0 or more").into());
         }
@@ -1279,6 +1318,158 @@ async fn put_group(
         .await?;
     }
     Ok(deployment_response(&change, StatusCode::OK))
+}
+
+/// `/versions[/{v}]` of a group path: (`/a`, `/v`) for `/a/versions/v`,
+/// the root for `/versions…`.
+fn group_versions_path(rest: &str) -> Option<(String, &str)> {
+    if rest == "/versions" || rest.starts_with("/versions/") {
+        return Some(("/".to_owned(), &rest["/versions".len()..]));
+    }
+    let (id, tail) = split_sub(rest, "/versions")?;
+    Some((app::canonical_id(&id, "/")?, tail))
+}
+
+/// `GET /v2/groups[/{id}]/versions`: the group's versions, newest first
+/// (a bare JSON array, as Marathon answers); `…/versions/{v}`: the group
+/// as it was at that version.
+async fn group_versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
+    let version = tail.trim_start_matches('/');
+    let versions = {
+        let books = shared.books.lock().unwrap();
+        let versions = books.group_versions.get(id).cloned().unwrap_or_default();
+        if !group_exists(&books, id) && (version.is_empty() || versions.is_empty()) {
+            return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
+        }
+        versions
+    };
+    if version.is_empty() {
+        return Ok(Json(json!(versions.iter().rev().collect::<Vec<_>>())).into_response());
+    }
+    let apps = group_version_apps(shared, id, version, &versions)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Group '{id}' does not exist")))?;
+    Ok(Json(version_tree_json(id, &apps, version)).into_response())
+}
+
+/// The app definitions of a group at one of its `versions` (`None`: no
+/// such version), read from the store.
+async fn group_version_apps(
+    shared: &Shared,
+    id: &str,
+    version: &str,
+    versions: &[String],
+) -> Result<Option<Vec<AppDefinition>>> {
+    if !versions.iter().any(|v| v == version) {
+        return Ok(None);
+    }
+    let Some(kv) = shared
+        .store
+        .get(&history::group_version_key(id, version))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let snapshot: history::GroupVersion = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::Unavailable(format!("stored group version: {e}")))?;
+    let reads = snapshot
+        .apps
+        .into_iter()
+        .map(|(app_id, app_version)| app_version_of(shared, app_id, app_version));
+    let apps = futures::stream::iter(reads)
+        .buffered(32)
+        .collect::<Vec<Result<AppDefinition>>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(apps))
+}
+
+/// One stored app version.
+async fn app_version_of(shared: &Shared, id: String, version: String) -> Result<AppDefinition> {
+    let kv = shared
+        .store
+        .get(&state::version_key(&id, &version))
+        .await?
+        .ok_or_else(|| {
+            ApiError::NotFound(format!("App '{id}' does not exist in version {version}"))
+        })?;
+    serde_json::from_slice::<AppDefinition>(&kv.value)
+        .map_err(|e| ApiError::Unavailable(format!("stored app version: {e}")))
+}
+
+/// A stored group version in the group shape (nested groups from the
+/// app ids).
+fn version_tree_json(id: &str, apps: &[AppDefinition], version: &str) -> Value {
+    let direct: Vec<&AppDefinition> = apps
+        .iter()
+        .filter(|a| app::parent_of(&a.id) == id)
+        .collect();
+    let children: BTreeSet<String> = apps
+        .iter()
+        .filter(|a| app::parent_of(&a.id) != id)
+        .filter_map(|a| {
+            let rest = a.id.strip_prefix(id)?.trim_start_matches('/');
+            let first = rest.split('/').next()?;
+            Some(if id == "/" {
+                format!("/{first}")
+            } else {
+                format!("{id}/{first}")
+            })
+        })
+        .collect();
+    let groups: Vec<Value> = children
+        .iter()
+        .map(|g| {
+            let within: Vec<AppDefinition> =
+                apps.iter().filter(|a| under(&a.id, g)).cloned().collect();
+            version_tree_json(g, &within, version)
+        })
+        .collect();
+    json!({"id": id, "apps": direct, "groups": groups, "pods": [], "dependencies": [], "version": version})
+}
+
+/// `PUT /v2/groups/{id}` with `{"version": v}`: the apps of the group as
+/// they were at `v` (those changed since go back, those removed since come
+/// back) and the apps added since, to remove.
+async fn rollback_target(
+    shared: &Shared,
+    id: &str,
+    version: &str,
+    current: &BTreeMap<String, AppDefinition>,
+) -> Result<(Vec<AppDefinition>, Vec<String>)> {
+    let versions = shared
+        .books
+        .lock()
+        .unwrap()
+        .group_versions
+        .get(id)
+        .cloned()
+        .unwrap_or_default();
+    // Marathon answers an unknown version with 422 (its
+    // IllegalArgumentException) and this message.
+    let apps = group_version_apps(shared, id, version, &versions)
+        .await?
+        .ok_or_else(|| ApiError::Rejected {
+            path: "/version".into(),
+            message: format!("Group {id} not available in version {version}"),
+        })?;
+    let keep: BTreeSet<&str> = apps.iter().map(|a| a.id.as_str()).collect();
+    let removed = current
+        .keys()
+        .filter(|a| !keep.contains(a.as_str()))
+        .cloned()
+        .collect();
+    let target = apps
+        .into_iter()
+        .filter(|a| current.get(&a.id).map(|c| &c.version) != Some(&a.version))
+        .map(|mut a| {
+            a.version = None;
+            a.version_info = None;
+            a
+        })
+        .collect();
+    Ok((target, removed))
 }
 
 // ---- deployments, queue -------------------------------------------------
@@ -1414,6 +1605,90 @@ async fn reset_delay(
 }
 
 // ---- events -------------------------------------------------------------
+
+/// The client's address: the first `X-Forwarded-For` hop (a standby
+/// proxying), else the peer.
+fn client_ip(headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<String> {
+    headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .or_else(|| peer.map(|p| p.ip().to_string()))
+}
+
+async fn list_subscriptions(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({"callbackUrls": shared.callbacks.urls()}))
+}
+
+/// `subscribe_event` / `unsubscribe_event`: the answer, and an event on
+/// the bus (delivered to the subscribers, the new one included).
+fn subscription_event(kind: &'static str, url: &str, ip: Option<String>) -> state::BusEvent {
+    state::BusEvent {
+        kind,
+        body: json!({"callbackUrl": url, "clientIp": ip.unwrap_or_default(), "eventType": kind, "timestamp": state::iso(now())}),
+    }
+}
+
+/// `POST /v2/eventSubscriptions?callbackUrl=URL`: stored first, then
+/// delivered to.
+async fn subscribe(
+    State(shared): State<Arc<Shared>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let q = query(&raw);
+    let url = subscriptions::callback_url(param(&q, "callbackUrl"))?;
+    if !elected(&shared) {
+        return Err(ApiError::Unavailable("not the leader".into()));
+    }
+    shared
+        .commit(vec![state::Write::Put(
+            subscriptions::subscription_key(&url),
+            url.clone().into_bytes(),
+        )])
+        .await?;
+    shared.callbacks.add(&url);
+    let e = subscription_event(
+        "subscribe_event",
+        &url,
+        client_ip(&headers, peer.map(|p| p.0 .0)),
+    );
+    let body = e.body.clone();
+    shared.publish(vec![e]);
+    Ok(Json(body))
+}
+
+/// `DELETE /v2/eventSubscriptions?callbackUrl=URL`: nothing more is
+/// POSTed to it (200 also for a URL that was not subscribed, as Marathon).
+async fn unsubscribe(
+    State(shared): State<Arc<Shared>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let q = query(&raw);
+    let url = subscriptions::callback_url(param(&q, "callbackUrl"))?;
+    if !elected(&shared) {
+        return Err(ApiError::Unavailable("not the leader".into()));
+    }
+    shared
+        .commit(vec![state::Write::Delete(subscriptions::subscription_key(
+            &url,
+        ))])
+        .await?;
+    shared.callbacks.remove(&url);
+    let e = subscription_event(
+        "unsubscribe_event",
+        &url,
+        client_ip(&headers, peer.map(|p| p.0 .0)),
+    );
+    let body = e.body.clone();
+    shared.publish(vec![e]);
+    Ok(Json(body))
+}
 
 async fn events(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
     let q = query(&raw);
@@ -1605,6 +1880,241 @@ mod tests {
         assert_eq!(body["elected"], false);
         let (st, _, _) = call(&s, "GET", "/v2/leader", "").await;
         assert_eq!(st, StatusCode::NOT_FOUND);
+    }
+
+    /// A leading Shared over an in-memory store served on an ephemeral
+    /// port (for handlers that read or write the store).
+    async fn shared_with_store() -> Arc<Shared> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let kv = Arc::new(dcos_store::MemStore::new());
+        tokio::spawn(async move {
+            axum::serve(listener, dcos_store::http::kv_router(kv))
+                .await
+                .unwrap()
+        });
+        let s = Shared::new(
+            dcos_store::Client::new([url]).with_retry_for(Duration::from_secs(5)),
+            "127.0.0.1:8080".into(),
+        );
+        s.leader.send_replace(LeaderInfo {
+            elected: true,
+            leader: Some("127.0.0.1:8080".into()),
+        });
+        s
+    }
+
+    /// Versions are millisecond timestamps: the next change must not share
+    /// this one's.
+    async fn next_millisecond() {
+        let t = now();
+        while state::iso(now()) == state::iso(t) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn group_versions_list_show_and_roll_back() {
+        let s = shared_with_store().await;
+        let (st, _, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/g", "apps": [{"id": "a", "cmd": "sleep 1", "instances": 2}, {"id": "b", "cmd": "sleep 2"}]}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED);
+        next_millisecond().await;
+        let (st, _, _) = call(
+            &s,
+            "PUT",
+            "/v2/apps/g/a?force=true",
+            r#"{"cmd": "sleep 10"}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        next_millisecond().await;
+        let (st, _, _) = call(
+            &s,
+            "POST",
+            "/v2/apps?force=true",
+            r#"{"id": "/g/sub/c", "cmd": "sleep 3"}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::CREATED);
+        next_millisecond().await;
+        let (st, _, _) = call(&s, "DELETE", "/v2/apps/g/b?force=true", "").await;
+        assert_eq!(st, StatusCode::OK);
+
+        let (st, versions, _) = call(&s, "GET", "/v2/groups/g/versions", "").await;
+        assert_eq!(st, StatusCode::OK);
+        let versions: Vec<String> = serde_json::from_value(versions).unwrap();
+        assert_eq!(versions.len(), 4, "{versions:?}");
+        assert!(versions.windows(2).all(|w| w[0] > w[1]), "newest first");
+        let (_, root, _) = call(&s, "GET", "/v2/groups/versions", "").await;
+        assert_eq!(root.as_array().unwrap().len(), 4);
+        let (_, sub, _) = call(&s, "GET", "/v2/groups/g/sub/versions", "").await;
+        assert_eq!(sub.as_array().unwrap().len(), 1, "only /g/sub/c touched it");
+        let first = versions.last().unwrap().clone();
+
+        let (st, old, _) = call(&s, "GET", &format!("/v2/groups/g/versions/{first}"), "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(old["id"], "/g");
+        assert_eq!(old["version"], first.as_str());
+        let cmds: Vec<(&str, &str)> = old["apps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| (a["id"].as_str().unwrap(), a["cmd"].as_str().unwrap()))
+            .collect();
+        assert_eq!(cmds, [("/g/a", "sleep 1"), ("/g/b", "sleep 2")]);
+        let (_, latest, _) = call(
+            &s,
+            "GET",
+            &format!("/v2/groups/g/versions/{}", versions[0]),
+            "",
+        )
+        .await;
+        assert_eq!(latest["groups"][0]["id"], "/g/sub");
+        assert_eq!(latest["groups"][0]["apps"][0]["id"], "/g/sub/c");
+
+        // Unknown group or version.
+        let (st, body, _) = call(&s, "GET", "/v2/groups/nope/versions", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert_eq!(body["message"], "Group '/nope' does not exist");
+        let (st, _, _) = call(
+            &s,
+            "GET",
+            "/v2/groups/g/versions/2001-01-01T00:00:00.000Z",
+            "",
+        )
+        .await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, body, _) = call(
+            &s,
+            "PUT",
+            "/v2/groups/g?force=true",
+            r#"{"version": "2001-01-01T00:00:00.000Z"}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            body["message"],
+            "Group /g not available in version 2001-01-01T00:00:00.000Z"
+        );
+        assert_eq!(body["details"][0]["path"], "/version");
+        let (st, _, _) = call(&s, "PUT", "/v2/groups/g", r#"{"version": 7}"#).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // Locked by the running deployments unless forced.
+        let rollback = json!({"version": first}).to_string();
+        let (st, _, _) = call(&s, "PUT", "/v2/groups/g", &rollback).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        // A dry run plans without changing anything.
+        let (st, plan, _) = call(&s, "PUT", "/v2/groups/g?dryRun=true&force=true", &rollback).await;
+        assert_eq!(st, StatusCode::OK);
+        let actions: BTreeSet<(String, String)> = plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|st| st["actions"].as_array().unwrap().clone())
+            .map(|a| {
+                (
+                    a["app"].as_str().unwrap().to_owned(),
+                    a["action"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert!(
+            actions.contains(&("/g/b".into(), "StartApplication".into())),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&("/g/sub/c".into(), "StopApplication".into())),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&("/g/a".into(), "RestartApplication".into())),
+            "{actions:?}"
+        );
+        assert!(s.books.lock().unwrap().apps.contains_key("/g/sub/c"));
+
+        next_millisecond().await;
+        let (st, body, headers) = call(&s, "PUT", "/v2/groups/g?force=true", &rollback).await;
+        assert_eq!(st, StatusCode::OK);
+        let id = body["deploymentId"].as_str().unwrap();
+        assert!(!id.is_empty());
+        assert_eq!(headers["Marathon-Deployment-Id"], id);
+        {
+            let b = s.books.lock().unwrap();
+            let apps: Vec<(&str, &str, i64)> = b
+                .apps
+                .values()
+                .map(|a| (a.id.as_str(), a.cmd.as_deref().unwrap(), a.instances))
+                .collect();
+            assert_eq!(apps, [("/g/a", "sleep 1", 2), ("/g/b", "sleep 2", 1)]);
+            assert_eq!(
+                b.group_versions["/g"].len(),
+                5,
+                "the rollback is a version too"
+            );
+        }
+        // The history survives a new leader: loaded from the store.
+        let (books, _) = crate::runtime::load(&s.store).await.unwrap();
+        assert_eq!(books.group_versions["/g"].len(), 5);
+        assert_eq!(books.group_versions["/"].len(), 5);
+    }
+
+    #[tokio::test]
+    async fn event_subscriptions_are_stored_listed_and_validated() {
+        let s = shared_with_store().await;
+        let token = tokio_util::sync::CancellationToken::new();
+        s.callbacks
+            .start(Vec::new(), s.events.subscribe(), token.clone());
+        let mut bus = s.events.subscribe();
+        let (st, body, _) = call(
+            &s,
+            "POST",
+            "/v2/eventSubscriptions?callbackUrl=http%3A%2F%2F127.0.0.1%3A9%2Fcb",
+            "",
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["eventType"], "subscribe_event");
+        assert_eq!(body["callbackUrl"], "http://127.0.0.1:9/cb");
+        assert_eq!(bus.recv().await.unwrap().kind, "subscribe_event");
+        let (_, body, _) = call(&s, "GET", "/v2/eventSubscriptions", "").await;
+        assert_eq!(body, json!({"callbackUrls": ["http://127.0.0.1:9/cb"]}));
+        assert_eq!(
+            crate::runtime::load_subscriptions(&s.store).await.unwrap(),
+            ["http://127.0.0.1:9/cb"]
+        );
+        for bad in [
+            "",
+            "?callbackUrl=",
+            "?callbackUrl=ftp%3A%2F%2Fx%2Fy",
+            "?callbackUrl=nope",
+        ] {
+            let (st, body, _) = call(&s, "POST", &format!("/v2/eventSubscriptions{bad}"), "").await;
+            assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+            assert_eq!(body["details"][0]["path"], "/callbackUrl");
+        }
+        let (st, body, _) = call(
+            &s,
+            "DELETE",
+            "/v2/eventSubscriptions?callbackUrl=http://127.0.0.1:9/cb",
+            "",
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(body["eventType"], "unsubscribe_event");
+        let (_, body, _) = call(&s, "GET", "/v2/eventSubscriptions", "").await;
+        assert_eq!(body["callbackUrls"], json!([]));
+        assert!(crate::runtime::load_subscriptions(&s.store)
+            .await
+            .unwrap()
+            .is_empty());
+        token.cancel();
     }
 
     #[test]

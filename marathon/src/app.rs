@@ -390,6 +390,11 @@ pub fn canonical_id(id: &str, base: &str) -> Option<String> {
     Some(format!("/{}", parts.join("/")))
 }
 
+/// Whether `id` is `group` or lies under it (everything is under `/`).
+pub fn under(id: &str, group: &str) -> bool {
+    group == "/" || id == group || id.starts_with(&format!("{group}/"))
+}
+
 /// The parent group of an absolute id (`/a/b` → `/a`, `/a` → `/`).
 pub fn parent_of(id: &str) -> String {
     match id.rfind('/') {

@@ -9,6 +9,8 @@
 //! | [`planner`] | pure: deployment plans, the rolling step, backoff delays |
 //! | [`matcher`] | pure: does an instance fit an offer (resources, ports, roles, constraints) |
 //! | [`state`] | the books (apps, instances, deployments, queue) and the decisions on them, clock passed in |
+//! | [`history`] | pure: group versions (one small key per group and version), bounded |
+//! | [`subscriptions`] | HTTP callback event subscribers: one ordered, bounded queue each |
 //! | [`runtime`] | I/O: store persistence, the scheduler loop, leader election |
 //! | [`api`] | the Marathon v2 HTTP API (axum), SSE events, proxying to the leader |
 //!
@@ -16,10 +18,12 @@
 
 pub mod api;
 pub mod app;
+pub mod history;
 pub mod matcher;
 pub mod planner;
 pub mod runtime;
 pub mod state;
+pub mod subscriptions;
 
 use clap::Args;
 
@@ -50,6 +54,10 @@ pub struct MarathonFlags {
     /// Seconds a leader's lease lives without renewal.
     #[arg(long, default_value_t = 3.0)]
     pub leader_ttl: f64,
+    /// Versions kept per group (real Marathon's `--zk_max_versions`); the
+    /// oldest are pruned.
+    #[arg(long, default_value_t = crate::history::DEFAULT_MAX_VERSIONS)]
+    pub max_versions: usize,
 }
 
 /// Runs Marathon until SIGINT/SIGTERM.

@@ -84,6 +84,8 @@ pub struct Shared {
     pub commit_lock: tokio::sync::Mutex<()>,
     /// `DELETE /v2/leader`: give leadership up.
     pub abdicate: Notify,
+    /// HTTP callback event subscribers (delivering while leading).
+    pub callbacks: Arc<crate::subscriptions::Callbacks>,
 }
 
 impl Shared {
@@ -101,6 +103,7 @@ impl Shared {
             counters: Counters::default(),
             commit_lock: tokio::sync::Mutex::new(()),
             abdicate: Notify::new(),
+            callbacks: Arc::default(),
         })
     }
 
@@ -269,6 +272,14 @@ pub async fn load(store: &Client) -> Result<(Books, Option<String>), KvError> {
             books.delays.insert(id, d);
         }
     }
+    for kv in range_all(store, &crate::history::group_versions_prefix()).await? {
+        if let Some((group, version)) = crate::history::parse_group_version_key(&kv.key) {
+            books.group_versions.entry(group).or_default().push(version);
+        }
+    }
+    for versions in books.group_versions.values_mut() {
+        versions.sort();
+    }
     for kv in range_all(store, &format!("{}/groups/", state::PREFIX)).await? {
         books
             .groups
@@ -279,6 +290,17 @@ pub async fn load(store: &Client) -> Result<(Books, Option<String>), KvError> {
         .await?
         .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
     Ok((books, framework_id))
+}
+
+/// The stored event subscriptions (callback URLs).
+pub async fn load_subscriptions(store: &Client) -> Result<Vec<String>, KvError> {
+    Ok(
+        range_all(store, &crate::subscriptions::subscriptions_prefix())
+            .await?
+            .into_iter()
+            .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+            .collect(),
+    )
 }
 
 /// Runs Marathon: serves the API at once (standbys proxy to the leader),
@@ -304,9 +326,12 @@ pub async fn run(flags: MarathonFlags) -> anyhow::Result<()> {
     let app = crate::api::router(shared.clone());
     let serve_cancel = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { serve_cancel.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { serve_cancel.cancelled().await })
+        .await
     });
     println!("dcos marathon listening on {addr} (advertised as {me})");
     let leader_task = tokio::spawn(lead(
@@ -399,8 +424,13 @@ async fn lead(
             }
         };
         tracing::info!(me = %shared.me, "elected Marathon leader");
-        let (books, framework_id) = loop {
-            match load(&shared.store).await {
+        let (mut books, framework_id, callbacks) = loop {
+            let loaded = async {
+                let (books, framework_id) = load(&shared.store).await?;
+                let callbacks = load_subscriptions(&shared.store).await?;
+                Ok::<_, KvError>((books, framework_id, callbacks))
+            };
+            match loaded.await {
                 Ok(x) => break x,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot load state; retrying");
@@ -408,13 +438,17 @@ async fn lead(
                 }
             }
         };
+        books.max_versions = Some(flags.max_versions);
         *shared.books.lock().unwrap() = books;
         *shared.framework_id.lock().unwrap() = framework_id.clone();
+        let stop = shutdown.child_token();
+        shared
+            .callbacks
+            .start(callbacks, shared.events.subscribe(), stop.clone());
         shared.leader.send_replace(LeaderInfo {
             elected: true,
             leader: Some(shared.me.clone()),
         });
-        let stop = shutdown.child_token();
         let mut abdicated = false;
         let result = tokio::select! {
             _ = leadership.lost() => { tracing::warn!("lost leadership"); Ok(()) }
@@ -422,6 +456,7 @@ async fn lead(
             r = drive_loop(&shared, &flags, &masters, framework_id, stop.clone()) => r,
         };
         stop.cancel();
+        shared.callbacks.stop();
         if let Err(e) = result {
             tracing::error!(error = %e, "scheduler loop ended");
         }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::app::AppDefinition;
+use crate::history;
 use crate::matcher::{self, NoMatch, Placement};
 use crate::planner::{self, Bounds, InstanceView, Plan};
 
@@ -361,6 +362,10 @@ pub struct Books {
     pub queue: BTreeMap<String, Wanted>,
     /// Next instance sequence number.
     pub next_seq: u64,
+    /// Stored versions per group, oldest first (see [`crate::history`]).
+    pub group_versions: BTreeMap<String, Vec<String>>,
+    /// Versions a group keeps (`None`: [`history::DEFAULT_MAX_VERSIONS`]).
+    pub max_versions: Option<usize>,
 }
 
 /// Why a change request is refused.
@@ -529,6 +534,18 @@ impl Books {
             Some(d)
         };
         self.apps = next;
+        // Every enclosing group gets this version, in the same commit.
+        let touched = target
+            .iter()
+            .map(|a| a.id.as_str())
+            .chain(removed.iter().map(String::as_str));
+        writes.extend(history::record(
+            &mut self.group_versions,
+            &self.apps,
+            touched,
+            &version,
+            self.max_versions.unwrap_or(history::DEFAULT_MAX_VERSIONS),
+        ));
         Ok(Change {
             deployment,
             version,

@@ -1,0 +1,197 @@
+//! Group version history (pure): every change of the apps under a group
+//! records a new version of that group and of every group enclosing it up
+//! to the root, as Marathon keeps every version of the group tree.
+//!
+//! A group version is one small store key,
+//! `/marathon/groupversions<group>@<version>` (the root: `/@<version>`),
+//! holding the map app id → app version of the apps under the group at
+//! that version. The app definitions themselves stay in the per-app
+//! version keys (`/marathon/versions/<id>@<version>`), which are never
+//! pruned, so every kept group version can be rolled back to. Only the
+//! groups a change touches get a new key (a change of `/a/b/x` writes
+//! `/a/b`, `/a` and `/`); each group keeps its newest `max_versions`
+//! (Marathon's `--zk_max_versions`, default 50), older keys are deleted in
+//! the same transaction. The books hold only the version lists; a version's
+//! content is read from the store when asked for.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::app::{parent_of, under, AppDefinition};
+use crate::state::{Write, PREFIX};
+
+/// Versions a group keeps by default (Marathon's `--zk_max_versions`).
+pub const DEFAULT_MAX_VERSIONS: usize = 50;
+
+/// Store key of one version of a group.
+pub fn group_version_key(group: &str, version: &str) -> String {
+    format!("{PREFIX}/groupversions{}@{version}", group_path(group))
+}
+
+/// Store prefix of every group version.
+pub fn group_versions_prefix() -> String {
+    format!("{PREFIX}/groupversions/")
+}
+
+/// `(group, version)` of a [`group_version_key`].
+pub fn parse_group_version_key(key: &str) -> Option<(String, String)> {
+    let rest = key.strip_prefix(&format!("{PREFIX}/groupversions"))?;
+    let (path, version) = rest.rsplit_once('@')?;
+    let group = if path == "/" {
+        "/".to_owned()
+    } else {
+        path.to_owned()
+    };
+    (group.starts_with('/') && !version.is_empty()).then(|| (group, version.to_owned()))
+}
+
+/// The root is `/` in keys too (`…/groupversions/@v`), other groups their id.
+fn group_path(group: &str) -> &str {
+    if group.is_empty() {
+        "/"
+    } else {
+        group
+    }
+}
+
+/// One version of a group: its apps (transitively) and their versions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupVersion {
+    /// App id → app version.
+    pub apps: BTreeMap<String, String>,
+}
+
+/// The groups enclosing an app, innermost first, the root last.
+pub fn enclosing_groups(app_id: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut g = parent_of(app_id);
+    loop {
+        out.push(g.clone());
+        if g == "/" {
+            return out;
+        }
+        g = parent_of(&g);
+    }
+}
+
+/// The apps under `group` in `apps` with their versions.
+pub fn snapshot(apps: &BTreeMap<String, AppDefinition>, group: &str) -> GroupVersion {
+    let within: Box<dyn Iterator<Item = (&String, &AppDefinition)>> = if group == "/" {
+        Box::new(apps.iter())
+    } else {
+        let start = format!("{group}/");
+        Box::new(
+            apps.range(start.clone()..)
+                .take_while(move |(id, _)| id.starts_with(&start)),
+        )
+    };
+    GroupVersion {
+        apps: within
+            .filter(|(id, _)| under(id, group))
+            .map(|(id, a)| (id.clone(), a.version.clone().unwrap_or_default()))
+            .collect(),
+    }
+}
+
+/// Records `version` of every group enclosing the `touched` apps, as they
+/// are in `apps` (after the change), and prunes each group's history to
+/// `max` versions. Returns the store writes.
+pub fn record<'a>(
+    history: &mut BTreeMap<String, Vec<String>>,
+    apps: &BTreeMap<String, AppDefinition>,
+    touched: impl IntoIterator<Item = &'a str>,
+    version: &str,
+    max: usize,
+) -> Vec<Write> {
+    let mut groups: Vec<String> = touched.into_iter().flat_map(enclosing_groups).collect();
+    groups.sort();
+    groups.dedup();
+    let mut writes = Vec::new();
+    for g in groups {
+        let value = serde_json::to_vec(&snapshot(apps, &g)).unwrap_or_default();
+        writes.push(Write::Put(group_version_key(&g, version), value));
+        let versions = history.entry(g.clone()).or_default();
+        // Two changes within one millisecond share a version: the later
+        // snapshot replaces the earlier one.
+        if versions.last().map(String::as_str) != Some(version) {
+            versions.push(version.to_owned());
+        }
+        let excess = versions.len().saturating_sub(max.max(1));
+        for old in versions.drain(..excess) {
+            writes.push(Write::Delete(group_version_key(&g, &old)));
+        }
+    }
+    writes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(id: &str, version: &str) -> (String, AppDefinition) {
+        let mut a = AppDefinition::from_value(serde_json::json!({"id": id, "cmd": "x"})).unwrap();
+        a.normalize("/");
+        a.version = Some(version.to_owned());
+        (a.id.clone(), a)
+    }
+
+    #[test]
+    fn keys_round_trip_and_groups_enclose_up_to_the_root() {
+        assert_eq!(group_version_key("/", "v1"), "/marathon/groupversions/@v1");
+        assert_eq!(
+            group_version_key("/a/b", "v1"),
+            "/marathon/groupversions/a/b@v1"
+        );
+        for g in ["/", "/a", "/a/b"] {
+            assert_eq!(
+                parse_group_version_key(&group_version_key(g, "2026-01-01T00:00:00.000Z")),
+                Some((g.to_owned(), "2026-01-01T00:00:00.000Z".to_owned()))
+            );
+        }
+        assert_eq!(parse_group_version_key("/marathon/versions/a@v"), None);
+        assert_eq!(enclosing_groups("/a/b/x"), ["/a/b", "/a", "/"]);
+        assert_eq!(enclosing_groups("/x"), ["/"]);
+    }
+
+    #[test]
+    fn only_touched_groups_are_written_and_history_is_bounded() {
+        let apps: BTreeMap<String, AppDefinition> = [
+            app("/a/x", "v1"),
+            app("/a/y", "v1"),
+            app("/ab/z", "v1"),
+            app("/b/w", "v1"),
+        ]
+        .into();
+        assert_eq!(
+            snapshot(&apps, "/a").apps.keys().collect::<Vec<_>>(),
+            ["/a/x", "/a/y"],
+            "/ab is not under /a"
+        );
+        assert_eq!(snapshot(&apps, "/").apps.len(), 4);
+        let mut history = BTreeMap::new();
+        let w = record(&mut history, &apps, ["/a/x"], "v1", 2);
+        let keys: Vec<&str> = w
+            .iter()
+            .map(|w| match w {
+                Write::Put(k, _) | Write::Delete(k) => k.as_str(),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "/marathon/groupversions/@v1",
+                "/marathon/groupversions/a@v1"
+            ]
+        );
+        record(&mut history, &apps, ["/a/y"], "v2", 2);
+        let w = record(&mut history, &apps, ["/a/x", "/a/y"], "v3", 2);
+        assert_eq!(history["/a"], ["v2", "v3"]);
+        assert!(w.contains(&Write::Delete("/marathon/groupversions/a@v1".into())));
+        assert!(w.contains(&Write::Delete("/marathon/groupversions/@v1".into())));
+        // Same millisecond: no duplicate entry.
+        record(&mut history, &apps, ["/a/x"], "v3", 2);
+        assert_eq!(history["/a"], ["v2", "v3"]);
+        assert!(!history.contains_key("/b"));
+    }
+}
