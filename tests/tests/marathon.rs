@@ -8,7 +8,12 @@
 //! * a failing command is backed off, visibly in `/v2/queue`;
 //! * kill -9 of the leader of two during a deployment: the standby
 //!   finishes it with the right count, no task duplicated;
-//! * bad input gets Marathon's 400/404/409/422 answers and changes nothing.
+//! * bad input gets Marathon's 400/404/409/422 answers and changes nothing;
+//! * a group changed three times rolls back to its first version
+//!   (`PUT /v2/groups/{id}` with `{"version"}`) through a deployment;
+//! * an HTTP callback subscriber (subscribed with the PyPI client through a
+//!   standby) gets a deployment's events in order, still gets them from
+//!   the new leader after a failover, and nothing once unsubscribed.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -617,4 +622,331 @@ async fn readiness_checks_gate_the_deployment() {
         || async { marathon.get("/v2/deployments").await == json!([]) },
     )
     .await;
+}
+
+/// `(id, cmd, instances)` of the apps directly in a group.
+async fn group_apps(marathon: &Marathon, group: &str) -> Vec<(String, String, i64)> {
+    let g = marathon.get(&format!("/v2/groups{group}")).await;
+    g["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            (
+                a["id"].as_str().unwrap_or_default().to_owned(),
+                a["cmd"].as_str().unwrap_or_default().to_owned(),
+                a["instances"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+async fn no_deployments(marathon: &Marathon) -> bool {
+    marathon.get("/v2/deployments").await == json!([])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_rolls_back_to_its_first_version() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    let group = json!({"id": "/shop", "apps": [
+        {"id": "web", "cmd": "sleep 1000", "instances": 2, "cpus": 0.05, "mem": 16},
+        {"id": "db", "cmd": "sleep 1001", "instances": 1, "cpus": 0.05, "mem": 16},
+    ]});
+    let (status, body) = marathon
+        .send("POST", "/v2/groups", &group.to_string())
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let settled = |web: usize, db: usize| {
+        let m = &marathon;
+        async move {
+            m.settled("/shop/web", web).await
+                && (db == 0 || m.settled("/shop/db", db).await)
+                && no_deployments(m).await
+        }
+    };
+    wait_until(Duration::from_secs(60), "the group is deployed", || {
+        settled(2, 1)
+    })
+    .await;
+    let original = group_apps(&marathon, "/shop").await;
+    assert_eq!(
+        original,
+        [
+            ("/shop/db".to_owned(), "sleep 1001".to_owned(), 1),
+            ("/shop/web".to_owned(), "sleep 1000".to_owned(), 2)
+        ]
+    );
+
+    // Change one app, add a third, delete the second.
+    let (status, body) = marathon
+        .send("PUT", "/v2/apps/shop/web", r#"{"cmd": "sleep 2000"}"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(Duration::from_secs(60), "web is upgraded", || settled(2, 1)).await;
+    let cache = json!({"id": "/shop/cache", "cmd": "sleep 1002", "cpus": 0.05, "mem": 16});
+    let (status, body) = marathon.send("POST", "/v2/apps", &cache.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    wait_until(Duration::from_secs(60), "cache runs", || async {
+        marathon.settled("/shop/cache", 1).await && no_deployments(&marathon).await
+    })
+    .await;
+    let (status, body) = marathon.send("DELETE", "/v2/apps/shop/db", "").await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(Duration::from_secs(60), "db is gone", || async {
+        no_deployments(&marathon).await && marathon.app("/shop/db").await.is_null()
+    })
+    .await;
+    let names: Vec<String> = group_apps(&marathon, "/shop")
+        .await
+        .into_iter()
+        .map(|a| a.0)
+        .collect();
+    assert_eq!(names, ["/shop/cache", "/shop/web"]);
+
+    // Four versions, newest first; the root has them too.
+    let versions: Vec<String> =
+        serde_json::from_value(marathon.get("/v2/groups/shop/versions").await).unwrap();
+    assert_eq!(versions.len(), 4, "{versions:?}");
+    assert!(versions.windows(2).all(|w| w[0] > w[1]), "{versions:?}");
+    let root = marathon.get("/v2/groups/versions").await;
+    assert_eq!(root.as_array().map(Vec::len), Some(4), "{root}");
+    let first = versions.last().unwrap().clone();
+    let then = marathon
+        .get(&format!("/v2/groups/shop/versions/{first}"))
+        .await;
+    assert_eq!(then["apps"].as_array().map(Vec::len), Some(2), "{then}");
+
+    // Roll back to the first version through a deployment.
+    let (status, body) = marathon
+        .send(
+            "PUT",
+            "/v2/groups/shop",
+            &json!({"version": first}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["deploymentId"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    wait_until(
+        Duration::from_secs(90),
+        "the rollback completes: web ×2, db ×1 running, cache gone",
+        || async {
+            settled(2, 1).await
+                && marathon.app("/shop/cache").await.is_null()
+                && master_tasks(&master)
+                    .await
+                    .iter()
+                    .filter(|t| t["state"] == "TASK_RUNNING")
+                    .count()
+                    == 3
+        },
+    )
+    .await;
+    assert_eq!(group_apps(&marathon, "/shop").await, original);
+    // The running tasks are of the rolled-back definitions.
+    for id in ["/shop/web", "/shop/db"] {
+        let app = marathon.app(id).await;
+        let version = app["version"].as_str().unwrap().to_owned();
+        assert!(
+            app["tasks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|t| t["version"] == version.as_str()),
+            "{app}"
+        );
+    }
+    let versions = marathon.get("/v2/groups/shop/versions").await;
+    assert_eq!(versions.as_array().map(Vec::len), Some(5), "{versions}");
+    // An unknown version: Marathon's 422.
+    let (status, body) = marathon
+        .send(
+            "PUT",
+            "/v2/groups/shop",
+            r#"{"version": "2001-01-01T00:00:00.000Z"}"#,
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+}
+
+/// A callback receiver: every JSON body POSTed to `/cb`, in arrival order.
+async fn callback_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = axum::Router::new().route(
+        "/cb",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    sink.lock().unwrap().push(v);
+                }
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/cb", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+/// Runs `tests/python/marathon_subscriptions.py`; its JSON line.
+async fn python_subscription(
+    python: &std::path::Path,
+    marathon: &str,
+    action: &str,
+    cb: &str,
+) -> Value {
+    let script = workspace_root().join("tests/python/marathon_subscriptions.py");
+    let args = [marathon.to_owned(), action.to_owned(), cb.to_owned()];
+    let python = python.to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(script)
+            .args(args)
+            .output()
+            .expect("run the subscriptions script")
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "subscriptions script failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON line")
+}
+
+/// Where in `events` the first one matching `pred` is.
+fn position(events: &[Value], what: &str, pred: impl Fn(&Value) -> bool) -> usize {
+    events
+        .iter()
+        .position(pred)
+        .unwrap_or_else(|| panic!("no {what} in {events:#?}"))
+}
+
+/// Whether the receiver got `deployment_success` of `deployment`.
+fn succeeded(got: &std::sync::Mutex<Vec<Value>>, deployment: &str) -> bool {
+    got.lock()
+        .unwrap()
+        .iter()
+        .any(|e| e["eventType"] == "deployment_success" && e["id"] == deployment)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_subscribers_get_every_event_in_order_across_a_failover() {
+    let Some(python) = test_python("marathon") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let a = Marathon::start(&master.url(), &[]);
+    let b = Marathon::start(&master.url(), &[]);
+    wait_until(
+        Duration::from_secs(30),
+        "one marathon is elected",
+        || async { a.is_leader().await || b.is_leader().await },
+    )
+    .await;
+    let (mut leader, standby) = if a.is_leader().await { (a, b) } else { (b, a) };
+    wait_until(
+        Duration::from_secs(10),
+        "the standby knows the leader",
+        || async { standby.get("/v2/leader").await["leader"] == leader.addr().as_str() },
+    )
+    .await;
+    let (cb, got) = callback_receiver().await;
+
+    // Subscribed through the standby (which proxies to the leader).
+    let sub = python_subscription(&python, &standby.url(), "subscribe", &cb).await;
+    assert_eq!(sub["answer"]["eventType"], "subscribe_event", "{sub}");
+    assert_eq!(sub["answer"]["callbackUrl"], cb.as_str());
+    assert_eq!(sub["listed"], json!([cb]));
+
+    let deploy = |m: &Marathon, id: &str| {
+        let body = json!({"id": id, "cmd": "sleep 1000", "cpus": 0.05, "mem": 16}).to_string();
+        let url = m.url();
+        async move {
+            let resp = reqwest::Client::new()
+                .post(format!("{url}/v2/apps"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status().as_u16(), 201);
+            resp.headers()["Marathon-Deployment-Id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let dep = deploy(&leader, "/hook").await;
+    wait_until(
+        Duration::from_secs(60),
+        "the subscriber gets deployment_success",
+        || async { succeeded(&got, &dep) },
+    )
+    .await;
+    let events = got.lock().unwrap().clone();
+    let post = position(&events, "api_post_event", |e| {
+        e["eventType"] == "api_post_event" && e["appDefinition"]["id"] == "/hook"
+    });
+    let info = position(&events, "deployment_info", |e| {
+        e["eventType"] == "deployment_info" && e["plan"]["id"] == dep.as_str()
+    });
+    let running = position(&events, "status_update_event TASK_RUNNING", |e| {
+        e["eventType"] == "status_update_event"
+            && e["appId"] == "/hook"
+            && e["taskStatus"] == "TASK_RUNNING"
+    });
+    let success = position(&events, "deployment_success", |e| {
+        e["eventType"] == "deployment_success" && e["id"] == dep.as_str()
+    });
+    assert!(
+        post < info && info < running && running < success,
+        "out of order: {post} {info} {running} {success}"
+    );
+
+    // The subscription is stored: the new leader delivers.
+    leader.kill9();
+    wait_until(Duration::from_secs(30), "the standby takes over", || {
+        standby.is_leader()
+    })
+    .await;
+    let dep = deploy(&standby, "/hook2").await;
+    wait_until(
+        Duration::from_secs(60),
+        "the new leader delivers deployment_success",
+        || async { succeeded(&got, &dep) },
+    )
+    .await;
+
+    // Unsubscribed: nothing more arrives.
+    let unsub = python_subscription(&python, &standby.url(), "unsubscribe", &cb).await;
+    assert_eq!(unsub["answer"]["eventType"], "unsubscribe_event", "{unsub}");
+    assert_eq!(unsub["listed"], json!([]));
+    let before = got.lock().unwrap().len();
+    let dep3 = deploy(&standby, "/hook3").await;
+    wait_until(Duration::from_secs(60), "/hook3 is deployed", || async {
+        standby.settled("/hook3", 1).await && no_deployments(&standby).await
+    })
+    .await;
+    let after = got.lock().unwrap().clone();
+    assert_eq!(
+        after.len(),
+        before,
+        "POSTs after unsubscribing (deployment {dep3}): {:#?}",
+        &after[before..]
+    );
 }
