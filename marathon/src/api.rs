@@ -328,7 +328,8 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "marathon_config": {"master": "", "framework_name": "marathon", "hostname": shared.me, "leader_proxy_connection_timeout_ms": 5000},
         "zookeeper_config": {"zk": "dcos-store:/marathon"},
         "http_config": {"http_port": shared.me.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())},
-        "event_subscriber": null,
+        // Only the leader delivers (standbys answer null).
+        "event_subscriber": l.elected.then(|| json!({"type": "http_callback", "http_endpoints": shared.callbacks.urls()})),
     }))
 }
 
@@ -2085,6 +2086,11 @@ mod tests {
         assert_eq!(bus.recv().await.unwrap().kind, "subscribe_event");
         let (_, body, _) = call(&s, "GET", "/v2/eventSubscriptions", "").await;
         assert_eq!(body, json!({"callbackUrls": ["http://127.0.0.1:9/cb"]}));
+        let (_, info, _) = call(&s, "GET", "/v2/info", "").await;
+        assert_eq!(
+            info["event_subscriber"],
+            json!({"type": "http_callback", "http_endpoints": ["http://127.0.0.1:9/cb"]})
+        );
         assert_eq!(
             crate::runtime::load_subscriptions(&s.store).await.unwrap(),
             ["http://127.0.0.1:9/cb"]

@@ -194,4 +194,62 @@ mod tests {
         assert_eq!(history["/a"], ["v2", "v3"]);
         assert!(!history.contains_key("/b"));
     }
+
+    #[test]
+    fn a_change_commits_its_group_versions_with_the_apps() {
+        use crate::state::{app_key, Books};
+        use std::collections::BTreeSet;
+        let mut books = Books::default();
+        books.max_versions = Some(2);
+        let (_, a) = app("/shop/web", "");
+        let (_, b) = app("/other", "");
+        for (i, t) in [1000.0, 1001.0, 1002.0].into_iter().enumerate() {
+            let c = books
+                .change(
+                    vec![a.clone(), b.clone()],
+                    vec![],
+                    &BTreeSet::new(),
+                    true,
+                    format!("d{i}"),
+                    t,
+                )
+                .unwrap();
+            let keys: Vec<&str> = c
+                .writes
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Put(k, _) => Some(k.as_str()),
+                    Write::Delete(_) => None,
+                })
+                .collect();
+            assert!(keys.contains(&app_key("/shop/web").as_str()));
+            assert!(keys.contains(&group_version_key("/shop", &c.version).as_str()));
+            assert!(keys.contains(&group_version_key("/", &c.version).as_str()));
+        }
+        assert_eq!(books.group_versions["/shop"].len(), 2, "bounded");
+        let c = books
+            .change(
+                vec![],
+                vec!["/shop/web".into()],
+                &BTreeSet::new(),
+                true,
+                "d9".into(),
+                1003.0,
+            )
+            .unwrap();
+        let root = c
+            .writes
+            .iter()
+            .find_map(|w| match w {
+                Write::Put(k, v) if *k == group_version_key("/", &c.version) => Some(v),
+                _ => None,
+            })
+            .unwrap();
+        let root: GroupVersion = serde_json::from_slice(root).unwrap();
+        assert_eq!(root.apps.keys().collect::<Vec<_>>(), ["/other"]);
+        assert!(c.writes.contains(&Write::Delete(group_version_key(
+            "/shop",
+            "1970-01-01T00:16:41.000Z"
+        ))));
+    }
 }
