@@ -6,8 +6,9 @@
 //! `/marathon/groupversions<group>@<version>` (the root: `/@<version>`),
 //! holding the map app id → app version of the apps under the group at
 //! that version. The app definitions themselves stay in the per-app
-//! version keys (`/marathon/versions/<id>@<version>`), which are never
-//! pruned, so every kept group version can be rolled back to. Only the
+//! version keys (`/marathon/versions/<id>@<version>`), pruned too but never
+//! while a kept group version refers to them ([`prune_app_versions`]), so
+//! every kept group version can be rolled back to. Only the
 //! groups a change touches get a new key (a change of `/a/b/x` writes
 //! `/a/b`, `/a` and `/`); each group keeps its newest `max_versions`
 //! (Marathon's `--zk_max_versions`, default 50), older keys are deleted in
@@ -121,6 +122,55 @@ pub fn record<'a>(
         for old in versions.drain(..excess) {
             writes.push(Write::Delete(group_version_key(&g, &old)));
         }
+    }
+    writes
+}
+
+/// Prunes the versions of the `touched` apps to the newest `max`, but
+/// keeps every older one a kept group version refers to, so every kept
+/// group version can still be rolled back to (Marathon's storage GC keeps
+/// what a kept root version refers to, too). App version `v` (followed by
+/// `next`) is in a group version `t` of an enclosing group exactly when
+/// `v ≤ t < next`: both are change timestamps, and every change of the
+/// app recorded a version of each enclosing group. Returns the deletes.
+pub fn prune_app_versions<'a>(
+    versions: &mut BTreeMap<String, Vec<String>>,
+    groups: &BTreeMap<String, Vec<String>>,
+    touched: impl IntoIterator<Item = &'a str>,
+    max: usize,
+) -> Vec<Write> {
+    let max = max.max(1);
+    let mut writes = Vec::new();
+    for id in touched {
+        let Some(list) = versions.get_mut(id) else {
+            continue;
+        };
+        if list.len() <= max {
+            continue;
+        }
+        let enclosing = enclosing_groups(id);
+        let cutoff = list.len() - max;
+        let referenced = |i: usize| {
+            let (v, next) = (&list[i], list.get(i + 1));
+            enclosing.iter().any(|g| {
+                groups.get(g).is_some_and(|kept| {
+                    let at = kept.partition_point(|t| t < v);
+                    kept.get(at).is_some_and(|t| next.is_none_or(|n| t < n))
+                })
+            })
+        };
+        let keep: Vec<bool> = (0..list.len())
+            .map(|i| i >= cutoff || referenced(i))
+            .collect();
+        let mut i = 0;
+        list.retain(|v| {
+            let k = keep[i];
+            i += 1;
+            if !k {
+                writes.push(Write::Delete(crate::state::version_key(id, v)));
+            }
+            k
+        });
     }
     writes
 }
@@ -251,5 +301,30 @@ mod tests {
             "/shop",
             "1970-01-01T00:16:41.000Z"
         ))));
+    }
+
+    #[test]
+    fn app_versions_are_pruned_unless_a_kept_group_version_refers_to_them() {
+        let mut versions: BTreeMap<String, Vec<String>> = [(
+            "/g/a".to_owned(),
+            ["v1", "v3", "v5", "v7"].map(String::from).to_vec(),
+        )]
+        .into();
+        // /g still keeps v4 (a change of another app in /g), which has
+        // /g/a at v3; the root keeps only recent versions.
+        let groups: BTreeMap<String, Vec<String>> = [
+            (
+                "/g".to_owned(),
+                ["v4", "v5", "v7"].map(String::from).to_vec(),
+            ),
+            ("/".to_owned(), ["v6", "v7"].map(String::from).to_vec()),
+        ]
+        .into();
+        let w = prune_app_versions(&mut versions, &groups, ["/g/a"], 2);
+        assert_eq!(versions["/g/a"], ["v3", "v5", "v7"]);
+        assert_eq!(w, [Write::Delete("/marathon/versions/g/a@v1".into())]);
+        // Untouched apps are left alone; nothing to prune under the bound.
+        assert!(prune_app_versions(&mut versions, &groups, ["/x"], 2).is_empty());
+        assert!(prune_app_versions(&mut versions, &groups, ["/g/a"], 5).is_empty());
     }
 }

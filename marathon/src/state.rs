@@ -539,12 +539,19 @@ impl Books {
             .iter()
             .map(|a| a.id.as_str())
             .chain(removed.iter().map(String::as_str));
+        let max = self.max_versions.unwrap_or(history::DEFAULT_MAX_VERSIONS);
         writes.extend(history::record(
             &mut self.group_versions,
             &self.apps,
-            touched,
+            touched.clone(),
             &version,
-            self.max_versions.unwrap_or(history::DEFAULT_MAX_VERSIONS),
+            max,
+        ));
+        writes.extend(history::prune_app_versions(
+            &mut self.versions,
+            &self.group_versions,
+            touched,
+            max,
         ));
         Ok(Change {
             deployment,
