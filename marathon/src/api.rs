@@ -151,7 +151,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v2/events", get(events))
         .route(
             "/v2/eventSubscriptions",
-            get(list_subscriptions).post(subscribe).delete(unsubscribe),
+            get(list_subscriptions)
+                .post(subscription)
+                .delete(subscription),
         )
         .layer(middleware::from_fn_with_state(shared.clone(), leader_only))
         .with_state(shared)
@@ -1623,69 +1625,50 @@ async fn list_subscriptions(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({"callbackUrls": shared.callbacks.urls()}))
 }
 
-/// `subscribe_event` / `unsubscribe_event`: the answer, and an event on
-/// the bus (delivered to the subscribers, the new one included).
-fn subscription_event(kind: &'static str, url: &str, ip: Option<String>) -> state::BusEvent {
-    state::BusEvent {
+/// `POST /v2/eventSubscriptions?callbackUrl=URL` (stored first, then
+/// delivered to) and `DELETE` (nothing more is POSTed to it; 200 also for
+/// a URL that was not subscribed, as Marathon).
+async fn subscription(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>> {
+    let ip = client_ip(&headers, peer.map(|p| p.0 .0));
+    change_subscription(&shared, &raw, ip, method == Method::POST).await
+}
+
+/// Stores (or deletes) the subscription of `?callbackUrl=`, starts (or
+/// stops) delivering to it; answers its `subscribe_event` or
+/// `unsubscribe_event`, which goes on the bus too.
+async fn change_subscription(
+    shared: &Shared,
+    raw: &Option<String>,
+    ip: Option<String>,
+    subscribe: bool,
+) -> Result<Json<Value>> {
+    let url = subscriptions::callback_url(param(&query(raw), "callbackUrl"))?;
+    if !elected(shared) {
+        return Err(ApiError::Unavailable("not the leader".into()));
+    }
+    let key = subscriptions::subscription_key(&url);
+    let (write, kind) = if subscribe {
+        let write = state::Write::Put(key, url.clone().into_bytes());
+        (write, "subscribe_event")
+    } else {
+        (state::Write::Delete(key), "unsubscribe_event")
+    };
+    shared.commit(vec![write]).await?;
+    if subscribe {
+        shared.callbacks.add(&url);
+    } else {
+        shared.callbacks.remove(&url);
+    }
+    let e = state::BusEvent {
         kind,
         body: json!({"callbackUrl": url, "clientIp": ip.unwrap_or_default(), "eventType": kind, "timestamp": state::iso(now())}),
-    }
-}
-
-/// `POST /v2/eventSubscriptions?callbackUrl=URL`: stored first, then
-/// delivered to.
-async fn subscribe(
-    State(shared): State<Arc<Shared>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>> {
-    let q = query(&raw);
-    let url = subscriptions::callback_url(param(&q, "callbackUrl"))?;
-    if !elected(&shared) {
-        return Err(ApiError::Unavailable("not the leader".into()));
-    }
-    shared
-        .commit(vec![state::Write::Put(
-            subscriptions::subscription_key(&url),
-            url.clone().into_bytes(),
-        )])
-        .await?;
-    shared.callbacks.add(&url);
-    let e = subscription_event(
-        "subscribe_event",
-        &url,
-        client_ip(&headers, peer.map(|p| p.0 .0)),
-    );
-    let body = e.body.clone();
-    shared.publish(vec![e]);
-    Ok(Json(body))
-}
-
-/// `DELETE /v2/eventSubscriptions?callbackUrl=URL`: nothing more is
-/// POSTed to it (200 also for a URL that was not subscribed, as Marathon).
-async fn unsubscribe(
-    State(shared): State<Arc<Shared>>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<Value>> {
-    let q = query(&raw);
-    let url = subscriptions::callback_url(param(&q, "callbackUrl"))?;
-    if !elected(&shared) {
-        return Err(ApiError::Unavailable("not the leader".into()));
-    }
-    shared
-        .commit(vec![state::Write::Delete(subscriptions::subscription_key(
-            &url,
-        ))])
-        .await?;
-    shared.callbacks.remove(&url);
-    let e = subscription_event(
-        "unsubscribe_event",
-        &url,
-        client_ip(&headers, peer.map(|p| p.0 .0)),
-    );
+    };
     let body = e.body.clone();
     shared.publish(vec![e]);
     Ok(Json(body))

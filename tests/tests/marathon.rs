@@ -334,10 +334,9 @@ async fn a_failing_command_is_backed_off_in_the_queue() {
     assert!(left < 1.0, "delay not reset: {left}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (master, _agents) = cluster(tmp.path(), 2);
+/// Two Marathons on `master`, once one leads and the other knows it:
+/// (leader, standby).
+async fn leader_and_standby(master: &Master) -> (Marathon, Marathon) {
     let a = Marathon::start(&master.url(), &[]);
     let b = Marathon::start(&master.url(), &[]);
     wait_until(
@@ -346,13 +345,21 @@ async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
         || async { a.is_leader().await || b.is_leader().await },
     )
     .await;
-    let (mut leader, standby) = if a.is_leader().await { (a, b) } else { (b, a) };
+    let (leader, standby) = if a.is_leader().await { (a, b) } else { (b, a) };
     wait_until(
         Duration::from_secs(10),
         "the standby knows the leader",
         || async { standby.get("/v2/leader").await["leader"] == leader.addr().as_str() },
     )
     .await;
+    (leader, standby)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 2);
+    let (mut leader, standby) = leader_and_standby(&master).await;
     // Each instance turns healthy only 2 s after its first check, so the
     // deployment is still running when the leader dies.
     let app = json!({"id": "/svc", "cmd": "sleep 1000", "instances": 8, "cpus": 0.05, "mem": 16,
@@ -850,21 +857,7 @@ async fn event_subscribers_get_every_event_in_order_across_a_failover() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let (master, _agents) = cluster(tmp.path(), 1);
-    let a = Marathon::start(&master.url(), &[]);
-    let b = Marathon::start(&master.url(), &[]);
-    wait_until(
-        Duration::from_secs(30),
-        "one marathon is elected",
-        || async { a.is_leader().await || b.is_leader().await },
-    )
-    .await;
-    let (mut leader, standby) = if a.is_leader().await { (a, b) } else { (b, a) };
-    wait_until(
-        Duration::from_secs(10),
-        "the standby knows the leader",
-        || async { standby.get("/v2/leader").await["leader"] == leader.addr().as_str() },
-    )
-    .await;
+    let (mut leader, standby) = leader_and_standby(&master).await;
     let (cb, got) = callback_receiver().await;
 
     // Subscribed through the standby (which proxies to the leader).
