@@ -117,7 +117,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Result<T> = std::result::Result<T, ApiError>;
+pub(crate) type Result<T> = std::result::Result<T, ApiError>;
 
 /// The whole API.
 pub fn router(shared: Arc<Shared>) -> Router {
@@ -155,6 +155,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .post(subscription)
                 .delete(subscription),
         )
+        .merge(crate::pods_api::routes())
         .layer(middleware::from_fn_with_state(shared.clone(), leader_only))
         .with_state(shared)
 }
@@ -239,7 +240,7 @@ async fn proxy(leader: &str, req: Request) -> Response {
 }
 
 /// Query parameters, repeated keys kept (`embed=a&embed=b`).
-fn query(raw: &Option<String>) -> Vec<(String, String)> {
+pub(crate) fn query(raw: &Option<String>) -> Vec<(String, String)> {
     raw.as_deref()
         .unwrap_or("")
         .split('&')
@@ -272,7 +273,7 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn flag(q: &[(String, String)], name: &str) -> bool {
+pub(crate) fn flag(q: &[(String, String)], name: &str) -> bool {
     q.iter()
         .any(|(k, v)| k == name && (v.eq_ignore_ascii_case("true") || v.is_empty() || v == "1"))
 }
@@ -552,7 +553,7 @@ fn deployment_response(change: &state::Change, status: StatusCode) -> Response {
 // ---- changes ------------------------------------------------------------
 
 /// Applies a change to the books, commits it, tells the world.
-async fn apply(
+pub(crate) async fn apply(
     shared: &Shared,
     target: Vec<AppDefinition>,
     removed: Vec<String>,
@@ -586,7 +587,7 @@ async fn apply(
     Ok(change)
 }
 
-async fn body_json(body: &Bytes) -> Result<Value> {
+pub(crate) async fn body_json(body: &Bytes) -> Result<Value> {
     serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))
 }
 
@@ -612,6 +613,7 @@ async fn list_apps(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -
         let apps = books
             .apps
             .values()
+            .filter(|a| a.pod.is_none())
             .filter(|a| id_filter.as_ref().is_none_or(|f| a.id.contains(f.as_str())))
             .filter(|a| {
                 cmd_filter
@@ -797,6 +799,7 @@ async fn app_route(
             let app = books
                 .apps
                 .get(&id)
+                .filter(|a| a.pod.is_none())
                 .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))?;
             Ok(Json(json!({"app": app_json(&books, app, Embed::parse(&q, true))})).into_response())
         }
@@ -920,7 +923,7 @@ async fn app_tasks(
     }
 }
 
-async fn kill(shared: &Shared, ids: &[String]) -> Result<()> {
+pub(crate) async fn kill(shared: &Shared, ids: &[String]) -> Result<()> {
     let (kills, writes) = shared.books.lock().unwrap().kill_instances(ids, now());
     shared.commit(writes).await?;
     shared.send_kills(kills);
@@ -981,6 +984,7 @@ async fn list_tasks(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) 
     let tasks: Vec<Value> = books
         .instances
         .values()
+        .filter(|i| i.containers.is_empty())
         .filter(|i| match status.as_deref() {
             Some("running") => i.state == TaskState::Running,
             Some("staging") => matches!(i.state, TaskState::Staging | TaskState::Starting),
@@ -1048,8 +1052,14 @@ fn group_json(books: &Books, id: &str, embed: Embed) -> Value {
     let apps: Vec<Value> = books
         .apps
         .values()
-        .filter(|a| app::parent_of(&a.id) == id)
+        .filter(|a| a.pod.is_none() && app::parent_of(&a.id) == id)
         .map(|a| app_json(books, a, embed))
+        .collect();
+    let pods: Vec<Value> = books
+        .apps
+        .values()
+        .filter(|a| a.pod.is_some() && app::parent_of(&a.id) == id)
+        .map(crate::pod::render)
         .collect();
     let mut children: BTreeSet<String> = BTreeSet::new();
     let all_ids = books
@@ -1079,7 +1089,7 @@ fn group_json(books: &Books, id: &str, embed: Embed) -> Value {
         .iter()
         .map(|g| group_json(books, g, embed))
         .collect();
-    json!({"id": id, "apps": apps, "groups": groups, "pods": [], "dependencies": [], "version": version})
+    json!({"id": id, "apps": apps, "groups": groups, "pods": pods, "dependencies": [], "version": version})
 }
 
 fn group_exists(books: &Books, id: &str) -> bool {
@@ -1565,8 +1575,13 @@ async fn queue(State(shared): State<Arc<Shared>>) -> Json<Value> {
                 .iter()
                 .map(|(why, n)| json!({"reason": why, "declined": n, "processed": n}))
                 .collect();
+            let (key, spec) = if app.pod.is_some() {
+                ("pod", crate::pod::render(app))
+            } else {
+                ("app", app_json(&books, app, Embed { counts: true, deployments: true, ..Embed::default() }))
+            };
             Some(json!({
-                "app": app_json(&books, app, Embed { counts: true, deployments: true, ..Embed::default() }),
+                key: spec,
                 "count": wanted.count.max(usize::from(delay > 0.0)),
                 "delay": {"timeLeftSeconds": (delay * 1000.0).round() / 1000.0, "overdue": delay <= 0.0},
                 "overdue": delay <= 0.0,

@@ -279,6 +279,10 @@ pub struct AppDefinition {
     /// Set by the server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_info: Option<VersionInfo>,
+    /// Set when this run spec is a pod ([`crate::pod`]): its instances
+    /// are task groups of these containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<Box<crate::pod::PodDefinition>>,
 }
 
 fn default_instances() -> i64 {

@@ -7,11 +7,13 @@
 //! |---|---|
 //! | [`app`] | the AppDefinition wire shape, defaults, ids, validation (422) |
 //! | [`planner`] | pure: deployment plans, the rolling step, backoff delays |
+//! | [`pod`] | the PodDefinition, its validation, its LAUNCH_GROUP and status (pure) |
 //! | [`matcher`] | pure: does an instance fit an offer (resources, ports, roles, constraints) |
 //! | [`state`] | the books (apps, instances, deployments, queue) and the decisions on them, clock passed in |
 //! | [`history`] | pure: group versions (one small key per group and version), bounded |
 //! | [`subscriptions`] | HTTP callback event subscribers: one ordered, bounded queue each |
 //! | [`runtime`] | I/O: store persistence, the scheduler loop, leader election |
+//! | [`pods_api`] | `/v2/pods`: pods in, PodStatus out (on the app machinery) |
 //! | [`api`] | the Marathon v2 HTTP API (axum), SSE events, proxying to the leader |
 //!
 //! See `README.md` for the pipeline and the words.
@@ -21,6 +23,8 @@ pub mod app;
 pub mod history;
 pub mod matcher;
 pub mod planner;
+pub mod pod;
+pub mod pods_api;
 pub mod runtime;
 pub mod state;
 pub mod subscriptions;

@@ -240,9 +240,11 @@ async fn range_all(
 /// Loads the books from the store.
 pub async fn load(store: &Client) -> Result<(Books, Option<String>), KvError> {
     let mut books = Books::default();
-    for kv in range_all(store, &format!("{}/apps/", state::PREFIX)).await? {
-        if let Ok(app) = serde_json::from_slice::<crate::app::AppDefinition>(&kv.value) {
-            books.apps.insert(app.id.clone(), app);
+    for prefix in ["apps", "pods"] {
+        for kv in range_all(store, &format!("{}/{prefix}/", state::PREFIX)).await? {
+            if let Ok(app) = serde_json::from_slice::<crate::app::AppDefinition>(&kv.value) {
+                books.apps.insert(app.id.clone(), app);
+            }
         }
     }
     for kv in range_all(store, &format!("{}/versions/", state::PREFIX)).await? {
@@ -618,9 +620,11 @@ async fn reconcile(shared: &Shared, handle: &SchedulerHandle) {
         .unwrap()
         .instances
         .values()
-        .map(|i| ReconcileTask {
-            task_id: TaskId::new(i.task_id.clone()),
-            agent_id: Some(AgentId::new(i.agent_id.clone())),
+        .flat_map(|i| {
+            Books::task_ids(i).into_iter().map(|t| ReconcileTask {
+                task_id: TaskId::new(t),
+                agent_id: Some(AgentId::new(i.agent_id.clone())),
+            })
         })
         .collect();
     for chunk in tasks.chunks(5000) {
@@ -651,15 +655,36 @@ async fn on_offers(
     // The instances are durable before the master hears of them, so a
     // failover never forgets (and duplicates) a launched task.
     shared.commit(matched.writes).await?;
-    let launched: usize = matched.accepts.iter().map(|(_, t)| t.len()).sum();
+    let launched: usize = matched.accepts.iter().map(|(_, t)| t.len()).sum::<usize>()
+        + matched
+            .groups
+            .iter()
+            .flat_map(|(_, g)| g.iter().map(|g| g.task_group.tasks.len()))
+            .sum::<usize>();
     shared
         .counters
         .launched
         .fetch_add(launched as u64, Ordering::Relaxed);
     let filters = Some(Filters::refuse(if wants { 1.0 } else { 30.0 }));
-    let calls = matched.accepts.into_iter().map(|(offer, tasks)| {
-        handle.accept(vec![offer], vec![OfferOperation::launch(tasks)], filters)
-    });
+    // One ACCEPT per offer: its tasks (LAUNCH) and pod instances
+    // (a LAUNCH_GROUP each).
+    let mut per_offer: Vec<(dcos_api::v1::OfferId, Vec<OfferOperation>)> = matched
+        .accepts
+        .into_iter()
+        .map(|(offer, tasks)| (offer, vec![OfferOperation::launch(tasks)]))
+        .collect();
+    for (offer, groups) in matched.groups {
+        let ops = groups
+            .into_iter()
+            .map(|g| OfferOperation::new(dcos_api::v1::Operation::LaunchGroup(g)));
+        match per_offer.iter_mut().find(|(o, _)| *o == offer) {
+            Some((_, existing)) => existing.extend(ops),
+            None => per_offer.push((offer, ops.collect())),
+        }
+    }
+    let calls = per_offer
+        .into_iter()
+        .map(|(offer, ops)| handle.accept(vec![offer], ops, filters));
     let results: Vec<_> = futures::stream::iter(calls)
         .buffer_unordered(64)
         .collect()

@@ -13,7 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dcos_api::v1::{
     AgentId, CheckType, CommandInfo, DurationInfo, Environment, HealthCheck, HttpCheckInfo,
-    KillPolicy, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus, TcpCheckInfo, Uri,
+    KillPolicy, LaunchGroup, Offer, OfferId, TaskId, TaskInfo, TaskState, TaskStatus, TcpCheckInfo,
+    Uri,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -30,7 +31,19 @@ pub const PREFIX: &str = "/marathon";
 pub fn app_key(id: &str) -> String {
     format!("{PREFIX}/apps{id}")
 }
-/// Store key of one stored version of an app.
+/// Store key of a pod's current definition (its run spec).
+pub fn pod_key(id: &str) -> String {
+    format!("{PREFIX}/pods{id}")
+}
+/// Store key of a run spec: an app's or a pod's.
+pub fn spec_key(spec: &AppDefinition) -> String {
+    if spec.pod.is_some() {
+        pod_key(&spec.id)
+    } else {
+        app_key(&spec.id)
+    }
+}
+/// Store key of one stored version of an app or pod.
 pub fn version_key(id: &str, version: &str) -> String {
     format!("{PREFIX}/versions{id}@{version}")
 }
@@ -130,6 +143,10 @@ pub struct Instance {
     /// probes again).
     #[serde(skip)]
     pub ready: bool,
+    /// A pod instance's containers, one Mesos task each
+    /// (`<task_id>.<name>`); empty for an app's instance.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<crate::pod::ContainerState>,
 }
 
 impl Instance {
@@ -147,7 +164,8 @@ impl Instance {
     /// Healthy, and ready if the app has readiness checks: what a
     /// deployment waits for.
     pub fn is_up(&self, app: &AppDefinition) -> bool {
-        self.is_healthy(!app.health_checks.is_empty())
+        let pod_checks = app.pod.as_ref().is_some_and(|p| p.has_health_checks());
+        self.is_healthy(!app.health_checks.is_empty() || pod_checks)
             && (app.readiness_checks.is_empty() || self.ready)
     }
 }
@@ -213,27 +231,37 @@ impl Deployment {
             .collect()
     }
 
+    /// The apps (`pods = false`) or the pods it touches.
+    pub fn affected_ids(&self, pods: bool) -> BTreeSet<String> {
+        self.steps
+            .iter()
+            .flatten()
+            .filter(|(_, action)| action.ends_with("Pod") == pods)
+            .map(|(a, _)| a.clone())
+            .collect()
+    }
+
     /// The API shape (`/v2/deployments`).
     pub fn to_json(&self) -> Value {
         let steps: Vec<Value> = self
             .steps
             .iter()
-            .map(|s| json!({"actions": s.iter().map(|(app, action)| json!({"action": action, "app": app})).collect::<Vec<_>>()}))
+            .map(|s| json!({"actions": s.iter().map(|(id, action)| action_json(id, action, None)).collect::<Vec<_>>()}))
             .collect();
         let current: Vec<Value> = self
             .steps
             .get(self.current_step)
             .map(|s| {
                 s.iter()
-                    .map(|(app, action)| json!({"action": action, "app": app, "readinessCheckResults": []}))
+                    .map(|(id, action)| action_json(id, action, Some(json!([]))))
                     .collect()
             })
             .unwrap_or_default();
         let v = json!({
             "id": self.id,
             "version": self.version,
-            "affectedApps": self.affected_apps(),
-            "affectedPods": [],
+            "affectedApps": self.affected_ids(false),
+            "affectedPods": self.affected_ids(true),
             "steps": steps,
             "currentActions": current,
             "currentStep": (self.current_step + 1).min(self.steps.len().max(1)),
@@ -260,6 +288,21 @@ impl Deployment {
             "steps": self.to_json()["steps"],
         })
     }
+}
+
+/// One deployment action: `{"action", "app"}`, or `{"action", "pod"}` for
+/// a pod's (`StartPod`, `ScalePod`, `RestartPod`, `StopPod`).
+fn action_json(id: &str, action: &str, readiness: Option<Value>) -> Value {
+    let key = if action.ends_with("Pod") {
+        "pod"
+    } else {
+        "app"
+    };
+    let mut v = json!({"action": action, key: id});
+    if let Some(r) = readiness {
+        v["readinessCheckResults"] = r;
+    }
+    v
 }
 
 /// Backoff of an app's launches.
@@ -332,6 +375,9 @@ pub struct Drive {
 pub struct Matched {
     /// One ACCEPT per offer that got tasks.
     pub accepts: Vec<(OfferId, Vec<TaskInfo>)>,
+    /// Pod instances (one LAUNCH_GROUP each) per offer; an offer here may
+    /// be in `accepts` too (one ACCEPT carries both).
+    pub groups: Vec<(OfferId, Vec<LaunchGroup>)>,
     /// Offers none of which was used.
     pub declines: Vec<OfferId>,
     /// Store writes (the new instances), to commit before the ACCEPTs.
@@ -499,7 +545,7 @@ impl Books {
             }
         }
         for app in &target {
-            writes.push(Write::put(app_key(&app.id), app));
+            writes.push(Write::put(spec_key(app), app));
             writes.push(Write::put(version_key(&app.id, &version), app));
             self.versions
                 .entry(app.id.clone())
@@ -516,7 +562,10 @@ impl Books {
             ));
         }
         for id in &removed {
-            writes.push(Write::Delete(app_key(id)));
+            writes.push(Write::Delete(match current.get(id) {
+                Some(spec) => spec_key(spec),
+                None => app_key(id),
+            }));
             writes.push(Write::Delete(delay_key(id)));
             self.delays.remove(id);
         }
@@ -527,7 +576,20 @@ impl Books {
                 .iter()
                 .map(|a| (a.clone(), current.remove(a)))
                 .collect();
-            let d = Deployment::new(deployment_id, version.clone(), &plan, original);
+            let mut d = Deployment::new(deployment_id, version.clone(), &plan, original);
+            // Pods' actions are Marathon's `…Pod` ones.
+            for (id, action) in d.steps.iter_mut().flatten() {
+                let is_pod = next
+                    .get(id)
+                    .or(current.get(id))
+                    .is_some_and(|s| s.pod.is_some())
+                    || d.original
+                        .get(id)
+                        .is_some_and(|o| o.as_ref().is_some_and(|s| s.pod.is_some()));
+                if is_pod {
+                    *action = action.replace("Application", "Pod");
+                }
+            }
             writes.push(Write::put(deployment_key(&d.id), &d));
             events.push(event("deployment_info", now, json!({"plan": d.plan_json(&next), "currentStep": d.to_json()["currentActions"].clone()})));
             self.deployments.insert(d.id.clone(), d.clone());
@@ -568,6 +630,17 @@ impl Books {
         status: &TaskStatus,
         now: f64,
     ) -> (Vec<Write>, Vec<BusEvent>, Option<Kill>) {
+        if !self.instances.contains_key(&status.task_id.value) {
+            if let Some(agg) = self.pod_update(status, now) {
+                let id = agg.task_id.value.clone();
+                let (mut writes, events, kill) = self.apply_update(&agg, now);
+                // A container changed even when the instance did not.
+                if let Some(inst) = self.instances.get(&id) {
+                    writes.push(Write::put(instance_key(&id), inst));
+                }
+                return (writes, events, kill);
+            }
+        }
         let task_id = status.task_id.value.clone();
         let mut writes = Vec::new();
         let mut events = Vec::new();
@@ -595,6 +668,9 @@ impl Books {
         inst.state = status.state;
         if let Some(h) = status.healthy {
             inst.healthy = Some(h);
+        } else if !inst.containers.is_empty() {
+            // A pod instance's health is its containers' (maybe unknown).
+            inst.healthy = None;
         }
         if status.state == TaskState::Running && inst.started_at.is_none() {
             inst.started_at = Some(now);
@@ -682,15 +758,64 @@ impl Books {
                     .apps
                     .get(&inst.app_id)
                     .and_then(|a| a.task_kill_grace_period_seconds);
-                kills.push(Kill {
-                    task_id: id.clone(),
+                kills.extend(Self::task_ids(inst).into_iter().map(|task_id| Kill {
+                    task_id,
                     agent_id: inst.agent_id.clone(),
                     grace_seconds: grace,
-                });
+                }));
                 writes.push(Write::put(instance_key(id), &*inst));
             }
         }
         (kills, writes)
+    }
+
+    /// The Mesos tasks of an instance: its own, or its containers' that
+    /// are not over yet.
+    pub fn task_ids(inst: &Instance) -> Vec<String> {
+        if inst.containers.is_empty() {
+            return vec![inst.task_id.clone()];
+        }
+        inst.containers
+            .iter()
+            .filter(|c| !c.state.is_terminal())
+            .map(|c| crate::pod::task_id(&inst.task_id, &c.name))
+            .collect()
+    }
+
+    /// A status update of a pod container, folded into its instance: the
+    /// container's state is recorded and the update is restated for the
+    /// instance with the state and health of all its containers
+    /// ([`crate::pod::aggregate`]). `None`: not a task of a pod instance.
+    fn pod_update(&mut self, status: &TaskStatus, now: f64) -> Option<TaskStatus> {
+        let (inst_id, name) = crate::pod::split_task_id(&status.task_id.value)?;
+        let inst = self.instances.get_mut(inst_id)?;
+        let pod = self.apps.get(&inst.app_id).and_then(|a| a.pod.as_deref());
+        let checked: Vec<&str> = pod
+            .map(|p| {
+                p.containers
+                    .iter()
+                    .filter(|c| c.health_check.is_some())
+                    .map(|c| c.name.as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let c = inst.containers.iter_mut().find(|c| c.name == name)?;
+        if c.state != status.state {
+            c.since = now;
+        }
+        c.state = status.state;
+        if status.healthy.is_some() {
+            c.healthy = status.healthy;
+        }
+        if status.message.is_some() {
+            c.message = status.message.clone();
+        }
+        let (state, healthy) = crate::pod::aggregate(&inst.containers, &checked);
+        let mut agg = status.clone();
+        agg.task_id = TaskId::new(inst_id.to_owned());
+        agg.state = state;
+        agg.healthy = healthy;
+        Some(agg)
     }
 
     /// The app ids a deployment lets act right now: those in steps up to
@@ -789,11 +914,12 @@ impl Books {
             if let Some(since) = inst.killing_since {
                 if now - since > 10.0 {
                     inst.killing_since = Some(now);
-                    out.kills.push(Kill {
-                        task_id: inst.task_id.clone(),
-                        agent_id: inst.agent_id.clone(),
-                        grace_seconds: None,
-                    });
+                    out.kills
+                        .extend(Self::task_ids(inst).into_iter().map(|task_id| Kill {
+                            task_id,
+                            agent_id: inst.agent_id.clone(),
+                            grace_seconds: None,
+                        }));
                 }
             }
         }
@@ -963,6 +1089,7 @@ impl Books {
             let agent = Placement::of_offer(offer);
             let mut left = offer.resources.clone();
             let mut tasks = Vec::new();
+            let mut groups = Vec::new();
             for app_id in &ready {
                 let Some(app) = self.apps.get(app_id).cloned() else {
                     continue;
@@ -982,6 +1109,45 @@ impl Books {
                             .collect()
                     };
                     let refs: Vec<&Placement> = others.iter().collect();
+                    if let Some(pod) = app.pod.as_deref() {
+                        match crate::pod::claim(&app, pod, &agent, &refs, &mut left) {
+                            Ok(claim) => {
+                                let mut inst = self.new_instance(
+                                    &app,
+                                    offer,
+                                    &agent,
+                                    claim.ports.clone(),
+                                    now,
+                                );
+                                inst.task_id = crate::pod::new_instance_id(&app.id);
+                                inst.containers = pod
+                                    .containers
+                                    .iter()
+                                    .map(|c| crate::pod::ContainerState {
+                                        name: c.name.clone(),
+                                        state: TaskState::Staging,
+                                        healthy: None,
+                                        since: now,
+                                        message: None,
+                                    })
+                                    .collect();
+                                groups.push(crate::pod::launch_group(&app, pod, &inst, claim));
+                                out.writes
+                                    .push(Write::put(instance_key(&inst.task_id), &inst));
+                                self.insert_instance(inst);
+                                if let Some(w) = self.queue.get_mut(app_id) {
+                                    w.count -= 1;
+                                }
+                            }
+                            Err(why) => {
+                                if let Some(w) = self.queue.get_mut(app_id) {
+                                    *w.unmatched.entry(why.to_string()).or_default() += 1;
+                                }
+                                break;
+                            }
+                        }
+                        continue;
+                    }
                     match matcher::claim(&app, &agent, &refs, &mut left) {
                         Ok(claim) => {
                             let inst =
@@ -1007,10 +1173,14 @@ impl Books {
                     }
                 }
             }
-            if tasks.is_empty() {
+            if tasks.is_empty() && groups.is_empty() {
                 out.declines.push(offer.id.clone());
-            } else {
+            }
+            if !tasks.is_empty() {
                 out.accepts.push((offer.id.clone(), tasks));
+            }
+            if !groups.is_empty() {
+                out.groups.push((offer.id.clone(), groups));
             }
         }
         self.queue.retain(|_, w| w.count > 0);
@@ -1047,6 +1217,7 @@ impl Books {
             seq,
             killing_since: None,
             ready: false,
+            containers: Vec::new(),
         }
     }
 }
@@ -1379,6 +1550,7 @@ mod tests {
             seq: 0,
             killing_since: None,
             ready: false,
+            containers: Vec::new(),
         };
         let t = task_info(&a, &inst, vec![]);
         let cmd = t.command.unwrap();
