@@ -1529,4 +1529,101 @@ mod tests {
             Running
         );
     }
+
+    #[test]
+    fn books_launch_a_group_per_instance_and_replace_a_failed_one() {
+        use crate::state::{Books, Write};
+        use dcos_api::v1::{FrameworkId, Offer, TaskId, TaskStatus};
+        let offer = |n: u32| {
+            let mut o: Offer = serde_json::from_value(json!({
+                "id": {"value": format!("o{n}")}, "framework_id": {"value": "f"},
+                "agent_id": {"value": format!("a{n}")}, "hostname": format!("h{n}"),
+                "resources": [],
+            }))
+            .unwrap();
+            o.resources = vec![
+                Resource::scalar("cpus", 4.0),
+                Resource::scalar("mem", 1024.0),
+                Resource::scalar("disk", 100.0),
+                Resource::ranges("ports", [(31000, 31100)]),
+            ];
+            o.framework_id = FrameworkId::new("f");
+            o
+        };
+        let update = |b: &mut Books, task: &str, state: TaskState, healthy: Option<bool>| {
+            let mut s = TaskStatus::new(TaskId::new(task), state);
+            s.healthy = healthy;
+            b.apply_update(&s, 1001.0)
+        };
+        let mut b = Books::default();
+        let spec = pod(web()).unwrap().run_spec();
+        let c = b
+            .change(
+                vec![spec],
+                vec![],
+                &Default::default(),
+                false,
+                "d1".into(),
+                1000.0,
+            )
+            .unwrap();
+        assert!(c
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::Put(k, _) if k == "/marathon/pods/web/pod")));
+        let d = c.deployment.unwrap().to_json();
+        assert_eq!(d["affectedPods"], json!(["/web/pod"]));
+        assert_eq!(d["affectedApps"], json!([]));
+        assert_eq!(
+            d["steps"][0]["actions"][0],
+            json!({"action": "StartPod", "pod": "/web/pod"})
+        );
+        b.drive(1000.0);
+        assert_eq!(b.queue["/web/pod"].count, 2);
+        // UNIQUE hostname: one instance per agent.
+        let m = b.match_offers(&[offer(1), offer(2)], "*", 1000.0);
+        assert!(m.accepts.is_empty());
+        assert_eq!(m.groups.len(), 2);
+        assert_eq!(m.groups[0].1[0].task_group.tasks.len(), 2);
+        let ids: Vec<String> = b.instances.keys().cloned().collect();
+        assert_eq!(ids.len(), 2);
+        let (first, second) = (&ids[0], &ids[1]);
+        for id in &ids {
+            update(&mut b, &format!("{id}.srv"), TaskState::Running, Some(true));
+            update(&mut b, &format!("{id}.side"), TaskState::Running, None);
+        }
+        assert!(b
+            .instances
+            .values()
+            .all(|i| i.state == TaskState::Running && i.healthy == Some(true)));
+        assert!(b.converged("/web/pod"));
+        b.drive(1001.0);
+        assert!(b.deployments.is_empty());
+        let spec = b.apps["/web/pod"].clone();
+        let insts: Vec<&Instance> = b.instances_of("/web/pod").collect();
+        let status = status_json(&spec, &insts, false, 1001.0);
+        assert_eq!(status["status"], "STABLE");
+        assert_eq!(
+            status["instances"][0]["containers"][0]["status"],
+            "TASK_RUNNING"
+        );
+        // The server fails: the instance waits for its sidecar, then goes
+        // and is replaced after the backoff.
+        update(&mut b, &format!("{first}.srv"), TaskState::Failed, None);
+        assert_eq!(b.instances[first].state, TaskState::Killing);
+        let (writes, _, _) = update(&mut b, &format!("{first}.side"), TaskState::Killed, None);
+        assert!(!b.instances.contains_key(first));
+        assert!(writes.contains(&Write::Delete(crate::state::instance_key(first))));
+        assert_eq!(b.delays["/web/pod"].failures, 1);
+        b.drive(1001.0);
+        assert_eq!(b.queue["/web/pod"].count, 1);
+        // Killing an instance kills each of its containers' tasks.
+        let (kills, _) = b.kill_instances(std::slice::from_ref(second), 1002.0);
+        let mut killed: Vec<String> = kills.into_iter().map(|k| k.task_id).collect();
+        killed.sort();
+        assert_eq!(
+            killed,
+            vec![format!("{second}.side"), format!("{second}.srv")]
+        );
+    }
 }

@@ -943,3 +943,231 @@ async fn event_subscribers_get_every_event_in_order_across_a_failover() {
         &after[before..]
     );
 }
+
+/// The `::status` of a pod (`Null` if unknown).
+async fn pod_status(marathon: &Marathon, id: &str) -> Value {
+    marathon.get(&format!("/v2/pods{id}::status")).await
+}
+
+/// Whether the pod is STABLE with `n` STABLE instances of `version`, each
+/// with every container TASK_RUNNING.
+fn pod_stable(status: &Value, n: usize, version: Option<&str>) -> bool {
+    let Some(instances) = status["instances"].as_array() else {
+        return false;
+    };
+    status["status"] == "STABLE"
+        && instances.len() == n
+        && instances.iter().all(|i| {
+            i["status"] == "STABLE"
+                && version.is_none_or(|v| {
+                    i["specReference"]
+                        .as_str()
+                        .is_some_and(|r| r.ends_with(&format!("::versions/{v}")))
+                })
+                && i["containers"].as_array().is_some_and(|c| {
+                    c.len() == 2 && c.iter().all(|c| c["status"] == "TASK_RUNNING")
+                })
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
+    if !dcos_tests::require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 2);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    let pod = |generation: &str, instances: u32| {
+        json!({
+            "id": "/shop/web",
+            "environment": {"GENERATION": generation},
+            "containers": [
+                {"name": "srv", "resources": {"cpus": 0.05, "mem": 32},
+                 "exec": {"command": {"shell": "exec python3 -m http.server $ENDPOINT_HTTP --bind 127.0.0.1"}},
+                 "endpoints": [{"name": "http", "hostPort": 0}],
+                 "healthCheck": {"http": {"endpoint": "http", "path": "/"}, "gracePeriodSeconds": 15,
+                                 "intervalSeconds": 1, "timeoutSeconds": 10, "maxConsecutiveFailures": 10}},
+                {"name": "side", "resources": {"cpus": 0.05, "mem": 16},
+                 "exec": {"command": {"shell": "exec sleep 1000"}}}
+            ],
+            "scaling": {"kind": "fixed", "instances": instances},
+            "scheduling": {"backoff": {"backoff": 0.5}}
+        })
+    };
+
+    // Bad input: Marathon's answers, nothing stored.
+    let mut dup = pod("1", 2);
+    dup["containers"][1]["name"] = json!("srv");
+    let mut no_resources = pod("1", 2);
+    no_resources["containers"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("resources");
+    let mut bad_id = pod("1", 2);
+    bad_id["id"] = json!("/Shop/web_1");
+    for (body, path) in [
+        (dup, "/containers"),
+        (no_resources, "/containers(0)/resources"),
+        (bad_id, "/id"),
+    ] {
+        let (status, answer) = marathon.send("POST", "/v2/pods", &body.to_string()).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["details"][0]["path"], path, "{answer}");
+    }
+    let (status, _) = marathon.send("POST", "/v2/pods", "{not json").await;
+    assert_eq!(status, 400);
+    assert_eq!(marathon.get("/v2/pods").await, json!([]));
+    let (status, _) = marathon.send("GET", "/v2/pods/shop/web", "").await;
+    assert_eq!(status, 404);
+
+    // Create: 201 with the deployment id, then two STABLE instances of two
+    // running containers each, on the agents as task groups.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/v2/pods", marathon.url()))
+        .header("content-type", "application/json")
+        .body(pod("1", 2).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert!(resp.headers().contains_key("Marathon-Deployment-Id"));
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(created["scaling"]["instances"], 2);
+    assert_eq!(created["executorResources"]["cpus"], 0.1);
+    let (status, _) = marathon
+        .send("POST", "/v2/pods", &pod("1", 2).to_string())
+        .await;
+    assert_eq!(status, 409);
+    wait_until(Duration::from_secs(90), "two STABLE pod instances", || async {
+        pod_stable(&pod_status(&marathon, "/shop/web").await, 2, None)
+    })
+    .await;
+    let status = pod_status(&marathon, "/shop/web").await;
+    let tasks = master_tasks(&master).await;
+    let mut task_ids: Vec<&str> = tasks.iter().filter_map(|t| t["id"].as_str()).collect();
+    task_ids.sort();
+    let mut expected: Vec<String> = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| {
+            ["side", "srv"].map(|c| format!("{}.{c}", i["id"].as_str().unwrap()))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(task_ids, expected, "{tasks:#?}");
+    assert!(tasks.iter().all(|t| t["state"] == "TASK_RUNNING"));
+    for i in status["instances"].as_array().unwrap() {
+        assert!(i["id"].as_str().unwrap().starts_with("shop_web.instance-"));
+        let srv = &i["containers"][0];
+        let port = srv["endpoints"][0]["allocatedHostPort"].as_u64().unwrap();
+        assert!(port >= 31000, "{srv}");
+        assert_eq!(srv["endpoints"][0]["healthy"], true, "{srv}");
+        // The endpoint is really served on the allocated port.
+        let page = reqwest::get(format!("http://127.0.0.1:{port}/")).await.unwrap();
+        assert_eq!(page.status(), 200);
+    }
+    let group = marathon.get("/v2/groups/shop").await;
+    assert_eq!(group["pods"][0]["id"], "/shop/web", "{group}");
+    assert_eq!(group["apps"], json!([]), "{group}");
+    assert!(marathon.get("/v2/apps").await["apps"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // kill -9 one server: its sidecar is killed by the agent and the
+    // instance is replaced.
+    let victim = status["instances"][0]["id"].as_str().unwrap().to_owned();
+    let pids = task_pids(&format!("{victim}.srv"));
+    assert!(!pids.is_empty(), "no process of {victim}.srv");
+    for pid in &pids {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "the instance replaced, two STABLE again",
+        || async {
+            let status = pod_status(&marathon, "/shop/web").await;
+            let gone = status["instances"]
+                .as_array()
+                .is_some_and(|i| i.iter().all(|i| i["id"] != victim.as_str()));
+            gone && pod_stable(&status, 2, None)
+        },
+    )
+    .await;
+    wait_until(Duration::from_secs(30), "the old sidecar killed", || async {
+        task_pids(&format!("{victim}.side")).is_empty()
+            && master_tasks(&master)
+                .await
+                .iter()
+                .all(|t| !t["id"].as_str().unwrap_or("").starts_with(&victim))
+    })
+    .await;
+
+    // A new version: rolling replacement through a deployment of the pod.
+    let (status, body) = marathon
+        .send("PUT", "/v2/pods/shop/web", &pod("2", 2).to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let version = body["version"].as_str().unwrap().to_owned();
+    let deployments = marathon.get("/v2/deployments").await;
+    assert!(
+        deployments.as_array().unwrap().iter().any(|d| {
+            d["affectedPods"] == json!(["/shop/web"])
+                && d["steps"][0]["actions"][0] == json!({"action": "RestartPod", "pod": "/shop/web"})
+        }),
+        "{deployments}"
+    );
+    wait_until(
+        Duration::from_secs(120),
+        "two STABLE instances of the new version, no deployment",
+        || async {
+            no_deployments(&marathon).await
+                && pod_stable(
+                    &pod_status(&marathon, "/shop/web").await,
+                    2,
+                    Some(&version),
+                )
+        },
+    )
+    .await;
+    let versions = marathon.get("/v2/pods/shop/web::versions").await;
+    assert_eq!(versions[0], version.as_str(), "{versions}");
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    let old = marathon
+        .get(&format!(
+            "/v2/pods/shop/web::versions/{}",
+            versions[1].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(old["environment"]["GENERATION"], "1", "{old}");
+
+    // Scale to 0: no tasks left, SUSPENDED.
+    let (status, body) = marathon
+        .send("PUT", "/v2/pods/shop/web", &pod("2", 0).to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    wait_until(Duration::from_secs(60), "no tasks at 0 instances", || async {
+        let status = pod_status(&marathon, "/shop/web").await;
+        status["status"] == "SUSPENDED"
+            && status["instances"] == json!([])
+            && master_tasks(&master).await.is_empty()
+    })
+    .await;
+
+    // Delete: 202, then gone.
+    let (status, _) = marathon.send("DELETE", "/v2/pods/shop/web", "").await;
+    assert_eq!(status, 202);
+    let (status, _) = marathon.send("GET", "/v2/pods/shop/web", "").await;
+    assert_eq!(status, 404);
+    assert_eq!(marathon.get("/v2/pods").await, json!([]));
+    wait_until(Duration::from_secs(30), "the deployment done", || {
+        no_deployments(&marathon)
+    })
+    .await;
+}
