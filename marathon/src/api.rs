@@ -793,6 +793,22 @@ async fn app_route(
             format!("must fully match regular expression '{}'", app::ID_PATTERN),
         )
     })?;
+    // A pod is changed through `/v2/pods` only.
+    if shared
+        .books
+        .lock()
+        .unwrap()
+        .apps
+        .get(&id)
+        .is_some_and(|a| a.pod.is_some())
+    {
+        return Err(match method {
+            Method::PUT | Method::PATCH => {
+                ApiError::Conflict(format!("A pod with id [{id}] already exists."))
+            }
+            _ => ApiError::NotFound(format!("App '{id}' does not exist")),
+        });
+    }
     match method {
         Method::GET => {
             let books = shared.books.lock().unwrap();

@@ -1571,6 +1571,10 @@ mod tests {
             .writes
             .iter()
             .any(|w| matches!(w, Write::Put(k, _) if k == "/marathon/pods/web/pod")));
+        assert!(c
+            .events
+            .iter()
+            .any(|e| e.kind == "pod_created_event" && e.body["uri"] == "/v2/pods/web/pod"));
         let d = c.deployment.unwrap().to_json();
         assert_eq!(d["affectedPods"], json!(["/web/pod"]));
         assert_eq!(d["affectedApps"], json!([]));

@@ -555,13 +555,33 @@ impl Books {
             if self.delays.remove(&app.id).is_some() {
                 writes.push(Write::Delete(delay_key(&app.id)));
             }
-            events.push(event(
-                "api_post_event",
-                now,
-                json!({"clientIp": "", "uri": format!("/v2/apps{}", app.id), "appDefinition": app}),
-            ));
+            events.push(if app.pod.is_some() {
+                let kind = if self.apps.contains_key(&app.id) {
+                    "pod_updated_event"
+                } else {
+                    "pod_created_event"
+                };
+                event(
+                    kind,
+                    now,
+                    json!({"clientIp": "", "uri": format!("/v2/pods{}", app.id)}),
+                )
+            } else {
+                event(
+                    "api_post_event",
+                    now,
+                    json!({"clientIp": "", "uri": format!("/v2/apps{}", app.id), "appDefinition": app}),
+                )
+            });
         }
         for id in &removed {
+            if current.get(id).is_some_and(|s| s.pod.is_some()) {
+                events.push(event(
+                    "pod_deleted_event",
+                    now,
+                    json!({"clientIp": "", "uri": format!("/v2/pods{id}")}),
+                ));
+            }
             writes.push(Write::Delete(match current.get(id) {
                 Some(spec) => spec_key(spec),
                 None => app_key(id),

@@ -977,7 +977,7 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (master, _agents) = cluster(tmp.path(), 2);
-    let marathon = Marathon::start(&master.url(), &[]);
+    let mut marathon = Marathon::start(&master.url(), &[]);
     wait_until(Duration::from_secs(30), "marathon is elected", || {
         marathon.is_leader()
     })
@@ -1043,9 +1043,11 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         .send("POST", "/v2/pods", &pod("1", 2).to_string())
         .await;
     assert_eq!(status, 409);
-    wait_until(Duration::from_secs(90), "two STABLE pod instances", || async {
-        pod_stable(&pod_status(&marathon, "/shop/web").await, 2, None)
-    })
+    wait_until(
+        Duration::from_secs(90),
+        "two STABLE pod instances",
+        || async { pod_stable(&pod_status(&marathon, "/shop/web").await, 2, None) },
+    )
     .await;
     let status = pod_status(&marathon, "/shop/web").await;
     let tasks = master_tasks(&master).await;
@@ -1055,9 +1057,7 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|i| {
-            ["side", "srv"].map(|c| format!("{}.{c}", i["id"].as_str().unwrap()))
-        })
+        .flat_map(|i| ["side", "srv"].map(|c| format!("{}.{c}", i["id"].as_str().unwrap())))
         .collect();
     expected.sort();
     assert_eq!(task_ids, expected, "{tasks:#?}");
@@ -1069,7 +1069,9 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         assert!(port >= 31000, "{srv}");
         assert_eq!(srv["endpoints"][0]["healthy"], true, "{srv}");
         // The endpoint is really served on the allocated port.
-        let page = reqwest::get(format!("http://127.0.0.1:{port}/")).await.unwrap();
+        let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
+            .await
+            .unwrap();
         assert_eq!(page.status(), 200);
     }
     let group = marathon.get("/v2/groups/shop").await;
@@ -1100,14 +1102,74 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         },
     )
     .await;
-    wait_until(Duration::from_secs(30), "the old sidecar killed", || async {
-        task_pids(&format!("{victim}.side")).is_empty()
-            && master_tasks(&master)
-                .await
-                .iter()
-                .all(|t| !t["id"].as_str().unwrap_or("").starts_with(&victim))
+    wait_until(
+        Duration::from_secs(30),
+        "the old sidecar killed",
+        || async {
+            task_pids(&format!("{victim}.side")).is_empty()
+                && master_tasks(&master)
+                    .await
+                    .iter()
+                    .all(|t| !t["id"].as_str().unwrap_or("").starts_with(&victim))
+        },
+    )
+    .await;
+
+    // Killing an instance through the API: it is replaced too.
+    let status = pod_status(&marathon, "/shop/web").await;
+    let victim = status["instances"][1]["id"].as_str().unwrap().to_owned();
+    let (code, killed) = marathon
+        .send(
+            "DELETE",
+            &format!("/v2/pods/shop/web::instances/{victim}"),
+            "",
+        )
+        .await;
+    assert_eq!(code, 200, "{killed}");
+    assert_eq!(killed["id"], victim.as_str());
+    wait_until(
+        Duration::from_secs(60),
+        "the killed instance replaced",
+        || async {
+            let status = pod_status(&marathon, "/shop/web").await;
+            let gone = status["instances"]
+                .as_array()
+                .is_some_and(|i| i.iter().all(|i| i["id"] != victim.as_str()));
+            gone && pod_stable(&status, 2, None)
+        },
+    )
+    .await;
+
+    // A Marathon failover: the new process resumes the same instances.
+    let mut before: Vec<String> = pod_status(&marathon, "/shop/web").await["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    before.sort();
+    marathon.restart();
+    wait_until(Duration::from_secs(30), "marathon is elected again", || {
+        marathon.is_leader()
     })
     .await;
+    wait_until(
+        Duration::from_secs(30),
+        "the same instances STABLE",
+        || async {
+            let status = pod_status(&marathon, "/shop/web").await;
+            let mut ids: Vec<String> = status["instances"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|i| i["id"].as_str().map(str::to_owned))
+                .collect();
+            ids.sort();
+            ids == before && pod_stable(&status, 2, None)
+        },
+    )
+    .await;
+    assert_eq!(master_tasks(&master).await.len(), 4);
 
     // A new version: rolling replacement through a deployment of the pod.
     let (status, body) = marathon
@@ -1119,7 +1181,8 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
     assert!(
         deployments.as_array().unwrap().iter().any(|d| {
             d["affectedPods"] == json!(["/shop/web"])
-                && d["steps"][0]["actions"][0] == json!({"action": "RestartPod", "pod": "/shop/web"})
+                && d["steps"][0]["actions"][0]
+                    == json!({"action": "RestartPod", "pod": "/shop/web"})
         }),
         "{deployments}"
     );
@@ -1128,11 +1191,7 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         "two STABLE instances of the new version, no deployment",
         || async {
             no_deployments(&marathon).await
-                && pod_stable(
-                    &pod_status(&marathon, "/shop/web").await,
-                    2,
-                    Some(&version),
-                )
+                && pod_stable(&pod_status(&marathon, "/shop/web").await, 2, Some(&version))
         },
     )
     .await;
@@ -1152,12 +1211,16 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         .send("PUT", "/v2/pods/shop/web", &pod("2", 0).to_string())
         .await;
     assert_eq!(status, 200, "{body}");
-    wait_until(Duration::from_secs(60), "no tasks at 0 instances", || async {
-        let status = pod_status(&marathon, "/shop/web").await;
-        status["status"] == "SUSPENDED"
-            && status["instances"] == json!([])
-            && master_tasks(&master).await.is_empty()
-    })
+    wait_until(
+        Duration::from_secs(60),
+        "no tasks at 0 instances",
+        || async {
+            let status = pod_status(&marathon, "/shop/web").await;
+            status["status"] == "SUSPENDED"
+                && status["instances"] == json!([])
+                && master_tasks(&master).await.is_empty()
+        },
+    )
     .await;
 
     // Delete: 202, then gone.
