@@ -290,6 +290,120 @@ async fn pod_route(
 #[cfg(test)]
 mod tests {
     use super::split;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use http_body_util::BodyExt;
+    use serde_json::{json, Value};
+    use tower::ServiceExt;
+
+    use crate::pod::PodDefinition;
+    use crate::runtime::{LeaderInfo, Shared};
+
+    /// A leader whose store is never reached: the books are filled
+    /// directly, requests only read or are refused before writing.
+    fn shared() -> Arc<Shared> {
+        let s = Shared::new(
+            dcos_store::Client::new(["http://127.0.0.1:1"])
+                .with_retry_for(Duration::from_millis(1)),
+            "127.0.0.1:8080".into(),
+        );
+        s.leader.send_replace(LeaderInfo {
+            elected: true,
+            leader: Some("127.0.0.1:8080".into()),
+        });
+        s
+    }
+
+    async fn call(s: &Arc<Shared>, method: &str, uri: &str, body: &str) -> (StatusCode, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let resp = crate::api::router(s.clone()).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn pods_are_served_beside_apps_not_as_apps() {
+        let s = shared();
+        let pod = PodDefinition::from_value(
+            json!({"id": "/g/p", "containers": [{"name": "c", "resources": {"cpus": 0.1, "mem": 16},
+                   "exec": {"command": {"shell": "sleep 100"}}}], "scaling": {"kind": "fixed", "instances": 3}}),
+            "/",
+        )
+        .unwrap();
+        {
+            let mut books = s.books.lock().unwrap();
+            books
+                .change(
+                    vec![pod.run_spec()],
+                    vec![],
+                    &Default::default(),
+                    false,
+                    "d1".into(),
+                    1000.0,
+                )
+                .unwrap();
+            books.drive(1000.0);
+        }
+        let (st, list) = call(&s, "GET", "/v2/pods", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(list[0]["id"], "/g/p");
+        assert_eq!(list[0]["scaling"], json!({"kind": "fixed", "instances": 3}));
+        let (st, one) = call(&s, "GET", "/v2/pods/g/p", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(one["containers"][0]["name"], "c");
+        let (st, status) = call(&s, "GET", "/v2/pods/g/p::status", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(status["status"], "DEPLOYING");
+        assert_eq!(status["instances"], json!([]));
+        let (_, all) = call(&s, "GET", "/v2/pods/::status", "").await;
+        assert_eq!(all[0]["id"], "/g/p");
+        let (_, queue) = call(&s, "GET", "/v2/queue", "").await;
+        assert_eq!(queue["queue"][0]["pod"]["id"], "/g/p", "{queue}");
+        assert_eq!(queue["queue"][0]["count"], 3);
+        let (_, group) = call(&s, "GET", "/v2/groups/g", "").await;
+        assert_eq!(group["pods"][0]["id"], "/g/p");
+        assert_eq!(group["apps"], json!([]));
+        let (_, apps) = call(&s, "GET", "/v2/apps", "").await;
+        assert_eq!(apps["apps"], json!([]));
+        let (st, _) = call(&s, "GET", "/v2/apps/g/p", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (_, deployments) = call(&s, "GET", "/v2/deployments", "").await;
+        assert_eq!(deployments[0]["affectedPods"], json!(["/g/p"]));
+        // Refusals before anything is written.
+        let (st, body) = call(&s, "GET", "/v2/pods/nope", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert_eq!(body["message"], "Pod '/nope' does not exist");
+        let (st, _) = call(&s, "POST", "/v2/pods", &one.to_string()).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+        let (st, _) = call(&s, "POST", "/v2/pods", "{").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, body) = call(
+            &s,
+            "PUT",
+            "/v2/pods/g/p",
+            r#"{"id": "/g/other", "containers": []}"#,
+        )
+        .await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["details"][0]["path"], "/id");
+        let (st, _) = call(&s, "DELETE", "/v2/pods/g/p::instances/g_p.instance-x", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        let (st, _) = call(&s, "PUT", "/v2/apps/g/p", r#"{"cmd": "x"}"#).await;
+        assert_eq!(st, StatusCode::CONFLICT);
+    }
 
     #[test]
     fn paths_split_at_the_double_colon() {

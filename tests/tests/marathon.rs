@@ -14,6 +14,11 @@
 //! * an HTTP callback subscriber (subscribed with the PyPI client through a
 //!   standby) gets a deployment's events in order, still gets them from
 //!   the new leader after a failover, and nothing once unsubscribed.
+//! * a pod of two containers (an HTTP server on a dynamic endpoint with a
+//!   health check, a sidecar) runs as task groups: two STABLE instances,
+//!   kill -9 of a server or an API kill replaces its instance (the sidecar
+//!   dies with it), a failover resumes the same instances, a new version
+//!   rolls, scale to 0 leaves no task, DELETE removes it; bad pods are 422s.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
