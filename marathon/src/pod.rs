@@ -1194,17 +1194,22 @@ pub fn aggregate(containers: &[ContainerState], checked: &[&str]) -> (TaskState,
     (state, healthy)
 }
 
-/// `PodInstanceState` of an instance: STAGING, STABLE, DEGRADED, TERMINAL.
-pub fn instance_status(inst: &Instance, has_checks: bool) -> &'static str {
+/// `PodInstanceState` of an instance and why, as Marathon derives it:
+/// STAGING until running, TERMINAL once killed or ending, DEGRADED when
+/// unreachable or a container with a health check is not (yet) reported
+/// healthy, else STABLE.
+pub fn instance_status(inst: &Instance, has_checks: bool) -> (&'static str, Option<&'static str>) {
     if inst.killing_since.is_some() || inst.state.is_terminal() || inst.state == TaskState::Killing
     {
-        "TERMINAL"
+        ("TERMINAL", None)
+    } else if inst.state == TaskState::Unreachable {
+        ("DEGRADED", Some("pod instance has become unreachable"))
     } else if matches!(inst.state, TaskState::Staging | TaskState::Starting) {
-        "STAGING"
+        ("STAGING", None)
     } else if inst.is_healthy(has_checks) {
-        "STABLE"
+        ("STABLE", None)
     } else {
-        "DEGRADED"
+        ("DEGRADED", Some("at least one container is not healthy"))
     }
 }
 
@@ -1217,6 +1222,9 @@ pub fn instance_json(pod: &PodDefinition, inst: &Instance, now: f64) -> Value {
         .iter()
         .map(|ct| {
             let st = inst.containers.iter().find(|c| c.name == ct.name);
+            let state = st.map(|s| s.state).unwrap_or(TaskState::Staging);
+            let active = !state.is_terminal();
+            let healthy = st.and_then(|s| s.healthy);
             let endpoints: Vec<Value> = ct
                 .endpoints
                 .iter()
@@ -1226,7 +1234,7 @@ pub fn instance_json(pod: &PodDefinition, inst: &Instance, now: f64) -> Value {
                         hc.http.as_ref().map(|h| &h.endpoint) == Some(&e.name)
                             || hc.tcp.as_ref().map(|t| &t.endpoint) == Some(&e.name)
                     });
-                    if let (true, Some(h)) = (probed, st.and_then(|s| s.healthy)) {
+                    if let (true, Some(h)) = (probed, healthy) {
                         v["healthy"] = json!(h);
                     }
                     v
@@ -1235,20 +1243,31 @@ pub fn instance_json(pod: &PodDefinition, inst: &Instance, now: f64) -> Value {
             let since = st.map(|s| s.since).unwrap_or(inst.staged_at);
             let mut v = json!({
                 "name": ct.name,
-                "status": st.map(|s| s.state.as_str()).unwrap_or("TASK_STAGING"),
+                "status": state.as_str(),
                 "statusSince": iso(since),
                 "containerId": task_id(&inst.task_id, &ct.name),
-                "endpoints": endpoints,
+                "endpoints": if active { endpoints } else { Vec::new() },
                 "conditions": [],
-                "resources": ct.resources,
                 "lastUpdated": iso(now),
                 "lastChanged": iso(since),
             });
+            if active {
+                v["resources"] = json!(ct.resources);
+            }
             if let Some(m) = st.and_then(|s| s.message.as_ref()) {
                 v["message"] = json!(m);
             }
-            if let Some(h) = st.and_then(|s| s.healthy) {
-                v["conditions"] = json!([{"name": "healthy", "value": h.to_string(), "reason": if h { "health-reported-by-mesos" } else { "health-check-failed" }, "lastChanged": iso(since), "lastUpdated": iso(now)}]);
+            // Marathon's `healthy` condition: once the task ran, for a
+            // container with a check; unreported counts as unhealthy.
+            let ran = !matches!(state, TaskState::Staging | TaskState::Starting);
+            if ran && ct.health_check.is_some() {
+                let reason = if healthy.is_some() {
+                    "health-reported-by-mesos"
+                } else {
+                    "health-unreported-by-mesos"
+                };
+                v["conditions"] = json!([{"name": "healthy", "value": healthy.unwrap_or(false).to_string(),
+                    "reason": reason, "lastChanged": iso(since), "lastUpdated": iso(since)}]);
             }
             v
         })
@@ -1258,29 +1277,33 @@ pub fn instance_json(pod: &PodDefinition, inst: &Instance, now: f64) -> Value {
         .iter()
         .map(|c| c.since)
         .fold(inst.staged_at, f64::max);
-    let total = pod.total_resources();
-    json!({
+    let (status, message) = instance_status(inst, has_checks);
+    let mut v = json!({
         "id": inst.task_id,
-        "status": instance_status(inst, has_checks),
+        "status": status,
         "statusSince": iso(changed),
         "agentHostname": inst.placement.hostname,
         "agentId": inst.agent_id,
-        "resources": total,
+        "resources": pod.total_resources(),
         "networks": [],
         "containers": containers,
         "specReference": format!("/v2/pods{}::versions/{}", pod.id, inst.version),
-        "lastUpdated": iso(now),
+        "lastUpdated": iso(changed),
         "lastChanged": iso(changed),
-    })
+    });
+    if let Some(m) = message {
+        v["message"] = json!(m);
+    }
+    v
 }
 
-/// The PodStatus of a pod: TERMINAL while its instances go away after a
-/// delete, DEPLOYING while a deployment moves it, SUSPENDED at 0
-/// instances, STABLE when every wanted instance is STABLE, else DEGRADED.
+/// The PodStatus of a pod, as Marathon derives it: TERMINAL while a
+/// deployment deletes it, STABLE when at least as many instances as wanted
+/// are STABLE (so a pod scaled to 0 is STABLE), else DEGRADED.
 pub fn status_json(
     spec: &AppDefinition,
     instances: &[&Instance],
-    deploying: bool,
+    terminating: bool,
     now: f64,
 ) -> Value {
     let Some(pod) = spec.pod.as_deref() else {
@@ -1289,31 +1312,33 @@ pub fn status_json(
     let has_checks = pod.has_health_checks();
     let stable = instances
         .iter()
-        .filter(|i| instance_status(i, has_checks) == "STABLE")
+        .filter(|i| instance_status(i, has_checks).0 == "STABLE")
         .count();
-    let status = if deploying {
-        "DEPLOYING"
-    } else if spec.instance_count() == 0 {
-        "SUSPENDED"
+    let status = if terminating {
+        "TERMINAL"
     } else if stable >= spec.instance_count() {
         "STABLE"
     } else {
         "DEGRADED"
     };
+    let views: Vec<Value> = instances
+        .iter()
+        .map(|i| instance_json(pod, i, now))
+        .collect();
     let since = instances
         .iter()
         .flat_map(|i| i.containers.iter().map(|c| c.since).chain([i.staged_at]))
-        .fold(0.0, f64::max);
-    let version = spec.version.clone().unwrap_or_default();
+        .fold(f64::NEG_INFINITY, f64::max);
+    let since = if since.is_finite() { since } else { now };
     json!({
         "id": spec.id,
         "spec": render(spec),
         "status": status,
-        "statusSince": if since > 0.0 { iso(since) } else { version.clone() },
-        "instances": instances.iter().map(|i| instance_json(pod, i, now)).collect::<Vec<_>>(),
+        "statusSince": iso(since),
+        "instances": views,
         "terminationHistory": [],
         "lastUpdated": iso(now),
-        "lastChanged": if since > 0.0 { iso(since) } else { version },
+        "lastChanged": iso(since),
     })
 }
 

@@ -10,7 +10,7 @@
 //! | `POST /v2/pods` | 201, the pod, `Marathon-Deployment-Id`; 409 if it exists |
 //! | `GET /v2/pods`, `GET /v2/pods/::status` | every pod; every PodStatus |
 //! | `GET|PUT|DELETE /v2/pods/{id}` | the pod; upsert (200/201, `force`); 202 |
-//! | `GET /v2/pods/{id}::status` | its PodStatus |
+//! | `GET /v2/pods/{id}::status` | its PodStatus (STABLE, DEGRADED or TERMINAL, as Marathon) |
 //! | `GET /v2/pods/{id}::versions[/{v}]` | versions, newest first; the pod at `v` |
 //! | `DELETE /v2/pods/{id}::instances[/{iid}]` | kills (body: ids); they are replaced |
 
@@ -62,8 +62,15 @@ fn with_deployment(mut resp: Response, change: &state::Change) -> Response {
 
 fn status_of(books: &Books, spec: &AppDefinition, t: f64) -> Value {
     let instances: Vec<&state::Instance> = books.instances_of(&spec.id).collect();
-    let deploying = !books.deployments_of(&spec.id).is_empty();
-    pod::status_json(spec, &instances, deploying, t)
+    // Deleted pods are gone from the books, so only a pod being stopped
+    // by a deployment it is still in can be terminating.
+    let terminating = books.deployments_of(&spec.id).iter().any(|d| {
+        d.steps
+            .iter()
+            .flatten()
+            .any(|(id, action)| id == &spec.id && action == "StopPod")
+    });
+    pod::status_json(spec, &instances, terminating, t)
 }
 
 async fn list(State(shared): State<Arc<Shared>>) -> Json<Value> {
@@ -366,7 +373,8 @@ mod tests {
         assert_eq!(one["containers"][0]["name"], "c");
         let (st, status) = call(&s, "GET", "/v2/pods/g/p::status", "").await;
         assert_eq!(st, StatusCode::OK);
-        assert_eq!(status["status"], "DEPLOYING");
+        // Nothing launched yet: DEGRADED, as Marathon says.
+        assert_eq!(status["status"], "DEGRADED");
         assert_eq!(status["instances"], json!([]));
         let (_, all) = call(&s, "GET", "/v2/pods/::status", "").await;
         assert_eq!(all[0]["id"], "/g/p");

@@ -1211,7 +1211,7 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         .await;
     assert_eq!(old["environment"]["GENERATION"], "1", "{old}");
 
-    // Scale to 0: no tasks left, SUSPENDED.
+    // Scale to 0: no tasks left (STABLE: 0 of 0 wanted, as Marathon says).
     let (status, body) = marathon
         .send("PUT", "/v2/pods/shop/web", &pod("2", 0).to_string())
         .await;
@@ -1221,7 +1221,7 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         "no tasks at 0 instances",
         || async {
             let status = pod_status(&marathon, "/shop/web").await;
-            status["status"] == "SUSPENDED"
+            status["status"] == "STABLE"
                 && status["instances"] == json!([])
                 && master_tasks(&master).await.is_empty()
         },
