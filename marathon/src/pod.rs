@@ -304,7 +304,7 @@ fn one_instance() -> i64 {
     1
 }
 
-/// `scheduling.backoff`.
+/// `scheduling.backoff` (Marathon's pod defaults: 1 s, × 1.15, ≤ 3600 s).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Backoff {
@@ -324,7 +324,7 @@ impl Default for Backoff {
         Backoff {
             backoff: 1.0,
             backoff_factor: 1.15,
-            max_launch_delay: 300.0,
+            max_launch_delay: 3600.0,
         }
     }
 }
@@ -336,7 +336,7 @@ fn factor() -> f64 {
     1.15
 }
 fn max_delay() -> f64 {
-    300.0
+    3600.0
 }
 
 /// `scheduling.placement.constraints[]`.
@@ -668,10 +668,10 @@ impl PodDefinition {
                 "got a negative value, expected 0 or more",
             );
         }
-        if !at_least(s.backoff.backoff_factor, 1.0) {
+        if !at_least(s.backoff.backoff_factor, 0.0) {
             c.fail(
                 "/scheduling/backoff/backoffFactor",
-                "got a value below 1, expected 1 or more",
+                "got a negative value, expected 0 or more",
             );
         }
         if !at_least(s.backoff.max_launch_delay, 0.0) {

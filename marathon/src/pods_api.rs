@@ -364,10 +364,14 @@ mod tests {
                 .unwrap();
             books.drive(1000.0);
         }
+        // Clients probe pod support with HEAD.
+        let (st, _) = call(&s, "HEAD", "/v2/pods", "").await;
+        assert_eq!(st, StatusCode::OK);
         let (st, list) = call(&s, "GET", "/v2/pods", "").await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(list[0]["id"], "/g/p");
         assert_eq!(list[0]["scaling"], json!({"kind": "fixed", "instances": 3}));
+        assert_eq!(list[0]["scheduling"]["backoff"]["maxLaunchDelay"], 3600.0);
         let (st, one) = call(&s, "GET", "/v2/pods/g/p", "").await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(one["containers"][0]["name"], "c");
