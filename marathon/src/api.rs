@@ -1313,11 +1313,13 @@ async fn put_group(
         body["id"] = json!(id);
         let apps = app::flatten_group(&body, "/", "")?;
         let keep: BTreeSet<&String> = apps.iter().map(|a| &a.id).collect();
+        // A group update names apps only: its pods stay (as Marathon's
+        // GroupUpdate, which has no `pods`).
         let removed = if body.get("apps").is_some() || body.get("groups").is_some() {
             current
-                .keys()
-                .filter(|a| !keep.contains(a))
-                .cloned()
+                .iter()
+                .filter(|(a, spec)| spec.pod.is_none() && !keep.contains(a))
+                .map(|(a, _)| a.clone())
                 .collect()
         } else {
             vec![]

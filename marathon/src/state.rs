@@ -1013,7 +1013,8 @@ impl Books {
             let Some(app) = self.apps.get(app_id) else {
                 continue;
             };
-            if !app.health_checks.is_empty() {
+            let pod_checks = app.pod.as_ref().is_some_and(|p| p.has_health_checks());
+            if !app.health_checks.is_empty() || pod_checks {
                 let unhealthy = self
                     .instances_of(app_id)
                     .filter(|i| i.state == TaskState::Running && i.healthy != Some(true))

@@ -1086,6 +1086,12 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         .as_array()
         .unwrap()
         .is_empty());
+    // A group update names apps only: the pod stays.
+    let (code, answer) = marathon
+        .send("PUT", "/v2/groups/shop", &json!({"apps": []}).to_string())
+        .await;
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(marathon.get("/v2/pods").await[0]["id"], "/shop/web");
 
     // kill -9 one server: its sidecar is killed by the agent and the
     // instance is replaced.
