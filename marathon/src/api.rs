@@ -1457,7 +1457,10 @@ fn version_tree_json(id: &str, apps: &[AppDefinition], version: &str) -> Value {
             version_tree_json(g, &within, version)
         })
         .collect();
-    json!({"id": id, "apps": direct, "groups": groups, "pods": [], "dependencies": [], "version": version})
+    let (pods, direct): (Vec<&AppDefinition>, Vec<&AppDefinition>) =
+        direct.into_iter().partition(|a| a.pod.is_some());
+    let pods: Vec<Value> = pods.into_iter().map(crate::pod::render).collect();
+    json!({"id": id, "apps": direct, "groups": groups, "pods": pods, "dependencies": [], "version": version})
 }
 
 /// `PUT /v2/groups/{id}` with `{"version": v}`: the apps of the group as
