@@ -415,6 +415,13 @@ mod tests {
         assert_eq!(st, StatusCode::NOT_FOUND);
         let (st, _) = call(&s, "PUT", "/v2/apps/g/p", r#"{"cmd": "x"}"#).await;
         assert_eq!(st, StatusCode::CONFLICT);
+        // The pod is in a running deployment: a new version waits for
+        // `force`.
+        let mut changed = one.clone();
+        changed["environment"] = json!({"A": "1"});
+        let (st, body) = call(&s, "PUT", "/v2/pods/g/p", &changed.to_string()).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["deployments"][0]["id"], "d1");
     }
 
     #[test]
