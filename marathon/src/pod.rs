@@ -1505,6 +1505,53 @@ mod tests {
     }
 
     #[test]
+    fn images_and_volumes_become_the_containers_of_the_tasks() {
+        use dcos_api::v1::{ContainerType, SandboxPathType, VolumeMode};
+        let p = pod(json!({
+            "id": "/v",
+            "volumes": [{"name": "scratch"}, {"name": "logs", "host": "/var/log"}],
+            "containers": [{"name": "app", "resources": {"cpus": 0.1, "mem": 16},
+                "image": {"kind": "DOCKER", "id": "busybox:1", "forcePull": true},
+                "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"},
+                                 {"name": "logs", "mountPath": "/logs", "readOnly": true}]},
+                {"name": "plain", "resources": {"cpus": 0.1, "mem": 16},
+                 "exec": {"command": {"argv": ["sleep", "9"]}}}]
+        }))
+        .unwrap();
+        let info = container_of(&p, &p.containers[0]).unwrap();
+        assert_eq!(info.kind, ContainerType::Mesos);
+        let image = info.mesos.as_ref().unwrap().image.as_ref().unwrap();
+        assert_eq!(image.docker.as_ref().unwrap().name, "busybox:1");
+        assert!(!image.cached());
+        let scratch = &info.volumes[0];
+        assert_eq!(scratch.container_path, "/scratch");
+        let src = scratch
+            .source
+            .as_ref()
+            .unwrap()
+            .sandbox_path
+            .as_ref()
+            .unwrap();
+        assert_eq!(src.kind, Some(SandboxPathType::Parent));
+        assert_eq!(src.path, "volumes/scratch");
+        assert_eq!(info.volumes[1].host_path.as_deref(), Some("/var/log"));
+        assert_eq!(info.volumes[1].mode, VolumeMode::Ro);
+        assert!(container_of(&p, &p.containers[1]).is_none());
+        // A bad mount or image is a 422 at its path.
+        let bad = pod(
+            json!({"id": "/v", "containers": [{"name": "a", "resources": {},
+            "image": {"kind": "APPC", "id": "x"}, "volumeMounts": [{"name": "nope", "mountPath": "/x"}]}]}),
+        );
+        assert_eq!(
+            bad.unwrap_err(),
+            vec![
+                "/containers(0)/image/kind",
+                "/containers(0)/volumeMounts(0)/name"
+            ]
+        );
+    }
+
+    #[test]
     fn instance_state_follows_its_containers() {
         let c = |name: &str, state, healthy| ContainerState {
             name: name.into(),
