@@ -8,6 +8,7 @@
 //! | [`app`] | the AppDefinition wire shape, defaults, ids, validation (422) |
 //! | [`planner`] | pure: deployment plans, the rolling step, backoff delays |
 //! | [`matcher`] | pure: does an instance fit an offer (resources, ports, roles, constraints) |
+//! | [`health`] | Marathon-side health checks (HTTP, HTTPS, TCP): results, the grace/failure state machine, the probe |
 //! | [`state`] | the books (apps, instances, deployments, queue) and the decisions on them, clock passed in |
 //! | [`runtime`] | I/O: store persistence, the scheduler loop, leader election |
 //! | [`api`] | the Marathon v2 HTTP API (axum), SSE events, proxying to the leader |
@@ -16,6 +17,7 @@
 
 pub mod api;
 pub mod app;
+pub mod health;
 pub mod matcher;
 pub mod planner;
 pub mod runtime;

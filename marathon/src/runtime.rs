@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle};
 use dcos_api::scheduler::{Event, ReconcileTask};
 use dcos_api::v1::{
-    AgentId, DurationInfo, Filters, FrameworkId, FrameworkInfo, KillPolicy, OfferOperation, TaskId,
-    TaskStatus,
+    AgentId, DurationInfo, Filters, FrameworkCapability, FrameworkCapabilityType, FrameworkId,
+    FrameworkInfo, KillPolicy, OfferOperation, TaskId, TaskStatus,
 };
 use dcos_store::types::{DeleteRequest, PutRequest, RangeRequest, TxnOp, TxnRequest};
 use dcos_store::{Client, Kv, KvError};
@@ -24,6 +24,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::health::{self, Outcome, Probe};
 use crate::state::{self, Books, BusEvent, Kill, Write};
 use crate::MarathonFlags;
 
@@ -460,6 +461,11 @@ async fn drive_loop(
     info.checkpoint = Some(true);
     info.role = Some(flags.mesos_role.clone());
     info.webui_url = Some(format!("http://{}", shared.me));
+    // TASK_UNREACHABLE (not TASK_LOST) for tasks on a lost agent, so
+    // `unreachableStrategy` decides when they are replaced.
+    info.capabilities = vec![FrameworkCapability::from(
+        FrameworkCapabilityType::PartitionAware,
+    )];
     let mut scheduler = Scheduler::start(SchedulerConfig::new(masters.iter().cloned(), info))?;
     let handle = scheduler.handle();
     let mut suppressed: Option<bool> = None;
@@ -467,10 +473,22 @@ async fn drive_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_reconcile = now();
     let mut last_probe = 0.0;
+    // Marathon-side health probes: owned by this loop (dropping it, on
+    // lost leadership, aborts them), at most PROBES_AT_ONCE at a time.
+    let mut probes: tokio::task::JoinSet<(Probe, Outcome)> = tokio::task::JoinSet::new();
+    let probe_permits = Arc::new(tokio::sync::Semaphore::new(PROBES_AT_ONCE));
+    let http = health::client();
     loop {
         let mut events = Vec::new();
+        let mut probed = Vec::new();
         tokio::select! {
             _ = stop.cancelled() => break,
+            Some(done) = probes.join_next(), if !probes.is_empty() => {
+                probed.extend(done.ok());
+                while let Some(done) = probes.try_join_next() {
+                    probed.extend(done.ok());
+                }
+            }
             ev = scheduler.recv() => match ev {
                 None => anyhow::bail!("the scheduler client stopped"),
                 Some(ev) => {
@@ -518,6 +536,9 @@ async fn drive_loop(
         if !updates.is_empty() {
             on_updates(shared, &handle, updates).await?;
         }
+        if !probed.is_empty() {
+            on_probed(shared, probed).await?;
+        }
         let t = now();
         let drive = shared.books.lock().unwrap().drive(t);
         shared.commit(drive.writes).await?;
@@ -539,12 +560,48 @@ async fn drive_loop(
             last_probe = t;
             probe_readiness(shared);
         }
+        let due = shared.books.lock().unwrap().due_probes(t);
+        for p in due {
+            let http = http.clone();
+            let permits = probe_permits.clone();
+            probes.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let outcome = health::probe(&http, &p).await;
+                (p, outcome)
+            });
+        }
         if handle.is_connected() && t - last_reconcile > 60.0 {
             last_reconcile = t;
             reconcile(shared, &handle).await;
         }
     }
     scheduler.stop().await;
+    Ok(())
+}
+
+/// Marathon-side health probes running at once (Marathon throttled its
+/// own to 256 after #3317).
+const PROBES_AT_ONCE: usize = 256;
+
+/// Folds finished health probes into the books; kills what failed too
+/// often.
+async fn on_probed(shared: &Shared, probed: Vec<(Probe, Outcome)>) -> anyhow::Result<()> {
+    let t = now();
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
+    let mut kills = Vec::new();
+    {
+        let mut books = shared.books.lock().unwrap();
+        for (p, outcome) in probed {
+            let (w, e, k) = books.apply_probe(&p.task_id, p.index, outcome, t);
+            writes.extend(w);
+            events.extend(e);
+            kills.extend(k);
+        }
+    }
+    shared.commit(writes).await?;
+    shared.publish(events);
+    shared.send_kills(kills);
     Ok(())
 }
 
