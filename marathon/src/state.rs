@@ -1208,24 +1208,32 @@ impl Books {
                 .get(&inst.app_id)
                 .map(|a| a.health_checks.as_slice())
                 .unwrap_or_default();
-            let checks = inst.checks(app_checks).to_vec();
+            // Borrowed, not cloned: this runs for every instance every tick.
+            let Instance {
+                health_checks,
+                probes,
+                placement,
+                ports,
+                task_id,
+                ..
+            } = inst;
+            let checks = health_checks.as_deref().unwrap_or(app_checks);
             if checks.iter().all(HealthCheckDef::is_mesos) {
                 continue;
             }
-            inst.probes.resize_with(checks.len(), ProbeSlot::default);
+            probes.resize_with(checks.len(), ProbeSlot::default);
             for (index, check) in checks.iter().enumerate() {
-                let slot = &mut inst.probes[index];
+                let slot = &mut probes[index];
                 if slot.in_flight || slot.next_at > now {
                     continue;
                 }
-                let Some(target) = health::target(check, &inst.placement.hostname, &inst.ports)
-                else {
+                let Some(target) = health::target(check, &placement.hostname, ports) else {
                     continue;
                 };
                 slot.in_flight = true;
                 slot.next_at = now + check.interval_seconds.max(0.1);
                 out.push(Probe {
-                    task_id: inst.task_id.clone(),
+                    task_id: task_id.clone(),
                     index,
                     target,
                     timeout: std::time::Duration::from_secs_f64(
@@ -1297,6 +1305,20 @@ impl Books {
                    "version": inst.version, "reason": cause, "host": inst.placement.hostname,
                    "slaveId": inst.agent_id}),
         ));
+        // The kill is the failure users look for (Marathon #3423).
+        self.failures.insert(
+            inst.app_id.clone(),
+            TaskFailure {
+                app_id: inst.app_id.clone(),
+                host: inst.placement.hostname.clone(),
+                message: format!("Failed health check: {cause}"),
+                state: TaskState::Killed.as_str().to_owned(),
+                task_id: inst.task_id.clone(),
+                timestamp: iso(now),
+                version: inst.version.clone(),
+                slave_id: inst.agent_id.clone(),
+            },
+        );
         let (kills, writes) = self.kill_instances(&[task_id.to_owned()], now);
         (writes, events, kills)
     }
@@ -1924,6 +1946,10 @@ mod tests {
         );
         assert_eq!(kills.len(), 1);
         assert!(b.instances[&id].killing_since.is_some());
+        assert_eq!(
+            b.failures["/p"].message,
+            "Failed health check: 500 Internal Server Error"
+        );
         assert!(
             b.due_probes(10.0).is_empty(),
             "no probes while being killed"
