@@ -686,11 +686,13 @@ async fn marathon_probes_http_and_tcp_checks_and_replaces_a_failing_instance() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (master, _agents) = cluster(tmp.path(), 1);
-    let marathon = Marathon::start(&master.url(), &[]);
+    let mut marathon = Marathon::start(&master.url(), &["--leader-ttl", "1"]);
     wait_until(Duration::from_secs(30), "marathon is elected", || {
         marathon.is_leader()
     })
     .await;
+    // A standby, which probes only once it leads.
+    let standby = Marathon::start(&master.url(), &["--leader-ttl", "1"]);
     let (events, events_task) = collect_events(marathon.url());
     // Each server serves its sandbox's www/: /health answers 200 until
     // the test removes the file, then 404. Both checks are Marathon's
@@ -789,6 +791,48 @@ async fn marathon_probes_http_and_tcp_checks_and_replaces_a_failing_instance() {
         "{}",
         killed[0]
     );
+
+    // The leader dies: the standby takes over and probes afresh (results
+    // are not stored; every first success is after the failover).
+    let last_seen = marathon.get("/v2/apps/hc/tasks").await["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| {
+            t["healthCheckResults"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|r| r["lastSuccess"].as_str().map(str::to_owned))
+        .max()
+        .unwrap();
+    marathon.kill9();
+    wait_until(Duration::from_secs(30), "the standby leads", || {
+        standby.is_leader()
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "the new leader's probes find 3 healthy",
+        || async {
+            let app = standby.app("/hc").await;
+            app["tasksHealthy"] == 3
+                && app["tasks"].as_array().is_some_and(|t| {
+                    t.iter().all(|t| {
+                        t["healthCheckResults"].as_array().is_some_and(|r| {
+                            r.len() == 2
+                                && r.iter().all(|r| {
+                                    r["firstSuccess"]
+                                        .as_str()
+                                        .is_some_and(|f| f > last_seen.as_str())
+                                })
+                        })
+                    })
+                })
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
