@@ -1512,13 +1512,13 @@ pub fn container_info(c: &Value) -> Option<dcos_api::v1::ContainerInfo> {
 }
 
 /// A MESOS_HTTP/MESOS_HTTPS/MESOS_TCP/COMMAND health check as the
-/// agent's Mesos health check (the grace period and failure count carry
-/// over). Given a legacy HTTP/HTTPS/TCP check it builds the same check;
+/// agent's Mesos health check (`delaySeconds` before the first check, the
+/// grace period and failure count carry over, as in Marathon). Given a legacy HTTP/HTTPS/TCP check it builds the same check;
 /// [`task_info`] does not: those are probed by the leader.
 pub fn mesos_health_check(hc: &crate::app::HealthCheckDef, ports: &[u32]) -> Option<HealthCheck> {
     let port = hc.effective_port(ports);
     let mut check = HealthCheck {
-        delay_seconds: Some(0.0),
+        delay_seconds: Some(hc.delay_seconds),
         interval_seconds: Some(hc.interval_seconds),
         timeout_seconds: Some(hc.timeout_seconds),
         consecutive_failures: Some(if hc.max_consecutive_failures == 0 {
@@ -1966,5 +1966,6 @@ mod tests {
         assert_eq!(hc.http.as_ref().unwrap().port, 31005);
         assert_eq!(hc.consecutive_failures, Some(2));
         assert_eq!(hc.grace_period_seconds, Some(5.0));
+        assert_eq!(hc.delay_seconds, Some(15.0), "Marathon's default delay");
     }
 }

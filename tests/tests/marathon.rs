@@ -176,7 +176,7 @@ async fn http_servers_are_replaced_after_kill9_and_roll_within_bounds() {
         // Patient checks: on a loaded CI box a 2 s probe of python's
         // http.server can time out, and an old instance the agent kills for
         // that would count against Marathon's floor.
-        "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/", "gracePeriodSeconds": 15,
+        "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/", "gracePeriodSeconds": 15, "delaySeconds": 0,
                           "intervalSeconds": 1, "timeoutSeconds": 10, "maxConsecutiveFailures": 10}],
         "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2},
     });
@@ -359,7 +359,7 @@ async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
     // deployment is still running when the leader dies.
     let app = json!({"id": "/svc", "cmd": "sleep 1000", "instances": 8, "cpus": 0.05, "mem": 16,
                      "healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -e ready || (sleep 2; touch ready; false)"},
-                                       "gracePeriodSeconds": 60, "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 0}]});
+                                       "gracePeriodSeconds": 60, "delaySeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 0}]});
     // Sent to the standby: it proxies to the leader.
     let (status, body) = standby.send("POST", "/v2/apps", &app.to_string()).await;
     assert_eq!(status, 201, "{body}");
@@ -536,7 +536,7 @@ async fn a_task_failing_its_health_check_is_killed_and_replaced() {
     let app = json!({"id": "/flaky", "cmd": "touch started; sleep 1000", "cpus": 0.05, "mem": 16,
                      "healthChecks": [{"protocol": "COMMAND",
                                        "command": {"value": "test $(( $(date +%s) - $(stat -c %Y started) )) -lt 2"},
-                                       "gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5,
+                                       "gracePeriodSeconds": 0, "delaySeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5,
                                        "maxConsecutiveFailures": 2}]});
     assert_eq!(
         marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
@@ -990,7 +990,7 @@ async fn a_server_failing_its_mesos_http_check_is_killed_by_the_agent_and_replac
     .await;
     // MESOS_HTTP: the agent probes, the leader only reads the verdicts.
     let app = json!({"id": "/mh", "cpus": 0.05, "mem": 32, "cmd": HEALTH_SERVER,
-                     "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/health", "gracePeriodSeconds": 30,
+                     "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/health", "gracePeriodSeconds": 30, "delaySeconds": 0,
                                        "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 2}]});
     let (status, body) = marathon.send("POST", "/v2/apps", &app.to_string()).await;
     assert_eq!(status, 201, "{body}");
