@@ -633,6 +633,12 @@ impl AppDefinition {
                     );
                 }
             }
+            if hc.port.is_some() && hc.port_index.is_some() {
+                c.fail(
+                    hp.clone(),
+                    "HealthCheck must specify either a port or a portIndex",
+                );
+            }
             if !hc.protocol.ends_with("COMMAND") && hc.port.is_none() {
                 let idx = hc.port_index.unwrap_or(0) as usize;
                 if idx >= self.port_defs().len() {
@@ -932,6 +938,13 @@ mod tests {
         assert_eq!(
             inv.0[0].errors,
             ["AppDefinition can contain at most one Mesos health check"]
+        );
+        assert_eq!(
+            paths(
+                app(r#"{"id": "/a", "cmd": "x", "healthChecks": [{"port": 80, "portIndex": 0}]}"#)
+                    .unwrap_err()
+            ),
+            ["/healthChecks(0)"]
         );
         assert_eq!(
             paths(

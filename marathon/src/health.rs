@@ -349,6 +349,72 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn https_probes_accept_a_self_signed_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, cert) = (dir.path().join("k.pem"), dir.path().join("c.pem"));
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=example.invalid", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            eprintln!("no openssl: HTTPS probe not tested");
+            return;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        // `s_server -www` answers any GET with 200 and a status page.
+        let _server = tokio::process::Command::new("openssl")
+            .args(["s_server", "-www", "-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let https = Probe {
+            task_id: "t".into(),
+            index: 0,
+            target: Target::Http {
+                url: format!("https://127.0.0.1:{port}/health"),
+                ignore_1xx: false,
+            },
+            timeout: Duration::from_secs(5),
+        };
+        let mut outcome = Outcome::Ignored;
+        for _ in 0..100 {
+            outcome = probe(&client(), &https).await;
+            if outcome == Outcome::Healthy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(outcome, Outcome::Healthy);
+        // Plain HTTP to a TLS port is a failure, not a hang.
+        let http = Probe {
+            target: Target::Http {
+                url: format!("http://127.0.0.1:{port}/health"),
+                ignore_1xx: false,
+            },
+            ..https
+        };
+        assert!(matches!(
+            probe(&client(), &http).await,
+            Outcome::Unhealthy(_)
+        ));
+    }
+
+    #[tokio::test]
     async fn probes_a_real_listener_and_a_closed_port() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap().to_string();
