@@ -804,13 +804,16 @@ impl Books {
             let (TaskState::Unreachable, Some(since)) = (inst.state, inst.unreachable_since) else {
                 continue;
             };
-            let Some(Unreachable::Enabled {
-                inactive_after,
-                expunge_after,
-            }) = self.apps.get(&inst.app_id).map(AppDefinition::unreachable)
-            else {
-                continue;
-            };
+            let (inactive_after, expunge_after) =
+                match self.apps.get(&inst.app_id).map(AppDefinition::unreachable) {
+                    Some(Unreachable::Enabled {
+                        inactive_after,
+                        expunge_after,
+                    }) => (inactive_after, expunge_after),
+                    Some(Unreachable::Disabled) => continue,
+                    // Its app is gone: nothing waits for it any more.
+                    None => (0.0, 0.0),
+                };
             if now >= since + expunge_after {
                 expunge.push(inst.task_id.clone());
             } else if !inst.unreachable_inactive && now >= since + inactive_after {
@@ -1862,6 +1865,28 @@ mod tests {
         assert!(d.writes.contains(&Write::Delete(instance_key(&old))));
         assert!(!b.instances.contains_key(&old));
         assert_eq!(b.instances_of("/u").count(), 1);
+
+        // The app deleted while its instance is unreachable (and no
+        // longer counted): expunged, not left behind.
+        let last = b.instances.keys().next().unwrap().clone();
+        update(&mut b, &last, TaskState::Running, None, 51.0);
+        update(&mut b, &last, TaskState::Unreachable, None, 52.0);
+        b.drive(56.0);
+        assert!(b.instances[&last].unreachable_inactive);
+        b.change(
+            vec![],
+            vec!["/u".into()],
+            &BTreeSet::new(),
+            true,
+            "d9".into(),
+            57.0,
+        )
+        .unwrap();
+        let d = b.drive(57.0);
+        assert_eq!(d.kills[0].task_id, last);
+        assert!(b.instances.is_empty());
+        b.drive(57.1);
+        assert!(b.deployments.is_empty());
     }
 
     #[test]
