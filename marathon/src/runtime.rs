@@ -473,6 +473,7 @@ async fn drive_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_reconcile = now();
     let mut last_probe = 0.0;
+    let mut last_health = 0.0;
     // Marathon-side health probes: owned by this loop (dropping it, on
     // lost leadership, aborts them), at most PROBES_AT_ONCE at a time.
     let mut probes: tokio::task::JoinSet<(Probe, Outcome)> = tokio::task::JoinSet::new();
@@ -560,7 +561,13 @@ async fn drive_loop(
             last_probe = t;
             probe_readiness(shared);
         }
-        let due = shared.books.lock().unwrap().due_probes(t);
+        // Every instance is looked at: not on every event batch.
+        let due = if t - last_health >= 0.1 {
+            last_health = t;
+            shared.books.lock().unwrap().due_probes(t)
+        } else {
+            Vec::new()
+        };
         for p in due {
             let http = http.clone();
             let permits = probe_permits.clone();
