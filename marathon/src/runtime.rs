@@ -594,13 +594,28 @@ const PROBES_AT_ONCE: usize = 256;
 /// often.
 async fn on_probed(shared: &Shared, probed: Vec<(Probe, Outcome)>) -> anyhow::Result<()> {
     let t = now();
+    fold_into_books(shared, probed, |books, (p, outcome)| {
+        books.apply_probe(&p.task_id, p.index, outcome, t)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Applies `f` to every item under one lock of the books, then commits
+/// the writes, publishes the events and sends the kills (durable before
+/// visible).
+async fn fold_into_books<T, K: IntoIterator<Item = Kill>>(
+    shared: &Shared,
+    items: impl IntoIterator<Item = T>,
+    mut f: impl FnMut(&mut Books, T) -> (Vec<Write>, Vec<BusEvent>, K),
+) -> Result<(), KvError> {
     let mut writes = Vec::new();
     let mut events = Vec::new();
     let mut kills = Vec::new();
     {
         let mut books = shared.books.lock().unwrap();
-        for (p, outcome) in probed {
-            let (w, e, k) = books.apply_probe(&p.task_id, p.index, outcome, t);
+        for item in items {
+            let (w, e, k) = f(&mut books, item);
             writes.extend(w);
             events.extend(e);
             kills.extend(k);
@@ -720,21 +735,10 @@ async fn on_updates(
         .updates
         .fetch_add(updates.len() as u64, Ordering::Relaxed);
     let t = now();
-    let mut writes = Vec::new();
-    let mut events = Vec::new();
-    let mut kills = Vec::new();
-    {
-        let mut books = shared.books.lock().unwrap();
-        for status in &updates {
-            let (w, e, k) = books.apply_update(status, t);
-            writes.extend(w);
-            events.extend(e);
-            kills.extend(k);
-        }
-    }
-    shared.commit(writes).await?;
-    shared.publish(events);
-    shared.send_kills(kills);
+    fold_into_books(shared, &updates, |books, status| {
+        books.apply_update(status, t)
+    })
+    .await?;
     let acks: Vec<_> = updates
         .iter()
         .filter(|s| s.needs_acknowledgement())

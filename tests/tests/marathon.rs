@@ -656,6 +656,17 @@ fn collect_events(
     (text, task)
 }
 
+/// Starts a Marathon against `master` (with `extra` flags) and waits
+/// until it is elected.
+async fn elected_marathon(master: &Master, extra: &[&str]) -> Marathon {
+    let marathon = Marathon::start(&master.url(), extra);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    marathon
+}
+
 /// The command of an app whose servers serve their sandbox's `www/`:
 /// `/health` answers 200 until [`break_health`] removes the file (404).
 const HEALTH_SERVER: &str = "mkdir -p www && echo ok > www/health && exec python3 -m http.server $PORT0 --bind 127.0.0.1 --directory www";
@@ -686,11 +697,7 @@ async fn marathon_probes_http_and_tcp_checks_and_replaces_a_failing_instance() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let (master, _agents) = cluster(tmp.path(), 1);
-    let mut marathon = Marathon::start(&master.url(), &["--leader-ttl", "1"]);
-    wait_until(Duration::from_secs(30), "marathon is elected", || {
-        marathon.is_leader()
-    })
-    .await;
+    let mut marathon = elected_marathon(&master, &["--leader-ttl", "1"]).await;
     // A standby, which probes only once it leads.
     let standby = Marathon::start(&master.url(), &["--leader-ttl", "1"]);
     let (events, events_task) = collect_events(marathon.url());
@@ -862,11 +869,7 @@ async fn an_unreachable_instance_is_replaced_after_inactive_after_and_the_surplu
         })
         .collect();
     // A short lease: the restarted Marathon takes over quickly.
-    let mut marathon = Marathon::start(&master.url(), &["--leader-ttl", "1"]);
-    wait_until(Duration::from_secs(30), "marathon is elected", || {
-        marathon.is_leader()
-    })
-    .await;
+    let mut marathon = elected_marathon(&master, &["--leader-ttl", "1"]).await;
     let app = json!({"id": "/u", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
                      "unreachableStrategy": {"inactiveAfterSeconds": 6, "expungeAfterSeconds": 120}});
     let (status, body) = marathon.send("POST", "/v2/apps", &app.to_string()).await;
@@ -983,11 +986,7 @@ async fn a_server_failing_its_mesos_http_check_is_killed_by_the_agent_and_replac
     }
     let tmp = tempfile::tempdir().unwrap();
     let (master, _agents) = cluster(tmp.path(), 1);
-    let marathon = Marathon::start(&master.url(), &[]);
-    wait_until(Duration::from_secs(30), "marathon is elected", || {
-        marathon.is_leader()
-    })
-    .await;
+    let marathon = elected_marathon(&master, &[]).await;
     // MESOS_HTTP: the agent probes, the leader only reads the verdicts.
     let app = json!({"id": "/mh", "cpus": 0.05, "mem": 32, "cmd": HEALTH_SERVER,
                      "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/health", "gracePeriodSeconds": 30, "delaySeconds": 0,
