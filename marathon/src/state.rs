@@ -1010,6 +1010,15 @@ impl Books {
             let Some(app) = self.apps.get(app_id) else {
                 continue;
             };
+            let unreachable = self
+                .instances_of(app_id)
+                .filter(|i| i.state == TaskState::Unreachable && !i.unreachable_inactive)
+                .count();
+            if unreachable > 0 {
+                reasons.push(format!(
+                    "{app_id}: {unreachable} instances unreachable (replaced once inactive, see unreachableStrategy)"
+                ));
+            }
             if !app.health_checks.is_empty() {
                 let unhealthy = self
                     .instances_of(app_id)
@@ -1900,6 +1909,21 @@ mod tests {
         let d = b.drive(1e6);
         assert!(d.kills.is_empty() && b.queue.is_empty());
         assert!(b.instances.contains_key(&ids[0]));
+        // A deployment waiting on it says so.
+        let mut more = b.apps["/d"].clone();
+        more.instances = 2;
+        b.change(
+            vec![more],
+            vec![],
+            &BTreeSet::new(),
+            false,
+            "d2".into(),
+            1e6,
+        )
+        .unwrap();
+        b.drive(1e6);
+        let waiting = b.deployments["d2"].waiting.clone().unwrap_or_default();
+        assert!(waiting.contains("1 instances unreachable"), "{waiting}");
 
         let a = app(json!({"id": "/z", "cmd": "sleep 100", "cpus": 0.1, "mem": 16}));
         let (mut b, ids) = deployed(a, 0.0);
