@@ -365,7 +365,10 @@ struct HealthView<'a> {
 fn health_views<'a>(i: &'a Instance, app_checks: &'a [HealthCheckDef]) -> Vec<HealthView<'a>> {
     let mut out = Vec::new();
     for (n, check) in i.checks(app_checks).iter().enumerate() {
-        if check.is_mesos() {
+        let record = i.probes.get(n).and_then(|p| p.health.as_ref());
+        if check.is_mesos() && record.is_none() {
+            // The agent's verdict from before this leader (the record of
+            // when and why is not stored).
             if let Some(alive) = i.healthy {
                 out.push(HealthView {
                     alive,
@@ -378,9 +381,9 @@ fn health_views<'a>(i: &'a Instance, app_checks: &'a [HealthCheckDef]) -> Vec<He
                     instance_id: &i.task_id,
                 });
             }
-        } else if let Some(h) = i.probes.get(n).and_then(|p| p.health.as_ref()) {
+        } else if let Some(h) = record {
             out.push(HealthView {
-                alive: h.alive(),
+                alive: i.check_alive(n, check).unwrap_or(false),
                 consecutive_failures: h.consecutive_failures,
                 first_success: h.first_success.map(state::iso),
                 last_failure: h.last_failure.map(state::iso),

@@ -107,6 +107,22 @@ impl Health {
     }
 }
 
+impl Health {
+    /// Records a verdict someone else reached (the agent's, for a Mesos
+    /// check): no grace period, no kill decision here.
+    pub fn observe(&mut self, alive: bool, now: f64, cause: String) {
+        if alive {
+            self.first_success.get_or_insert(now);
+            self.last_success = Some(now);
+            self.consecutive_failures = 0;
+        } else {
+            self.last_failure = Some(now);
+            self.last_failure_cause = Some(cause);
+            self.consecutive_failures += 1;
+        }
+    }
+}
+
 /// An HTTP status as a health outcome: 200–399 healthy, 1xx ignored when
 /// asked to, anything else unhealthy with the status line as the cause.
 pub fn http_outcome(status: u16, reason: &str, ignore_1xx: bool) -> Outcome {

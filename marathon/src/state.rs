@@ -652,6 +652,23 @@ impl Books {
         inst.state = status.state;
         if let Some(h) = status.healthy {
             inst.healthy = Some(h);
+            // The agent's verdicts as a result record too (when, why),
+            // kept in memory like the probes'.
+            let app_checks = self
+                .apps
+                .get(&inst.app_id)
+                .map(|a| a.health_checks.as_slice())
+                .unwrap_or_default();
+            let checks = inst.health_checks.as_deref().unwrap_or(app_checks);
+            if let Some(m) = checks.iter().position(HealthCheckDef::is_mesos) {
+                inst.probes.resize_with(checks.len(), ProbeSlot::default);
+                let health = inst.probes[m].health.get_or_insert_with(Health::default);
+                let cause = status
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "Mesos health check failed".to_owned());
+                health.observe(h, now, cause);
+            }
         }
         if status.state == TaskState::Running && inst.started_at.is_none() {
             inst.started_at = Some(now);
@@ -1968,6 +1985,16 @@ mod tests {
         // The agent says unhealthy: not healthy, whatever the probe says.
         update(&mut b, &id, TaskState::Running, Some(false), 1.5);
         assert!(!b.instances[&id].is_healthy(&[]));
+        // … and its verdicts are recorded with their times.
+        let agent = b.instances[&id].probes[1].health.clone().unwrap();
+        assert_eq!(
+            (
+                agent.first_success,
+                agent.last_failure,
+                agent.consecutive_failures
+            ),
+            (Some(1.0), Some(1.5), 1)
+        );
         update(&mut b, &id, TaskState::Running, Some(true), 1.6);
         // Failures: the third in a row (more than 2) kills.
         let mut kinds = Vec::new();

@@ -998,10 +998,10 @@ async fn a_server_failing_its_mesos_http_check_is_killed_by_the_agent_and_replac
         marathon.settled("/mh", 1)
     })
     .await;
-    let first = marathon.app("/mh").await["tasks"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task = marathon.app("/mh").await["tasks"][0].clone();
+    let result = &task["healthCheckResults"][0];
+    assert!(result["firstSuccess"].is_string(), "{result}");
+    let first = task["id"].as_str().unwrap().to_owned();
     break_health(&first);
     wait_until(
         Duration::from_secs(60),
