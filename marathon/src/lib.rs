@@ -8,6 +8,7 @@
 //! | [`app`] | the AppDefinition wire shape, defaults, ids, validation (422) |
 //! | [`planner`] | pure: deployment plans, the rolling step, backoff delays |
 //! | [`matcher`] | pure: does an instance fit an offer (resources, ports, roles, constraints) |
+//! | [`health`] | Marathon-side health checks (HTTP, HTTPS, TCP): results, the grace/failure state machine, the probe |
 //! | [`state`] | the books (apps, instances, deployments, queue) and the decisions on them, clock passed in |
 //! | [`history`] | pure: group versions (one small key per group and version), bounded |
 //! | [`subscriptions`] | HTTP callback event subscribers: one ordered, bounded queue each |
@@ -19,6 +20,7 @@
 pub mod api;
 pub mod app;
 pub mod history;
+pub mod health;
 pub mod matcher;
 pub mod planner;
 pub mod runtime;
