@@ -29,7 +29,7 @@ use dcos_store::Kv;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::app::{self, at_least, under, AppDefinition, Invalid, ParseError};
+use crate::app::{self, at_least, under, AppDefinition, HealthCheckDef, Invalid, ParseError};
 use crate::history;
 use crate::runtime::{now, Shared};
 use crate::state::{self, Books, ChangeError, Instance};
@@ -370,8 +370,8 @@ struct TaskView<'a> {
     version: &'a str,
     ip_addresses: [IpView; 1],
     local_volumes: [u32; 0],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    health_check_results: Option<[HealthView<'a>; 1]>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    health_check_results: Vec<HealthView<'a>>,
 }
 
 #[derive(serde::Serialize)]
@@ -386,14 +386,52 @@ struct IpView {
 struct HealthView<'a> {
     alive: bool,
     consecutive_failures: u32,
-    first_success: Option<()>,
-    last_failure: Option<()>,
-    last_success: Option<()>,
+    first_success: Option<String>,
+    last_failure: Option<String>,
+    last_success: Option<String>,
+    last_failure_cause: Option<&'a str>,
     task_id: &'a str,
     instance_id: &'a str,
 }
 
-fn task_view(i: &Instance, has_checks: bool) -> TaskView<'_> {
+/// One `healthCheckResults` entry per check with a result: the agent's
+/// verdict for the Mesos check, the leader's probe record for the others.
+fn health_views<'a>(i: &'a Instance, app_checks: &'a [HealthCheckDef]) -> Vec<HealthView<'a>> {
+    let mut out = Vec::new();
+    for (n, check) in i.checks(app_checks).iter().enumerate() {
+        let record = i.probes.get(n).and_then(|p| p.health.as_ref());
+        if check.is_mesos() && record.is_none() {
+            // The agent's verdict from before this leader (the record of
+            // when and why is not stored).
+            if let Some(alive) = i.healthy {
+                out.push(HealthView {
+                    alive,
+                    consecutive_failures: u32::from(!alive),
+                    first_success: None,
+                    last_failure: None,
+                    last_success: None,
+                    last_failure_cause: None,
+                    task_id: &i.task_id,
+                    instance_id: &i.task_id,
+                });
+            }
+        } else if let Some(h) = record {
+            out.push(HealthView {
+                alive: i.check_alive(n, check).unwrap_or(false),
+                consecutive_failures: h.consecutive_failures,
+                first_success: h.first_success.map(state::iso),
+                last_failure: h.last_failure.map(state::iso),
+                last_success: h.last_success.map(state::iso),
+                last_failure_cause: h.last_failure_cause.as_deref(),
+                task_id: &i.task_id,
+                instance_id: &i.task_id,
+            });
+        }
+    }
+    out
+}
+
+fn task_view<'a>(i: &'a Instance, app_checks: &'a [HealthCheckDef]) -> TaskView<'a> {
     TaskView {
         id: &i.task_id,
         app_id: &i.app_id,
@@ -410,22 +448,12 @@ fn task_view(i: &Instance, has_checks: bool) -> TaskView<'_> {
             protocol: "IPv4",
         }],
         local_volumes: [],
-        health_check_results: i.healthy.filter(|_| has_checks).map(|alive| {
-            [HealthView {
-                alive,
-                consecutive_failures: u32::from(!alive),
-                first_success: None,
-                last_failure: None,
-                last_success: None,
-                task_id: &i.task_id,
-                instance_id: &i.task_id,
-            }]
-        }),
+        health_check_results: health_views(i, app_checks),
     }
 }
 
-fn task_json(i: &Instance, has_checks: bool) -> Value {
-    serde_json::to_value(task_view(i, has_checks)).unwrap_or_default()
+fn task_json(i: &Instance, app_checks: &[HealthCheckDef]) -> Value {
+    serde_json::to_value(task_view(i, app_checks)).unwrap_or_default()
 }
 
 /// What `?embed=` asked for.
@@ -484,7 +512,6 @@ struct IdView<'a> {
 }
 
 fn app_view<'a>(books: &'a Books, app: &'a AppDefinition, embed: Embed) -> AppView<'a> {
-    let has_checks = !app.health_checks.is_empty();
     let insts: Vec<&Instance> = books.instances_of(&app.id).collect();
     let counts = embed.counts.then(|| {
         let mut c = Counts {
@@ -499,10 +526,11 @@ fn app_view<'a>(books: &'a Books, app: &'a AppDefinition, embed: Embed) -> AppVi
                 TaskState::Running => c.tasks_running += 1,
                 _ => {}
             }
-            if has_checks && i.healthy == Some(false) {
+            let checks = i.checks(&app.health_checks);
+            if i.is_unhealthy(checks) {
                 c.tasks_unhealthy += 1;
             }
-            if has_checks && i.state == TaskState::Running && i.healthy == Some(true) {
+            if !checks.is_empty() && i.is_healthy(checks) {
                 c.tasks_healthy += 1;
             }
         }
@@ -518,9 +546,12 @@ fn app_view<'a>(books: &'a Books, app: &'a AppDefinition, embed: Embed) -> AppVi
                 .map(|d| IdView { id: &d.id })
                 .collect()
         }),
-        tasks: embed
-            .tasks
-            .then(|| insts.iter().map(|i| task_view(i, has_checks)).collect()),
+        tasks: embed.tasks.then(|| {
+            insts
+                .iter()
+                .map(|i| task_view(i, &app.health_checks))
+                .collect()
+        }),
         last_task_failure: if embed.last_failure {
             books.failures.get(&app.id)
         } else {
@@ -881,14 +912,14 @@ async fn app_tasks(
     headers: &HeaderMap,
     q: &[(String, String)],
 ) -> Result<Response> {
-    let (has_checks, tasks): (bool, Vec<Instance>) = {
+    let (app_checks, tasks): (Vec<HealthCheckDef>, Vec<Instance>) = {
         let books = shared.books.lock().unwrap();
         let app = books
             .apps
             .get(id)
             .ok_or_else(|| ApiError::NotFound(format!("App '{id}' does not exist")))?;
         (
-            !app.health_checks.is_empty(),
+            app.health_checks.clone(),
             books.instances_of(id).cloned().collect(),
         )
     };
@@ -908,7 +939,7 @@ async fn app_tasks(
                 }
                 return Ok(([(header::CONTENT_TYPE, "text/plain")], text).into_response());
             }
-            Ok(Json(json!({"tasks": tasks.iter().map(|t| task_json(t, has_checks)).collect::<Vec<_>>()})).into_response())
+            Ok(Json(json!({"tasks": tasks.iter().map(|t| task_json(t, &app_checks)).collect::<Vec<_>>()})).into_response())
         }
         Method::DELETE => {
             let host = param(q, "host");
@@ -923,7 +954,7 @@ async fn app_tasks(
                 )));
             }
             let ids: Vec<String> = chosen.iter().map(|t| t.task_id.clone()).collect();
-            let rendered: Vec<Value> = chosen.iter().map(|t| task_json(t, has_checks)).collect();
+            let rendered: Vec<Value> = chosen.iter().map(|t| task_json(t, &app_checks)).collect();
             if flag(q, "scale") || flag(q, "wipe") {
                 let change = scale_down(shared, &[(id.to_owned(), ids)], flag(q, "force")).await?;
                 return Ok(deployment_response(&change, StatusCode::OK));
@@ -1012,7 +1043,8 @@ async fn list_tasks(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) 
                 books
                     .apps
                     .get(&i.app_id)
-                    .is_some_and(|a| !a.health_checks.is_empty()),
+                    .map(|a| a.health_checks.as_slice())
+                    .unwrap_or_default(),
             )
         })
         .collect();

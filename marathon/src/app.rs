@@ -5,9 +5,9 @@
 //! Owns parsing and checking only; what an app *does* (instances, health,
 //! deployments) is in [`crate::planner`] and [`crate::runtime`]. Unknown
 //! input fields are tolerated (real clients send fields we do not model;
-//! `readinessChecks` and `unreachableStrategy` are accepted and
-//! stored as given; `container` is stored and becomes the task's
-//! `ContainerInfo`, see [`crate::state::container_info`]).
+//! `readinessChecks` and `unreachableStrategy` are stored as given and
+//! read through [`AppDefinition::unreachable`]; `container` is stored and
+//! becomes the task's `ContainerInfo`, see [`crate::state::container_info`]).
 
 use std::collections::BTreeMap;
 
@@ -125,6 +125,38 @@ fn default_max_failures() -> u32 {
 }
 fn default_delay() -> f64 {
     15.0
+}
+
+impl HealthCheckDef {
+    /// Run by the agent as the task's Mesos health check (MESOS_HTTP,
+    /// MESOS_HTTPS, MESOS_TCP, COMMAND); the others (HTTP, HTTPS, TCP) are
+    /// probed by the Marathon leader itself.
+    pub fn is_mesos(&self) -> bool {
+        self.protocol.starts_with("MESOS_") || self.protocol == "COMMAND"
+    }
+
+    /// The port to check on an instance with `ports`: `port` if given,
+    /// else the `portIndex`-th (default first) host port.
+    pub fn effective_port(&self, ports: &[u32]) -> Option<u32> {
+        self.port
+            .or_else(|| ports.get(self.port_index.unwrap_or(0) as usize).copied())
+    }
+}
+
+/// `unreachableStrategy`, parsed: what happens to an instance whose agent
+/// is unreachable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Unreachable {
+    /// `"disabled"`: never replaced nor expunged; waits for the agent.
+    Disabled,
+    /// Replaced after `inactive_after` seconds, forgotten (and killed in
+    /// case it comes back) after `expunge_after`.
+    Enabled {
+        /// `inactiveAfterSeconds`.
+        inactive_after: f64,
+        /// `expungeAfterSeconds`.
+        expunge_after: f64,
+    },
 }
 
 /// The health-check protocols Marathon accepts.
@@ -574,6 +606,15 @@ impl AppDefinition {
                 "must be one of YOUNGEST_FIRST, OLDEST_FIRST",
             );
         }
+        // Mesos runs one health check per task (Marathon says the same
+        // for MESOS_HTTP/MESOS_HTTPS/MESOS_TCP; COMMAND is a Mesos check
+        // too, so it counts here).
+        if self.health_checks.iter().filter(|hc| hc.is_mesos()).count() > 1 {
+            c.fail(
+                p(""),
+                "AppDefinition can contain at most one Mesos health check",
+            );
+        }
         for (i, hc) in self.health_checks.iter().enumerate() {
             let hp = p(&format!("healthChecks({i})"));
             if !HEALTH_PROTOCOLS.contains(&hc.protocol.as_str()) {
@@ -586,6 +627,25 @@ impl AppDefinition {
                 c.fail(
                     format!("{hp}/command"),
                     "COMMAND health checks need a command",
+                );
+            }
+            for (field, v, min) in [
+                ("gracePeriodSeconds", hc.grace_period_seconds, 0.0),
+                ("intervalSeconds", hc.interval_seconds, 0.0),
+                ("timeoutSeconds", hc.timeout_seconds, 0.0),
+                ("delaySeconds", hc.delay_seconds, 0.0),
+            ] {
+                if !at_least(v, min) {
+                    c.fail(
+                        format!("{hp}/{field}"),
+                        format!("got {v}, expected {min} or more"),
+                    );
+                }
+            }
+            if hc.port.is_some() && hc.port_index.is_some() {
+                c.fail(
+                    hp.clone(),
+                    "HealthCheck must specify either a port or a portIndex",
                 );
             }
             if !hc.protocol.ends_with("COMMAND") && hc.port.is_none() {
@@ -623,7 +683,42 @@ impl AppDefinition {
         }
         match &self.unreachable_strategy {
             Value::String(s) if s == "disabled" => {}
-            Value::Object(_) => {}
+            Value::Object(o) => {
+                let mut secs = [0.0; 2];
+                for (i, field) in ["inactiveAfterSeconds", "expungeAfterSeconds"]
+                    .into_iter()
+                    .enumerate()
+                {
+                    match o.get(field) {
+                        None => {}
+                        Some(v) => match v.as_i64() {
+                            Some(n) if n >= 0 => secs[i] = n as f64,
+                            Some(n) => c.fail(
+                                p(&format!("unreachableStrategy/{field}")),
+                                format!("got {n}, expected 0 or more"),
+                            ),
+                            None => c.fail(
+                                p(&format!("unreachableStrategy/{field}")),
+                                "expected an integer number of seconds",
+                            ),
+                        },
+                    }
+                }
+                // Marathon's words (an accord bound on the durations).
+                if secs[0] > secs[1] {
+                    let s = |n: f64| {
+                        if n == 1.0 {
+                            "1 second".to_owned()
+                        } else {
+                            format!("{n} seconds")
+                        }
+                    };
+                    c.fail(
+                        p("unreachableStrategy/inactiveAfterSeconds"),
+                        format!("got {}, expected {} or less", s(secs[0]), s(secs[1])),
+                    );
+                }
+            }
             _ => c.fail(
                 p("unreachableStrategy"),
                 "must be \"disabled\" or {inactiveAfterSeconds, expungeAfterSeconds}",
@@ -636,6 +731,21 @@ impl AppDefinition {
                     "got a negative value, expected 0 or more",
                 );
             }
+        }
+    }
+
+    /// The parsed `unreachableStrategy` (validation keeps it well-formed;
+    /// a missing field is 0, Marathon's default since 1.5.1).
+    pub fn unreachable(&self) -> Unreachable {
+        match &self.unreachable_strategy {
+            Value::Object(o) => {
+                let secs = |f: &str| o.get(f).and_then(Value::as_f64).unwrap_or(0.0).max(0.0);
+                Unreachable::Enabled {
+                    inactive_after: secs("inactiveAfterSeconds"),
+                    expunge_after: secs("expungeAfterSeconds"),
+                }
+            }
+            _ => Unreachable::Disabled,
         }
     }
 
@@ -810,6 +920,85 @@ mod tests {
                     .unwrap_err()
             ),
             ["/upgradeStrategy/minimumHealthCapacity"]
+        );
+    }
+
+    #[test]
+    fn health_checks_and_unreachable_strategy_validate_as_marathon() {
+        let ok = app(
+            r#"{"id": "/a", "cmd": "x", "healthChecks": [{"protocol": "HTTP"}, {"protocol": "TCP"},
+                {"protocol": "MESOS_HTTP"}, {"protocol": "HTTPS", "ignoreHttp1xx": true}]}"#,
+        )
+        .unwrap();
+        assert!(ok.health_checks[3].ignore_http1xx);
+        assert_eq!(ok.health_checks[0].grace_period_seconds, 300.0);
+        assert_eq!(ok.health_checks[0].interval_seconds, 60.0);
+        assert_eq!(ok.health_checks[0].timeout_seconds, 20.0);
+        assert_eq!(ok.health_checks[0].max_consecutive_failures, 3);
+        let two = app(
+            r#"{"id": "/a", "cmd": "x", "healthChecks": [{"protocol": "MESOS_TCP"},
+            {"protocol": "COMMAND", "command": {"value": "true"}}]}"#,
+        )
+        .unwrap_err();
+        let ParseError::Invalid(inv) = two else {
+            panic!("expected 422")
+        };
+        assert_eq!(inv.0[0].path, "/");
+        assert_eq!(
+            inv.0[0].errors,
+            ["AppDefinition can contain at most one Mesos health check"]
+        );
+        assert_eq!(
+            paths(
+                app(r#"{"id": "/a", "cmd": "x", "healthChecks": [{"port": 80, "portIndex": 0}]}"#)
+                    .unwrap_err()
+            ),
+            ["/healthChecks(0)"]
+        );
+        assert_eq!(
+            paths(
+                app(r#"{"id": "/a", "cmd": "x", "healthChecks": [{"intervalSeconds": -1}]}"#)
+                    .unwrap_err()
+            ),
+            ["/healthChecks(0)/intervalSeconds"]
+        );
+
+        let a = app(r#"{"id": "/a", "cmd": "x", "unreachableStrategy": {"inactiveAfterSeconds": 3, "expungeAfterSeconds": 30}}"#).unwrap();
+        assert_eq!(
+            a.unreachable(),
+            Unreachable::Enabled {
+                inactive_after: 3.0,
+                expunge_after: 30.0
+            }
+        );
+        let a = app(r#"{"id": "/a", "cmd": "x"}"#).unwrap();
+        assert_eq!(
+            a.unreachable(),
+            Unreachable::Enabled {
+                inactive_after: 0.0,
+                expunge_after: 0.0
+            }
+        );
+        let a = app(r#"{"id": "/a", "cmd": "x", "unreachableStrategy": "disabled"}"#).unwrap();
+        assert_eq!(a.unreachable(), Unreachable::Disabled);
+        let err = app(r#"{"id": "/a", "cmd": "x", "unreachableStrategy": {"inactiveAfterSeconds": 5, "expungeAfterSeconds": 1}}"#).unwrap_err();
+        let ParseError::Invalid(inv) = err else {
+            panic!("expected 422")
+        };
+        assert_eq!(inv.0[0].path, "/unreachableStrategy/inactiveAfterSeconds");
+        assert_eq!(
+            inv.0[0].errors,
+            ["got 5 seconds, expected 1 second or less"]
+        );
+        assert_eq!(
+            paths(app(r#"{"id": "/a", "cmd": "x", "unreachableStrategy": {"inactiveAfterSeconds": -1, "expungeAfterSeconds": 1}}"#).unwrap_err()),
+            ["/unreachableStrategy/inactiveAfterSeconds"]
+        );
+        assert_eq!(
+            paths(
+                app(r#"{"id": "/a", "cmd": "x", "unreachableStrategy": "sometimes"}"#).unwrap_err()
+            ),
+            ["/unreachableStrategy"]
         );
     }
 

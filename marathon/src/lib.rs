@@ -9,6 +9,7 @@
 //! | [`planner`] | pure: deployment plans, the rolling step, backoff delays |
 //! | [`pod`] | the PodDefinition, its validation, its LAUNCH_GROUP and status (pure) |
 //! | [`matcher`] | pure: does an instance fit an offer (resources, ports, roles, constraints) |
+//! | [`health`] | Marathon-side health checks (HTTP, HTTPS, TCP): results, the grace/failure state machine, the probe |
 //! | [`state`] | the books (apps, instances, deployments, queue) and the decisions on them, clock passed in |
 //! | [`history`] | pure: group versions (one small key per group and version), bounded |
 //! | [`subscriptions`] | HTTP callback event subscribers: one ordered, bounded queue each |
@@ -20,6 +21,7 @@
 
 pub mod api;
 pub mod app;
+pub mod health;
 pub mod history;
 pub mod matcher;
 pub mod planner;

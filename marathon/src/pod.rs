@@ -1206,7 +1206,7 @@ pub fn instance_status(inst: &Instance, has_checks: bool) -> (&'static str, Opti
         ("DEGRADED", Some("pod instance has become unreachable"))
     } else if matches!(inst.state, TaskState::Staging | TaskState::Starting) {
         ("STAGING", None)
-    } else if inst.is_healthy(has_checks) {
+    } else if inst.is_pod_healthy(has_checks) {
         ("STABLE", None)
     } else {
         ("DEGRADED", Some("at least one container is not healthy"))
@@ -1466,6 +1466,10 @@ mod tests {
             killing_since: None,
             ready: false,
             containers: Vec::new(),
+            health_checks: None,
+            unreachable_since: None,
+            unreachable_inactive: false,
+            probes: Vec::new(),
         };
         let g = launch_group(&spec, &p, &inst, claim);
         assert_eq!(g.executor.kind, Some(ExecutorType::Default));

@@ -15,8 +15,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle};
 use dcos_api::scheduler::{Event, ReconcileTask};
 use dcos_api::v1::{
-    AgentId, DurationInfo, Filters, FrameworkId, FrameworkInfo, KillPolicy, OfferOperation, TaskId,
-    TaskStatus,
+    AgentId, DurationInfo, Filters, FrameworkCapability, FrameworkCapabilityType, FrameworkId,
+    FrameworkInfo, KillPolicy, OfferOperation, TaskId, TaskStatus,
 };
 use dcos_store::types::{DeleteRequest, PutRequest, RangeRequest, TxnOp, TxnRequest};
 use dcos_store::{Client, Kv, KvError};
@@ -24,6 +24,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::health::{self, Outcome, Probe};
 use crate::state::{self, Books, BusEvent, Kill, Write};
 use crate::MarathonFlags;
 
@@ -497,6 +498,11 @@ async fn drive_loop(
     info.checkpoint = Some(true);
     info.role = Some(flags.mesos_role.clone());
     info.webui_url = Some(format!("http://{}", shared.me));
+    // TASK_UNREACHABLE (not TASK_LOST) for tasks on a lost agent, so
+    // `unreachableStrategy` decides when they are replaced.
+    info.capabilities = vec![FrameworkCapability::from(
+        FrameworkCapabilityType::PartitionAware,
+    )];
     let mut scheduler = Scheduler::start(SchedulerConfig::new(masters.iter().cloned(), info))?;
     let handle = scheduler.handle();
     let mut suppressed: Option<bool> = None;
@@ -504,10 +510,23 @@ async fn drive_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_reconcile = now();
     let mut last_probe = 0.0;
+    let mut last_health = 0.0;
+    // Marathon-side health probes: owned by this loop (dropping it, on
+    // lost leadership, aborts them), at most PROBES_AT_ONCE at a time.
+    let mut probes: tokio::task::JoinSet<(Probe, Outcome)> = tokio::task::JoinSet::new();
+    let probe_permits = Arc::new(tokio::sync::Semaphore::new(PROBES_AT_ONCE));
+    let http = health::client();
     loop {
         let mut events = Vec::new();
+        let mut probed = Vec::new();
         tokio::select! {
             _ = stop.cancelled() => break,
+            Some(done) = probes.join_next(), if !probes.is_empty() => {
+                probed.extend(done.ok());
+                while let Some(done) = probes.try_join_next() {
+                    probed.extend(done.ok());
+                }
+            }
             ev = scheduler.recv() => match ev {
                 None => anyhow::bail!("the scheduler client stopped"),
                 Some(ev) => {
@@ -555,6 +574,9 @@ async fn drive_loop(
         if !updates.is_empty() {
             on_updates(shared, &handle, updates).await?;
         }
+        if !probed.is_empty() {
+            on_probed(shared, probed).await?;
+        }
         let t = now();
         let drive = shared.books.lock().unwrap().drive(t);
         shared.commit(drive.writes).await?;
@@ -576,12 +598,69 @@ async fn drive_loop(
             last_probe = t;
             probe_readiness(shared);
         }
+        // Every instance is looked at: not on every event batch.
+        let due = if t - last_health >= 0.1 {
+            last_health = t;
+            shared.books.lock().unwrap().due_probes(t)
+        } else {
+            Vec::new()
+        };
+        for p in due {
+            let http = http.clone();
+            let permits = probe_permits.clone();
+            probes.spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                let outcome = health::probe(&http, &p).await;
+                (p, outcome)
+            });
+        }
         if handle.is_connected() && t - last_reconcile > 60.0 {
             last_reconcile = t;
             reconcile(shared, &handle).await;
         }
     }
     scheduler.stop().await;
+    Ok(())
+}
+
+/// Marathon-side health probes running at once (Marathon throttled its
+/// own to 256 after #3317).
+const PROBES_AT_ONCE: usize = 256;
+
+/// Folds finished health probes into the books; kills what failed too
+/// often.
+async fn on_probed(shared: &Shared, probed: Vec<(Probe, Outcome)>) -> anyhow::Result<()> {
+    let t = now();
+    fold_into_books(shared, probed, |books, (p, outcome)| {
+        books.apply_probe(&p.task_id, p.index, outcome, t)
+    })
+    .await?;
+    Ok(())
+}
+
+/// Applies `f` to every item under one lock of the books, then commits
+/// the writes, publishes the events and sends the kills (durable before
+/// visible).
+async fn fold_into_books<T, K: IntoIterator<Item = Kill>>(
+    shared: &Shared,
+    items: impl IntoIterator<Item = T>,
+    mut f: impl FnMut(&mut Books, T) -> (Vec<Write>, Vec<BusEvent>, K),
+) -> Result<(), KvError> {
+    let mut writes = Vec::new();
+    let mut events = Vec::new();
+    let mut kills = Vec::new();
+    {
+        let mut books = shared.books.lock().unwrap();
+        for item in items {
+            let (w, e, k) = f(&mut books, item);
+            writes.extend(w);
+            events.extend(e);
+            kills.extend(k);
+        }
+    }
+    shared.commit(writes).await?;
+    shared.publish(events);
+    shared.send_kills(kills);
     Ok(())
 }
 
@@ -716,21 +795,10 @@ async fn on_updates(
         .updates
         .fetch_add(updates.len() as u64, Ordering::Relaxed);
     let t = now();
-    let mut writes = Vec::new();
-    let mut events = Vec::new();
-    let mut kills = Vec::new();
-    {
-        let mut books = shared.books.lock().unwrap();
-        for status in &updates {
-            let (w, e, k) = books.apply_update(status, t);
-            writes.extend(w);
-            events.extend(e);
-            kills.extend(k);
-        }
-    }
-    shared.commit(writes).await?;
-    shared.publish(events);
-    shared.send_kills(kills);
+    fold_into_books(shared, &updates, |books, status| {
+        books.apply_update(status, t)
+    })
+    .await?;
     let acks: Vec<_> = updates
         .iter()
         .filter(|s| s.needs_acknowledgement())

@@ -19,7 +19,8 @@ use dcos_api::v1::{
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::app::AppDefinition;
+use crate::app::{AppDefinition, HealthCheckDef, Unreachable};
+use crate::health::{self, Health, Outcome, Probe};
 use crate::history;
 use crate::matcher::{self, NoMatch, Placement};
 use crate::planner::{self, Bounds, InstanceView, Plan};
@@ -147,26 +148,117 @@ pub struct Instance {
     /// (`<task_id>.<name>`); empty for an app's instance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub containers: Vec<crate::pod::ContainerState>,
+    /// The health checks of the version it runs (`None`: a record from
+    /// before they were kept here; the app's current ones apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_checks: Option<Vec<HealthCheckDef>>,
+    /// When its task went TASK_UNREACHABLE (Unix seconds): kept in the
+    /// store, so `unreachableStrategy` timings survive a failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable_since: Option<f64>,
+    /// Unreachable for longer than `inactiveAfterSeconds` (Marathon's
+    /// *UnreachableInactive*): no longer counts, a replacement is launched.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unreachable_inactive: bool,
+    /// Marathon-side health check results and probe schedule, by index in
+    /// the health checks (not persisted: a new leader probes afresh, as
+    /// Marathon's does).
+    #[serde(skip)]
+    pub probes: Vec<ProbeSlot>,
+}
+
+/// One Marathon-side check of one instance: its result and schedule.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeSlot {
+    /// The result so far (`None` before the first recorded probe).
+    pub health: Option<Health>,
+    /// Next probe not before (Unix seconds).
+    pub next_at: f64,
+    /// A probe is running.
+    pub in_flight: bool,
 }
 
 impl Instance {
-    /// Counts towards the app (not terminal, not unreachable).
+    /// Counts towards the app: not terminal, and not unreachable for
+    /// longer than `inactiveAfterSeconds` (an unreachable instance still
+    /// counts until then, so nothing replaces it yet).
     pub fn is_alive(&self) -> bool {
-        !self.state.is_terminal() && self.state != TaskState::Unreachable
+        !self.state.is_terminal() && !self.unreachable_inactive
     }
 
-    /// Healthy in the rolling-step sense: running and, with health
-    /// checks, reported healthy.
-    pub fn is_healthy(&self, has_checks: bool) -> bool {
-        self.state == TaskState::Running && (!has_checks || self.healthy == Some(true))
+    /// The health checks that apply: those of its version, or for an
+    /// older record the app's.
+    pub fn checks<'a>(&'a self, app_checks: &'a [HealthCheckDef]) -> &'a [HealthCheckDef] {
+        self.health_checks.as_deref().unwrap_or(app_checks)
+    }
+
+    /// Check `index`'s verdict: the agent's for the Mesos check, the
+    /// leader's probes for the others; `None` before the first result.
+    pub fn check_alive(&self, index: usize, check: &HealthCheckDef) -> Option<bool> {
+        if check.is_mesos() {
+            self.healthy
+        } else {
+            self.probes
+                .get(index)
+                .and_then(|p| p.health.as_ref())
+                .map(Health::alive)
+        }
+    }
+
+    /// Healthy in the rolling-step sense: running and passing ALL its
+    /// health checks (the agent's and Marathon's).
+    pub fn is_healthy(&self, app_checks: &[HealthCheckDef]) -> bool {
+        self.state == TaskState::Running
+            && self
+                .checks(app_checks)
+                .iter()
+                .enumerate()
+                .all(|(i, c)| self.check_alive(i, c) == Some(true))
+    }
+
+    /// Failing at least one health check (`tasksUnhealthy`).
+    pub fn is_unhealthy(&self, app_checks: &[HealthCheckDef]) -> bool {
+        self.checks(app_checks)
+            .iter()
+            .enumerate()
+            .any(|(i, c)| self.check_alive(i, c) == Some(false))
     }
 
     /// Healthy, and ready if the app has readiness checks: what a
     /// deployment waits for.
     pub fn is_up(&self, app: &AppDefinition) -> bool {
-        let pod_checks = app.pod.as_ref().is_some_and(|p| p.has_health_checks());
-        self.is_healthy(!app.health_checks.is_empty() || pod_checks)
-            && (app.readiness_checks.is_empty() || self.ready)
+        let healthy = match app.pod.as_deref() {
+            Some(pod) => self.is_pod_healthy(pod.has_health_checks()),
+            None => self.is_healthy(&app.health_checks),
+        };
+        healthy && (app.readiness_checks.is_empty() || self.ready)
+    }
+
+    /// A pod instance's health in the rolling-step sense: running and, if
+    /// any container has a health check (a Mesos check, the agent's
+    /// verdict), every checked container reported healthy
+    /// ([`crate::pod::aggregate`]). Pods have no Marathon-side probes.
+    pub fn is_pod_healthy(&self, has_checks: bool) -> bool {
+        self.state == TaskState::Running && (!has_checks || self.healthy == Some(true))
+    }
+}
+
+/// Marathon's instance condition for a task state (`instance_changed_event`).
+pub fn condition(state: TaskState) -> &'static str {
+    match state {
+        TaskState::Staging => "Staging",
+        TaskState::Starting => "Starting",
+        TaskState::Running => "Running",
+        TaskState::Killing => "Killing",
+        TaskState::Finished => "Finished",
+        TaskState::Failed => "Failed",
+        TaskState::Killed => "Killed",
+        TaskState::Error => "Error",
+        TaskState::Lost | TaskState::Gone => "Gone",
+        TaskState::Dropped => "Dropped",
+        TaskState::Unreachable => "Unreachable",
+        TaskState::GoneByOperator => "GoneByOperator",
+        TaskState::Unknown => "Unknown",
     }
 }
 
@@ -688,12 +780,43 @@ impl Books {
         inst.state = status.state;
         if let Some(h) = status.healthy {
             inst.healthy = Some(h);
+            // The agent's verdicts as a result record too (when, why),
+            // kept in memory like the probes'.
+            let app_checks = self
+                .apps
+                .get(&inst.app_id)
+                .map(|a| a.health_checks.as_slice())
+                .unwrap_or_default();
+            let checks = inst.health_checks.as_deref().unwrap_or(app_checks);
+            if let Some(m) = checks.iter().position(HealthCheckDef::is_mesos) {
+                inst.probes.resize_with(checks.len(), ProbeSlot::default);
+                let health = inst.probes[m].health.get_or_insert_with(Health::default);
+                let cause = status
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "Mesos health check failed".to_owned());
+                health.observe(h, now, cause);
+            }
         } else if !inst.containers.is_empty() {
             // A pod instance's health is its containers' (maybe unknown).
             inst.healthy = None;
         }
         if status.state == TaskState::Running && inst.started_at.is_none() {
             inst.started_at = Some(now);
+        }
+        if status.state == TaskState::Unreachable {
+            // The master's time if it says (a reconciliation answer
+            // repeats it), else now; the first one counts.
+            let since = status
+                .unreachable_time
+                .map(|t| t.nanoseconds as f64 / 1e9)
+                .unwrap_or(now);
+            inst.unreachable_since.get_or_insert(since);
+        } else {
+            // Back (TASK_RUNNING after its agent re-registered): it counts
+            // again; a replacement launched meanwhile is now a surplus.
+            inst.unreachable_since = None;
+            inst.unreachable_inactive = false;
         }
         let inst = inst.clone();
         if old_state != status.state {
@@ -710,7 +833,7 @@ impl Books {
             events.push(event(
                 "instance_changed_event",
                 now,
-                json!({"instanceId": inst.task_id, "condition": status.state.as_str(), "runSpecId": inst.app_id,
+                json!({"instanceId": inst.task_id, "condition": condition(status.state), "runSpecId": inst.app_id,
                        "agentId": inst.agent_id, "host": inst.placement.hostname, "runSpecVersion": inst.version}),
             ));
         }
@@ -723,7 +846,9 @@ impl Books {
                 ));
             }
         }
-        if status.state.is_terminal() {
+        // TASK_UNKNOWN: the master has never heard of it (an answer to
+        // reconciliation): gone, as a terminal state.
+        if status.state.is_terminal() || status.state == TaskState::Unknown {
             self.remove_instance(&task_id);
             writes.push(Write::Delete(instance_key(&task_id)));
             let failed = matches!(
@@ -768,10 +893,23 @@ impl Books {
     }
 
     /// Marks instances as being killed (by the API); returns the kills.
+    /// An unreachable instance cannot confirm its death: it is expunged
+    /// at once (as Marathon does), and the kill is sent in case it comes
+    /// back.
     pub fn kill_instances(&mut self, task_ids: &[String], now: f64) -> (Vec<Kill>, Vec<Write>) {
         let mut kills = Vec::new();
         let mut writes = Vec::new();
         for id in task_ids {
+            if self
+                .instances
+                .get(id)
+                .is_some_and(|i| i.state == TaskState::Unreachable)
+            {
+                let (kill, write) = self.expunge(id);
+                kills.extend(kill);
+                writes.extend(write);
+                continue;
+            }
             if let Some(inst) = self.instances.get_mut(id) {
                 inst.killing_since = Some(now);
                 let grace = self
@@ -838,6 +976,62 @@ impl Books {
         Some(agg)
     }
 
+    /// Forgets an (unreachable) instance: removed from the books and the
+    /// store; a kill in case it comes back.
+    fn expunge(&mut self, task_id: &str) -> (Option<Kill>, Option<Write>) {
+        match self.remove_instance(task_id) {
+            Some(inst) => (
+                Some(Kill {
+                    task_id: inst.task_id,
+                    agent_id: inst.agent_id,
+                    grace_seconds: None,
+                }),
+                Some(Write::Delete(instance_key(task_id))),
+            ),
+            None => (None, None),
+        }
+    }
+
+    /// `unreachableStrategy` at `now`: unreachable instances become
+    /// inactive after `inactiveAfterSeconds` (a replacement is launched)
+    /// and are expunged after `expungeAfterSeconds`; never when disabled.
+    fn age_unreachable(&mut self, now: f64, out: &mut Drive) {
+        let mut expunge = Vec::new();
+        for inst in self.instances.values_mut() {
+            let (TaskState::Unreachable, Some(since)) = (inst.state, inst.unreachable_since) else {
+                continue;
+            };
+            let (inactive_after, expunge_after) =
+                match self.apps.get(&inst.app_id).map(AppDefinition::unreachable) {
+                    Some(Unreachable::Enabled {
+                        inactive_after,
+                        expunge_after,
+                    }) => (inactive_after, expunge_after),
+                    Some(Unreachable::Disabled) => continue,
+                    // Its app is gone: nothing waits for it any more.
+                    None => (0.0, 0.0),
+                };
+            if now >= since + expunge_after {
+                expunge.push(inst.task_id.clone());
+            } else if !inst.unreachable_inactive && now >= since + inactive_after {
+                inst.unreachable_inactive = true;
+                out.writes
+                    .push(Write::put(instance_key(&inst.task_id), &*inst));
+                out.events.push(event(
+                    "instance_changed_event",
+                    now,
+                    json!({"instanceId": inst.task_id, "condition": "UnreachableInactive", "runSpecId": inst.app_id,
+                           "agentId": inst.agent_id, "host": inst.placement.hostname, "runSpecVersion": inst.version}),
+                ));
+            }
+        }
+        for id in expunge {
+            let (kill, write) = self.expunge(&id);
+            out.kills.extend(kill);
+            out.writes.extend(write);
+        }
+    }
+
     /// The app ids a deployment lets act right now: those in steps up to
     /// the current one. Apps in no deployment always act.
     fn gated(&self) -> BTreeSet<String> {
@@ -854,7 +1048,7 @@ impl Books {
 
     /// Whether an app has converged on its definition (or is gone).
     pub fn converged(&self, app_id: &str) -> bool {
-        let insts: Vec<&Instance> = self.instances_of(app_id).collect();
+        let insts: Vec<&Instance> = self.instances_of(app_id).filter(|i| i.is_alive()).collect();
         let Some(app) = self.apps.get(app_id) else {
             return insts.is_empty();
         };
@@ -870,6 +1064,7 @@ impl Books {
     /// instances that did not die, unknown apps' instances killed.
     pub fn drive(&mut self, now: f64) -> Drive {
         let mut out = Drive::default();
+        self.age_unreachable(now, &mut out);
         let gated = self.gated();
         let mut queue = BTreeMap::new();
         let mut to_kill = Vec::new();
@@ -927,8 +1122,8 @@ impl Books {
         }
         self.queue = queue;
         let (kills, writes) = self.kill_instances(&to_kill, now);
-        out.kills = kills;
-        out.writes = writes;
+        out.kills.extend(kills);
+        out.writes.extend(writes);
         // Re-send kills that got no terminal update within 10 s.
         for inst in self.instances.values_mut() {
             if let Some(since) = inst.killing_since {
@@ -1013,11 +1208,27 @@ impl Books {
             let Some(app) = self.apps.get(app_id) else {
                 continue;
             };
+            let unreachable = self
+                .instances_of(app_id)
+                .filter(|i| i.state == TaskState::Unreachable && !i.unreachable_inactive)
+                .count();
+            if unreachable > 0 {
+                reasons.push(format!(
+                    "{app_id}: {unreachable} instances unreachable (replaced once inactive, see unreachableStrategy)"
+                ));
+            }
             let pod_checks = app.pod.as_ref().is_some_and(|p| p.has_health_checks());
             if !app.health_checks.is_empty() || pod_checks {
                 let unhealthy = self
                     .instances_of(app_id)
-                    .filter(|i| i.state == TaskState::Running && i.healthy != Some(true))
+                    .filter(|i| {
+                        i.state == TaskState::Running
+                            && !(if pod_checks {
+                                i.is_pod_healthy(true)
+                            } else {
+                                i.is_healthy(&app.health_checks)
+                            })
+                    })
                     .count();
                 if unhealthy > 0 {
                     reasons.push(format!(
@@ -1071,8 +1282,7 @@ impl Books {
                 .unwrap_or_else(|| vec![200]);
             let cv = config_version(app);
             for i in self.instances_of(&app.id) {
-                if i.ready || i.config_version != cv || !i.is_healthy(!app.health_checks.is_empty())
-                {
+                if i.ready || i.config_version != cv || !i.is_healthy(&app.health_checks) {
                     continue;
                 }
                 if let Some(port) = i.ports.get(index) {
@@ -1239,7 +1449,141 @@ impl Books {
             killing_since: None,
             ready: false,
             containers: Vec::new(),
+            health_checks: Some(app.health_checks.clone()),
+            unreachable_since: None,
+            unreachable_inactive: false,
+            probes: Vec::new(),
         }
+    }
+
+    /// Marathon-side health probes due at `now` (marked in flight): for
+    /// every running instance not being killed, each HTTP/HTTPS/TCP check
+    /// of its version whose `intervalSeconds` has passed since the last
+    /// probe and which has no probe running.
+    pub fn due_probes(&mut self, now: f64) -> Vec<Probe> {
+        let mut out = Vec::new();
+        for inst in self.instances.values_mut() {
+            if inst.state != TaskState::Running || inst.killing_since.is_some() {
+                continue;
+            }
+            let app_checks = self
+                .apps
+                .get(&inst.app_id)
+                .map(|a| a.health_checks.as_slice())
+                .unwrap_or_default();
+            // Borrowed, not cloned: this runs for every instance every tick.
+            let Instance {
+                health_checks,
+                probes,
+                placement,
+                ports,
+                task_id,
+                ..
+            } = inst;
+            let checks = health_checks.as_deref().unwrap_or(app_checks);
+            if checks.iter().all(HealthCheckDef::is_mesos) {
+                continue;
+            }
+            probes.resize_with(checks.len(), ProbeSlot::default);
+            for (index, check) in checks.iter().enumerate() {
+                let slot = &mut probes[index];
+                if slot.in_flight || slot.next_at > now {
+                    continue;
+                }
+                let Some(target) = health::target(check, &placement.hostname, ports) else {
+                    continue;
+                };
+                slot.in_flight = true;
+                slot.next_at = now + check.interval_seconds.max(0.1);
+                out.push(Probe {
+                    task_id: task_id.clone(),
+                    index,
+                    target,
+                    timeout: std::time::Duration::from_secs_f64(
+                        check.timeout_seconds.clamp(0.1, 3600.0),
+                    ),
+                });
+            }
+        }
+        out
+    }
+
+    /// Folds a probe's outcome into the instance's result (see
+    /// [`Health::record`]); returns the events (`failed_health_check_event`,
+    /// `health_status_changed_event`, `unhealthy_instance_kill_event`),
+    /// and the kill with its writes when the instance failed too often.
+    pub fn apply_probe(
+        &mut self,
+        task_id: &str,
+        index: usize,
+        outcome: Outcome,
+        now: f64,
+    ) -> (Vec<Write>, Vec<BusEvent>, Vec<Kill>) {
+        let mut events = Vec::new();
+        let Some(inst) = self.instances.get_mut(task_id) else {
+            return (Vec::new(), events, Vec::new());
+        };
+        let app_checks = self
+            .apps
+            .get(&inst.app_id)
+            .map(|a| a.health_checks.as_slice())
+            .unwrap_or_default();
+        let Some(check) = inst.checks(app_checks).get(index).cloned() else {
+            return (Vec::new(), events, Vec::new());
+        };
+        let Some(slot) = inst.probes.get_mut(index) else {
+            return (Vec::new(), events, Vec::new());
+        };
+        slot.in_flight = false;
+        if inst.state != TaskState::Running || inst.killing_since.is_some() {
+            return (Vec::new(), events, Vec::new());
+        }
+        let running_since = inst.started_at.unwrap_or(inst.staged_at);
+        let health = slot.health.get_or_insert_with(Health::default);
+        let verdict = health.record(outcome, now, running_since, &check);
+        let cause = health.last_failure_cause.clone().unwrap_or_default();
+        if verdict.failed {
+            events.push(event(
+                "failed_health_check_event",
+                now,
+                json!({"appId": inst.app_id, "taskId": inst.task_id, "instanceId": inst.task_id,
+                       "version": inst.version, "healthCheck": check}),
+            ));
+        }
+        if let Some(alive) = verdict.changed {
+            events.push(event(
+                "health_status_changed_event",
+                now,
+                json!({"appId": inst.app_id, "taskId": inst.task_id, "instanceId": inst.task_id,
+                       "version": inst.version, "alive": alive}),
+            ));
+        }
+        if !verdict.kill {
+            return (Vec::new(), events, Vec::new());
+        }
+        events.push(event(
+            "unhealthy_instance_kill_event",
+            now,
+            json!({"appId": inst.app_id, "taskId": inst.task_id, "instanceId": inst.task_id,
+                   "version": inst.version, "reason": cause, "host": inst.placement.hostname,
+                   "slaveId": inst.agent_id}),
+        ));
+        // The kill is the failure users look for (Marathon #3423).
+        self.failures.insert(
+            inst.app_id.clone(),
+            TaskFailure {
+                app_id: inst.app_id.clone(),
+                host: inst.placement.hostname.clone(),
+                message: format!("Failed health check: {cause}"),
+                state: TaskState::Killed.as_str().to_owned(),
+                task_id: inst.task_id.clone(),
+                timestamp: iso(now),
+                version: inst.version.clone(),
+                slave_id: inst.agent_id.clone(),
+            },
+        );
+        let (kills, writes) = self.kill_instances(&[task_id.to_owned()], now);
+        (writes, events, kills)
     }
 }
 
@@ -1254,8 +1598,9 @@ pub fn config_version(app: &AppDefinition) -> String {
 
 /// The Mesos task for an instance: command or argv, environment with
 /// Marathon's variables (`PORT0`, `PORTS`, `MARATHON_APP_ID`, …), fetch
-/// URIs, the first health check as the task's Mesos health check, and the
-/// kill grace period.
+/// URIs, the app's Mesos health check (MESOS_* or COMMAND; HTTP, HTTPS and
+/// TCP are probed by the leader instead) as the task's, and the kill grace
+/// period.
 pub fn task_info(
     app: &AppDefinition,
     inst: &Instance,
@@ -1332,7 +1677,8 @@ pub fn task_info(
     task.container = container;
     task.health_check = app
         .health_checks
-        .first()
+        .iter()
+        .find(|hc| hc.is_mesos())
         .and_then(|hc| mesos_health_check(hc, &inst.ports));
     task.kill_policy = app.task_kill_grace_period_seconds.map(|g| KillPolicy {
         grace_period: Some(DurationInfo::from_duration(
@@ -1428,15 +1774,14 @@ pub fn container_info(c: &Value) -> Option<dcos_api::v1::ContainerInfo> {
     Some(info)
 }
 
-/// An app health check as the agent's Mesos health check. Marathon's own
-/// HTTP/TCP checks are run by the agent too (one mechanism, no scheduler
-/// load); the grace period and failure count carry over.
+/// A MESOS_HTTP/MESOS_HTTPS/MESOS_TCP/COMMAND health check as the
+/// agent's Mesos health check (`delaySeconds` before the first check, the
+/// grace period and failure count carry over, as in Marathon). Given a legacy HTTP/HTTPS/TCP check it builds the same check;
+/// [`task_info`] does not: those are probed by the leader.
 pub fn mesos_health_check(hc: &crate::app::HealthCheckDef, ports: &[u32]) -> Option<HealthCheck> {
-    let port = hc
-        .port
-        .or_else(|| ports.get(hc.port_index.unwrap_or(0) as usize).copied());
+    let port = hc.effective_port(ports);
     let mut check = HealthCheck {
-        delay_seconds: Some(0.0),
+        delay_seconds: Some(hc.delay_seconds),
         interval_seconds: Some(hc.interval_seconds),
         timeout_seconds: Some(hc.timeout_seconds),
         consecutive_failures: Some(if hc.max_consecutive_failures == 0 {
@@ -1572,6 +1917,10 @@ mod tests {
             killing_since: None,
             ready: false,
             containers: Vec::new(),
+            health_checks: None,
+            unreachable_since: None,
+            unreachable_inactive: false,
+            probes: Vec::new(),
         };
         let t = task_info(&a, &inst, vec![]);
         let cmd = t.command.unwrap();
@@ -1705,6 +2054,219 @@ mod tests {
         assert_eq!(iso(1_000_000_000.5), "2001-09-09T01:46:40.500Z");
     }
 
+    /// Deploys `a` on offer 1 and runs its instances at `t`.
+    fn deployed(a: AppDefinition, t: f64) -> (Books, Vec<String>) {
+        let mut b = Books::default();
+        b.change(vec![a], vec![], &BTreeSet::new(), false, "d".into(), t)
+            .unwrap();
+        b.drive(t);
+        b.match_offers(&[offer(1)], "*", t);
+        let ids: Vec<String> = b.instances.keys().cloned().collect();
+        for id in &ids {
+            update(&mut b, id, TaskState::Running, None, t);
+        }
+        b.drive(t);
+        assert!(b.deployments.is_empty());
+        (b, ids)
+    }
+
+    #[test]
+    fn unreachable_instances_are_replaced_after_inactive_and_expunged_after_expunge() {
+        let a = app(
+            json!({"id": "/u", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+            "unreachableStrategy": {"inactiveAfterSeconds": 3, "expungeAfterSeconds": 30}}),
+        );
+        let (mut b, ids) = deployed(a, 0.0);
+        let old = ids[0].clone();
+        let (w, e, _) = b.apply_update(
+            &TaskStatus::new(TaskId::new(old.as_str()), TaskState::Unreachable),
+            10.0,
+        );
+        assert!(e.iter().any(|e| e.body["condition"] == "Unreachable"));
+        // The unreachable time is in the instance key (survives failover).
+        let Write::Put(_, v) = &w[0] else {
+            panic!("{w:?}")
+        };
+        let stored: Instance = serde_json::from_slice(v).unwrap();
+        assert_eq!(stored.unreachable_since, Some(10.0));
+        // Still counts: nothing launched before inactiveAfterSeconds.
+        b.drive(12.9);
+        assert!(b.queue.is_empty());
+        let d = b.drive(13.0);
+        assert!(d
+            .events
+            .iter()
+            .any(|e| e.body["condition"] == "UnreachableInactive"));
+        assert!(b.instances[&old].unreachable_inactive);
+        assert_eq!(b.queue["/u"].count, 1);
+        b.match_offers(&[offer(2)], "*", 13.0);
+        let new = b.instances.keys().find(|k| **k != old).unwrap().clone();
+        update(&mut b, &new, TaskState::Running, None, 14.0);
+        assert!(b.drive(14.0).kills.is_empty());
+        // The old task comes back: a surplus; YOUNGEST_FIRST kills the new.
+        update(&mut b, &old, TaskState::Running, None, 15.0);
+        assert_eq!(b.instances[&old].unreachable_since, None);
+        let d = b.drive(15.0);
+        assert_eq!(
+            d.kills
+                .iter()
+                .map(|k| k.task_id.as_str())
+                .collect::<Vec<_>>(),
+            [new.as_str()]
+        );
+        update(&mut b, &new, TaskState::Killed, None, 16.0);
+        // Unreachable again, for good: expunged after 30 s, with a kill.
+        update(&mut b, &old, TaskState::Unreachable, None, 20.0);
+        b.drive(23.0);
+        b.match_offers(&[offer(2)], "*", 23.0);
+        let d = b.drive(49.9);
+        assert!(d.kills.is_empty());
+        let d = b.drive(50.0);
+        assert_eq!(d.kills[0].task_id, old);
+        assert!(d.writes.contains(&Write::Delete(instance_key(&old))));
+        assert!(!b.instances.contains_key(&old));
+        assert_eq!(b.instances_of("/u").count(), 1);
+
+        // The app deleted while its instance is unreachable (and no
+        // longer counted): expunged, not left behind.
+        let last = b.instances.keys().next().unwrap().clone();
+        update(&mut b, &last, TaskState::Running, None, 51.0);
+        update(&mut b, &last, TaskState::Unreachable, None, 52.0);
+        b.drive(56.0);
+        assert!(b.instances[&last].unreachable_inactive);
+        b.change(
+            vec![],
+            vec!["/u".into()],
+            &BTreeSet::new(),
+            true,
+            "d9".into(),
+            57.0,
+        )
+        .unwrap();
+        let d = b.drive(57.0);
+        assert_eq!(d.kills[0].task_id, last);
+        assert!(b.instances.is_empty());
+        b.drive(57.1);
+        assert!(b.deployments.is_empty());
+    }
+
+    #[test]
+    fn disabled_unreachable_strategy_never_replaces_and_default_replaces_at_once() {
+        let a = app(
+            json!({"id": "/d", "cmd": "sleep 100", "cpus": 0.1, "mem": 16,
+            "unreachableStrategy": "disabled"}),
+        );
+        let (mut b, ids) = deployed(a, 0.0);
+        update(&mut b, &ids[0], TaskState::Unreachable, None, 1.0);
+        let d = b.drive(1e6);
+        assert!(d.kills.is_empty() && b.queue.is_empty());
+        assert!(b.instances.contains_key(&ids[0]));
+        // A deployment waiting on it says so.
+        let mut more = b.apps["/d"].clone();
+        more.instances = 2;
+        b.change(
+            vec![more],
+            vec![],
+            &BTreeSet::new(),
+            false,
+            "d2".into(),
+            1e6,
+        )
+        .unwrap();
+        b.drive(1e6);
+        let waiting = b.deployments["d2"].waiting.clone().unwrap_or_default();
+        assert!(waiting.contains("1 instances unreachable"), "{waiting}");
+
+        let a = app(json!({"id": "/z", "cmd": "sleep 100", "cpus": 0.1, "mem": 16}));
+        let (mut b, ids) = deployed(a, 0.0);
+        update(&mut b, &ids[0], TaskState::Unreachable, None, 1.0);
+        let d = b.drive(1.0);
+        assert_eq!(d.kills[0].task_id, ids[0], "(0, 0): expunged at once");
+        assert_eq!(b.queue["/z"].count, 1);
+    }
+
+    #[test]
+    fn marathon_side_checks_are_probed_and_all_checks_decide_health() {
+        let a = app(
+            json!({"id": "/p", "cmd": "x", "cpus": 0.1, "mem": 16, "healthChecks": [
+            {"protocol": "HTTP", "path": "/ok", "gracePeriodSeconds": 0, "intervalSeconds": 1,
+             "timeoutSeconds": 1, "maxConsecutiveFailures": 2},
+            {"protocol": "COMMAND", "command": {"value": "true"}}]}),
+        );
+        // Only the COMMAND check goes to the agent.
+        let mut b = Books::default();
+        b.change(vec![a], vec![], &BTreeSet::new(), false, "d".into(), 0.0)
+            .unwrap();
+        b.drive(0.0);
+        let m = b.match_offers(&[offer(1)], "*", 0.0);
+        let hc = m.accepts[0].1[0].health_check.clone().unwrap();
+        assert_eq!(hc.effective_kind(), CheckType::Command);
+        let id = b.instances.keys().next().unwrap().clone();
+        assert!(b.due_probes(0.5).is_empty(), "not running yet");
+        update(&mut b, &id, TaskState::Running, Some(true), 1.0);
+        let p = b.due_probes(1.0);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].index, 0);
+        assert!(
+            matches!(&p[0].target, health::Target::Http { url, .. } if url == "http://h1:31000/ok")
+        );
+        assert!(b.due_probes(1.5).is_empty(), "in flight");
+        let (_, e, k) = b.apply_probe(&id, 0, Outcome::Healthy, 1.2);
+        assert!(k.is_empty());
+        assert_eq!(e[0].kind, "health_status_changed_event");
+        assert!(b.instances[&id].is_healthy(&[]));
+        b.drive(1.2);
+        assert!(b.deployments.is_empty(), "healthy by both checks");
+        // The agent says unhealthy: not healthy, whatever the probe says.
+        update(&mut b, &id, TaskState::Running, Some(false), 1.5);
+        assert!(!b.instances[&id].is_healthy(&[]));
+        // … and its verdicts are recorded with their times.
+        let agent = b.instances[&id].probes[1].health.clone().unwrap();
+        assert_eq!(
+            (
+                agent.first_success,
+                agent.last_failure,
+                agent.consecutive_failures
+            ),
+            (Some(1.0), Some(1.5), 1)
+        );
+        update(&mut b, &id, TaskState::Running, Some(true), 1.6);
+        // Failures: the third in a row (more than 2) kills.
+        let mut kinds = Vec::new();
+        let mut kills = Vec::new();
+        for t in [2.0, 3.0, 4.0] {
+            assert_eq!(b.due_probes(t).len(), 1);
+            let (_, e, k) = b.apply_probe(
+                &id,
+                0,
+                Outcome::Unhealthy("500 Internal Server Error".into()),
+                t,
+            );
+            kinds.extend(e.into_iter().map(|e| e.kind));
+            kills.extend(k);
+        }
+        assert_eq!(
+            kinds,
+            [
+                "failed_health_check_event",
+                "health_status_changed_event",
+                "failed_health_check_event",
+                "failed_health_check_event",
+                "unhealthy_instance_kill_event"
+            ]
+        );
+        assert_eq!(kills.len(), 1);
+        assert!(b.instances[&id].killing_since.is_some());
+        assert_eq!(
+            b.failures["/p"].message,
+            "Failed health check: 500 Internal Server Error"
+        );
+        assert!(
+            b.due_probes(10.0).is_empty(),
+            "no probes while being killed"
+        );
+    }
+
     #[test]
     fn health_checks_become_mesos_checks() {
         let a = app(
@@ -1715,5 +2277,6 @@ mod tests {
         assert_eq!(hc.http.as_ref().unwrap().port, 31005);
         assert_eq!(hc.consecutive_failures, Some(2));
         assert_eq!(hc.grace_period_seconds, Some(5.0));
+        assert_eq!(hc.delay_seconds, Some(15.0), "Marathon's default delay");
     }
 }

@@ -232,6 +232,12 @@ impl Agent {
         self.spawn();
     }
 
+    /// The agent process's pid (to SIGSTOP it: a partition without
+    /// killing anything).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGTERM and wait: a graceful stop.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {

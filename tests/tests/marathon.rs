@@ -13,7 +13,14 @@
 //!   (`PUT /v2/groups/{id}` with `{"version"}`) through a deployment;
 //! * an HTTP callback subscriber (subscribed with the PyPI client through a
 //!   standby) gets a deployment's events in order, still gets them from
-//!   the new leader after a failover, and nothing once unsubscribed.
+//!   the new leader after a failover, and nothing once unsubscribed;
+//! * Marathon-side HTTP + TCP health checks: 3 healthy, one server broken
+//!   is killed after its failures and replaced (events and
+//!   `healthCheckResults` checked);
+//! * the same with a MESOS_HTTP check, which the agent runs;
+//! * an agent SIGSTOPped: its task is TASK_UNREACHABLE, replaced only after
+//!   `inactiveAfterSeconds` (across a Marathon failover), and when the
+//!   agent is back the surplus replacement is killed;
 //! * a pod of two containers (an HTTP server on a dynamic endpoint with a
 //!   health check, a sidecar) runs as task groups: two STABLE instances,
 //!   kill -9 of a server or an API kill replaces its instance (the sidecar
@@ -179,7 +186,7 @@ async fn http_servers_are_replaced_after_kill9_and_roll_within_bounds() {
         // Patient checks: on a loaded CI box a 2 s probe of python's
         // http.server can time out, and an old instance the agent kills for
         // that would count against Marathon's floor.
-        "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/", "gracePeriodSeconds": 15,
+        "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/", "gracePeriodSeconds": 15, "delaySeconds": 0,
                           "intervalSeconds": 1, "timeoutSeconds": 10, "maxConsecutiveFailures": 10}],
         "upgradeStrategy": {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.2},
     });
@@ -369,7 +376,7 @@ async fn killing_the_leader_during_a_deployment_completes_it_on_the_standby() {
     // deployment is still running when the leader dies.
     let app = json!({"id": "/svc", "cmd": "sleep 1000", "instances": 8, "cpus": 0.05, "mem": 16,
                      "healthChecks": [{"protocol": "COMMAND", "command": {"value": "test -e ready || (sleep 2; touch ready; false)"},
-                                       "gracePeriodSeconds": 60, "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 0}]});
+                                       "gracePeriodSeconds": 60, "delaySeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 0}]});
     // Sent to the standby: it proxies to the leader.
     let (status, body) = standby.send("POST", "/v2/apps", &app.to_string()).await;
     assert_eq!(status, 201, "{body}");
@@ -546,7 +553,7 @@ async fn a_task_failing_its_health_check_is_killed_and_replaced() {
     let app = json!({"id": "/flaky", "cmd": "touch started; sleep 1000", "cpus": 0.05, "mem": 16,
                      "healthChecks": [{"protocol": "COMMAND",
                                        "command": {"value": "test $(( $(date +%s) - $(stat -c %Y started) )) -lt 2"},
-                                       "gracePeriodSeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5,
+                                       "gracePeriodSeconds": 0, "delaySeconds": 0, "intervalSeconds": 1, "timeoutSeconds": 5,
                                        "maxConsecutiveFailures": 2}]});
     assert_eq!(
         marathon.send("POST", "/v2/apps", &app.to_string()).await.0,
@@ -947,6 +954,398 @@ async fn event_subscribers_get_every_event_in_order_across_a_failover() {
         "POSTs after unsubscribing (deployment {dep3}): {:#?}",
         &after[before..]
     );
+}
+
+/// Collects the raw SSE text of `/v2/events` in the background (the task
+/// ends with the returned handle).
+fn collect_events(
+    url: String,
+) -> (
+    std::sync::Arc<std::sync::Mutex<String>>,
+    tokio::task::JoinHandle<()>,
+) {
+    use futures::StreamExt;
+    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = text.clone();
+    let task = tokio::spawn(async move {
+        let Ok(resp) = reqwest::Client::new()
+            .get(format!("{url}/v2/events"))
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+        else {
+            return;
+        };
+        let mut body = Box::pin(resp.bytes_stream());
+        while let Some(Ok(chunk)) = body.next().await {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk));
+        }
+    });
+    (text, task)
+}
+
+/// Starts a Marathon against `master` (with `extra` flags) and waits
+/// until it is elected.
+async fn elected_marathon(master: &Master, extra: &[&str]) -> Marathon {
+    let marathon = Marathon::start(&master.url(), extra);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    marathon
+}
+
+/// The command of an app whose servers serve their sandbox's `www/`:
+/// `/health` answers 200 until [`break_health`] removes the file (404).
+const HEALTH_SERVER: &str = "mkdir -p www && echo ok > www/health && exec python3 -m http.server $PORT0 --bind 127.0.0.1 --directory www";
+
+/// Makes a [`HEALTH_SERVER`] task's `/health` answer 404.
+fn break_health(task_id: &str) {
+    let sandbox = task_pids(task_id)
+        .iter()
+        .filter_map(|p| std::fs::read_link(format!("/proc/{p}/cwd")).ok())
+        .find(|d| d.join("www/health").exists())
+        .unwrap_or_else(|| panic!("no sandbox with www/health for {task_id}"));
+    std::fs::remove_file(sandbox.join("www/health")).unwrap();
+}
+
+/// The JSON `data:` lines of collected SSE text with this `eventType`.
+fn events_of(text: &str, kind: &str) -> Vec<Value> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+        .filter(|e| e["eventType"] == kind)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marathon_probes_http_and_tcp_checks_and_replaces_a_failing_instance() {
+    if !dcos_tests::require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let mut marathon = elected_marathon(&master, &["--leader-ttl", "1"]).await;
+    // A standby, which probes only once it leads.
+    let standby = Marathon::start(&master.url(), &["--leader-ttl", "1"]);
+    let (events, events_task) = collect_events(marathon.url());
+    // Each server serves its sandbox's www/: /health answers 200 until
+    // the test removes the file, then 404. Both checks are Marathon's
+    // own: the leader probes them, nothing goes to the agent.
+    let app = json!({
+        "id": "/hc", "instances": 3, "cpus": 0.05, "mem": 32,
+        "cmd": HEALTH_SERVER,
+        "healthChecks": [
+            {"protocol": "HTTP", "path": "/health", "portIndex": 0, "gracePeriodSeconds": 30,
+             "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 2},
+            {"protocol": "TCP", "portIndex": 0, "gracePeriodSeconds": 30,
+             "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 3}
+        ],
+    });
+    let (status, body) = marathon.send("POST", "/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    wait_until(
+        Duration::from_secs(60),
+        "3 instances healthy by both checks",
+        || async {
+            let app = marathon.app("/hc").await;
+            app["tasksHealthy"] == 3
+                && app["tasks"].as_array().is_some_and(|t| {
+                    t.iter().all(|t| {
+                        t["healthCheckResults"]
+                            .as_array()
+                            .is_some_and(|r| r.len() == 2 && r.iter().all(|r| r["alive"] == true))
+                    })
+                })
+        },
+    )
+    .await;
+    let tasks = marathon.get("/v2/apps/hc/tasks").await;
+    let first = &tasks["tasks"][0];
+    let result = &first["healthCheckResults"][0];
+    assert_eq!(result["instanceId"], first["id"], "{result}");
+    assert_eq!(result["consecutiveFailures"], 0, "{result}");
+    assert!(result["firstSuccess"].is_string(), "{result}");
+    assert!(result["lastSuccess"].is_string(), "{result}");
+    assert!(result["lastFailureCause"].is_null(), "{result}");
+    wait_until(Duration::from_secs(30), "no deployment left", || async {
+        marathon.get("/v2/deployments").await == json!([])
+    })
+    .await;
+
+    // Break one server's /health: the leader's HTTP probe fails (the TCP
+    // one still passes), and after more than 2 failures in a row the
+    // instance is killed and replaced.
+    let victim = first["id"].as_str().unwrap().to_owned();
+    break_health(&victim);
+    wait_until(
+        Duration::from_secs(60),
+        "the failing instance killed, replaced, 3 healthy again",
+        || async {
+            let app = marathon.app("/hc").await;
+            app["tasksHealthy"] == 3
+                && app["tasks"]
+                    .as_array()
+                    .is_some_and(|t| t.len() == 3 && t.iter().all(|t| t["id"] != victim.as_str()))
+        },
+    )
+    .await;
+    let text = events.lock().unwrap().clone();
+    events_task.abort();
+    let failed = events_of(&text, "failed_health_check_event");
+    assert!(
+        failed
+            .iter()
+            .any(|e| e["instanceId"] == victim.as_str() && e["healthCheck"]["protocol"] == "HTTP"),
+        "{failed:?}"
+    );
+    let changed = events_of(&text, "health_status_changed_event");
+    assert!(
+        changed
+            .iter()
+            .any(|e| e["instanceId"] == victim.as_str() && e["alive"] == false),
+        "{changed:?}"
+    );
+    let app = marathon.app("/hc").await;
+    assert_eq!(app["lastTaskFailure"]["taskId"], victim.as_str(), "{app}");
+    assert!(
+        app["lastTaskFailure"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Failed health check"),
+        "{app}"
+    );
+    let killed = events_of(&text, "unhealthy_instance_kill_event");
+    assert_eq!(killed.len(), 1, "{killed:?}");
+    assert_eq!(killed[0]["taskId"], victim.as_str());
+    assert!(
+        killed[0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("404"),
+        "{}",
+        killed[0]
+    );
+
+    // The leader dies: the standby takes over and probes afresh (results
+    // are not stored; every first success is after the failover).
+    let last_seen = marathon.get("/v2/apps/hc/tasks").await["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| {
+            t["healthCheckResults"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|r| r["lastSuccess"].as_str().map(str::to_owned))
+        .max()
+        .unwrap();
+    marathon.kill9();
+    wait_until(Duration::from_secs(30), "the standby leads", || {
+        standby.is_leader()
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "the new leader's probes find 3 healthy",
+        || async {
+            let app = standby.app("/hc").await;
+            app["tasksHealthy"] == 3
+                && app["tasks"].as_array().is_some_and(|t| {
+                    t.iter().all(|t| {
+                        t["healthCheckResults"].as_array().is_some_and(|r| {
+                            r.len() == 2
+                                && r.iter().all(|r| {
+                                    r["firstSuccess"]
+                                        .as_str()
+                                        .is_some_and(|f| f > last_seen.as_str())
+                                })
+                        })
+                    })
+                })
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_instance_is_replaced_after_inactive_after_and_the_surplus_killed_when_back()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    // An agent is unreachable after 3 missed 1 s heartbeats.
+    let master = Master::start(
+        &tmp.path().join("master"),
+        None,
+        &[
+            "--agent-ping-timeout",
+            "1",
+            "--max-agent-ping-timeouts",
+            "3",
+        ],
+    );
+    let agents: Vec<Agent> = (0..2)
+        .map(|i| {
+            let first = 31000 + i * 500;
+            let resources = format!("cpus:4;mem:4096;disk:1000;ports:[{first}-{}]", first + 499);
+            Agent::start(
+                &tmp.path().join(format!("agent{i}")),
+                &master.url(),
+                &["--resources", &resources],
+            )
+        })
+        .collect();
+    // A short lease: the restarted Marathon takes over quickly.
+    let mut marathon = elected_marathon(&master, &["--leader-ttl", "1"]).await;
+    let app = json!({"id": "/u", "cmd": "sleep 1000", "cpus": 0.05, "mem": 16,
+                     "unreachableStrategy": {"inactiveAfterSeconds": 6, "expungeAfterSeconds": 120}});
+    let (status, body) = marathon.send("POST", "/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    wait_until(Duration::from_secs(30), "the instance runs", || {
+        marathon.settled("/u", 1)
+    })
+    .await;
+    let task = marathon.app("/u").await["tasks"][0].clone();
+    let original = task["id"].as_str().unwrap().to_owned();
+    let (stopped, other) = if task["slaveId"] == agents[0].id.as_str() {
+        (&agents[0], &agents[1])
+    } else {
+        (&agents[1], &agents[0])
+    };
+    let pid = stopped.pid().unwrap().to_string();
+    // SIGSTOP: the agent falls silent, its task keeps running.
+    assert!(Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let url = marathon.url();
+    let tasks = || async {
+        let tasks: Value = match reqwest::get(format!("{url}/v2/apps/u/tasks")).await {
+            Ok(r) => r.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        tasks["tasks"].as_array().cloned().unwrap_or_default()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the task is TASK_UNREACHABLE",
+        || async {
+            tasks()
+                .await
+                .iter()
+                .any(|t| t["id"] == original.as_str() && t["state"] == "TASK_UNREACHABLE")
+        },
+    )
+    .await;
+    let seen = Instant::now();
+    let app = marathon.app("/u").await;
+    assert_eq!(
+        app["tasksRunning"], 0,
+        "an unreachable task is not running: {app}"
+    );
+    // Not replaced before inactiveAfterSeconds (6 s, counted from the
+    // master's unreachable time, a little before we saw it: 4 s checked),
+    // across a Marathon failover (that time is in the instance's key).
+    while seen.elapsed() < Duration::from_secs(2) {
+        let t = tasks().await;
+        assert_eq!(t.len(), 1, "replaced too early: {t:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    marathon.restart();
+    wait_until(Duration::from_secs(30), "marathon is elected again", || {
+        marathon.is_leader()
+    })
+    .await;
+    wait_until(
+        Duration::from_secs(30),
+        "a replacement runs on the other agent",
+        || async {
+            let t = tasks().await;
+            let replaced = t.iter().any(|t| t["id"] != original.as_str());
+            assert!(
+                !replaced || seen.elapsed() >= Duration::from_secs(4),
+                "replaced after {:?}: {t:?}",
+                seen.elapsed()
+            );
+            t.iter().any(|t| {
+                t["id"] != original.as_str()
+                    && t["state"] == "TASK_RUNNING"
+                    && t["slaveId"] == other.id.as_str()
+            })
+        },
+    )
+    .await;
+    // SIGCONT: the agent re-registers, its task is running again, and the
+    // replacement (the younger) is killed: one instance, the original.
+    assert!(Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    wait_until(
+        Duration::from_secs(40),
+        "the original back, the surplus replacement killed",
+        || async {
+            let t = tasks().await;
+            t.len() == 1 && t[0]["id"] == original.as_str() && t[0]["state"] == "TASK_RUNNING"
+        },
+    )
+    .await;
+    wait_until(
+        Duration::from_secs(20),
+        "the master runs one task",
+        || async {
+            master_tasks(&master)
+                .await
+                .iter()
+                .filter(|t| t["state"] == "TASK_RUNNING")
+                .count()
+                == 1
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_failing_its_mesos_http_check_is_killed_by_the_agent_and_replaced() {
+    if !dcos_tests::require_tool("python3") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = elected_marathon(&master, &[]).await;
+    // MESOS_HTTP: the agent probes, the leader only reads the verdicts.
+    let app = json!({"id": "/mh", "cpus": 0.05, "mem": 32, "cmd": HEALTH_SERVER,
+                     "healthChecks": [{"protocol": "MESOS_HTTP", "path": "/health", "gracePeriodSeconds": 30, "delaySeconds": 0,
+                                       "intervalSeconds": 1, "timeoutSeconds": 5, "maxConsecutiveFailures": 2}]});
+    let (status, body) = marathon.send("POST", "/v2/apps", &app.to_string()).await;
+    assert_eq!(status, 201, "{body}");
+    wait_until(Duration::from_secs(60), "the server is healthy", || {
+        marathon.settled("/mh", 1)
+    })
+    .await;
+    let task = marathon.app("/mh").await["tasks"][0].clone();
+    let result = &task["healthCheckResults"][0];
+    assert!(result["firstSuccess"].is_string(), "{result}");
+    let first = task["id"].as_str().unwrap().to_owned();
+    break_health(&first);
+    wait_until(
+        Duration::from_secs(60),
+        "the failing server killed and replaced",
+        || async {
+            let app = marathon.app("/mh").await;
+            app["lastTaskFailure"]["taskId"] == first.as_str()
+                && app["tasks"]
+                    .as_array()
+                    .is_some_and(|t| t.len() == 1 && t[0]["id"] != first.as_str())
+                && app["tasksHealthy"] == 1
+        },
+    )
+    .await;
 }
 
 /// The `::status` of a pod (`Null` if unknown).
