@@ -681,48 +681,10 @@ impl AppDefinition {
                 );
             }
         }
-        match &self.unreachable_strategy {
-            Value::String(s) if s == "disabled" => {}
-            Value::Object(o) => {
-                let mut secs = [0.0; 2];
-                for (i, field) in ["inactiveAfterSeconds", "expungeAfterSeconds"]
-                    .into_iter()
-                    .enumerate()
-                {
-                    match o.get(field) {
-                        None => {}
-                        Some(v) => match v.as_i64() {
-                            Some(n) if n >= 0 => secs[i] = n as f64,
-                            Some(n) => c.fail(
-                                p(&format!("unreachableStrategy/{field}")),
-                                format!("got {n}, expected 0 or more"),
-                            ),
-                            None => c.fail(
-                                p(&format!("unreachableStrategy/{field}")),
-                                "expected an integer number of seconds",
-                            ),
-                        },
-                    }
-                }
-                // Marathon's words (an accord bound on the durations).
-                if secs[0] > secs[1] {
-                    let s = |n: f64| {
-                        if n == 1.0 {
-                            "1 second".to_owned()
-                        } else {
-                            format!("{n} seconds")
-                        }
-                    };
-                    c.fail(
-                        p("unreachableStrategy/inactiveAfterSeconds"),
-                        format!("got {}, expected {} or less", s(secs[0]), s(secs[1])),
-                    );
-                }
-            }
-            _ => c.fail(
-                p("unreachableStrategy"),
-                "must be \"disabled\" or {inactiveAfterSeconds, expungeAfterSeconds}",
-            ),
+        for (path, error) in
+            unreachable_violations(&self.unreachable_strategy, &p("unreachableStrategy"))
+        {
+            c.fail(path, error);
         }
         if let Some(g) = self.task_kill_grace_period_seconds {
             if !at_least(g, 0.0) {
@@ -849,6 +811,58 @@ fn flatten_into(
             flatten_into(g, &id, &format!("{prefix}/groups({i})"), c, out);
         }
     }
+}
+
+/// The violations of an `unreachableStrategy` (an app's, or a pod's under
+/// `scheduling`) at `path`: `"disabled"` or `{inactiveAfterSeconds,
+/// expungeAfterSeconds}`, integers ≥ 0, inactive ≤ expunge.
+pub fn unreachable_violations(strategy: &Value, path: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut fail = |path: String, error: &str| out.push((path, error.to_owned()));
+    match strategy {
+        Value::String(s) if s == "disabled" => {}
+        Value::Object(o) => {
+            let mut secs = [0.0; 2];
+            for (i, field) in ["inactiveAfterSeconds", "expungeAfterSeconds"]
+                .into_iter()
+                .enumerate()
+            {
+                match o.get(field) {
+                    None => {}
+                    Some(v) => match v.as_i64() {
+                        Some(n) if n >= 0 => secs[i] = n as f64,
+                        Some(n) => fail(
+                            format!("{path}/{field}"),
+                            &format!("got {n}, expected 0 or more"),
+                        ),
+                        None => fail(
+                            format!("{path}/{field}"),
+                            "expected an integer number of seconds",
+                        ),
+                    },
+                }
+            }
+            // Marathon's words (an accord bound on the durations).
+            if secs[0] > secs[1] {
+                let s = |n: f64| {
+                    if n == 1.0 {
+                        "1 second".to_owned()
+                    } else {
+                        format!("{n} seconds")
+                    }
+                };
+                fail(
+                    format!("{path}/inactiveAfterSeconds"),
+                    &format!("got {}, expected {} or less", s(secs[0]), s(secs[1])),
+                );
+            }
+        }
+        _ => fail(
+            path.to_owned(),
+            "must be \"disabled\" or {inactiveAfterSeconds, expungeAfterSeconds}",
+        ),
+    }
+    out
 }
 
 #[cfg(test)]

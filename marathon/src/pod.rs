@@ -382,7 +382,8 @@ pub struct PodScheduling {
     /// YOUNGEST_FIRST or OLDEST_FIRST.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_selection: Option<String>,
-    /// Accepted and stored (see the app's).
+    /// As the app's (`"disabled"` or `{inactiveAfterSeconds,
+    /// expungeAfterSeconds}`), for the pod's instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable_strategy: Option<Value>,
 }
@@ -679,6 +680,12 @@ impl PodDefinition {
                 "/scheduling/backoff/maxLaunchDelay",
                 "got a negative value, expected 0 or more",
             );
+        }
+        if let Some(u) = &s.unreachable_strategy {
+            let path = "/scheduling/unreachableStrategy";
+            for (path, error) in crate::app::unreachable_violations(u, path) {
+                c.fail(path, error);
+            }
         }
         if !(0.0..=1.0).contains(&s.upgrade.minimum_health_capacity) {
             c.fail(
@@ -1705,5 +1712,106 @@ mod tests {
             killed,
             vec![format!("{second}.side"), format!("{second}.srv")]
         );
+    }
+    #[test]
+    fn a_pod_instance_unreachable_is_aged_by_its_strategy_and_never_probed() {
+        use crate::state::{Books, Write};
+        use dcos_api::v1::{FrameworkId, Offer, TaskId, TaskStatus};
+        let offer = |n: u32| {
+            let mut o: Offer = serde_json::from_value(json!({
+                "id": {"value": format!("o{n}")}, "framework_id": {"value": "f"},
+                "agent_id": {"value": format!("a{n}")}, "hostname": format!("h{n}"),
+                "resources": [],
+            }))
+            .unwrap();
+            o.resources = vec![
+                Resource::scalar("cpus", 4.0),
+                Resource::scalar("mem", 1024.0),
+                Resource::scalar("disk", 100.0),
+                Resource::ranges("ports", [(31000, 31100)]),
+            ];
+            o.framework_id = FrameworkId::new("f");
+            o
+        };
+        let update = |b: &mut Books, task: &str, state: TaskState, healthy: Option<bool>, now| {
+            let mut s = TaskStatus::new(TaskId::new(task), state);
+            s.healthy = healthy;
+            b.apply_update(&s, now)
+        };
+        // The strategy is validated as an app's, under scheduling.
+        let mut bad = web();
+        bad["scheduling"]["unreachableStrategy"] =
+            json!({"inactiveAfterSeconds": 9, "expungeAfterSeconds": 1});
+        assert_eq!(
+            pod(bad).unwrap_err(),
+            vec!["/scheduling/unreachableStrategy/inactiveAfterSeconds"]
+        );
+        let mut v = web();
+        v["scaling"]["instances"] = json!(1);
+        v["scheduling"]["unreachableStrategy"] =
+            json!({"inactiveAfterSeconds": 5, "expungeAfterSeconds": 20});
+        let mut b = Books::default();
+        b.change(
+            vec![pod(v).unwrap().run_spec()],
+            vec![],
+            &Default::default(),
+            false,
+            "d1".into(),
+            0.0,
+        )
+        .unwrap();
+        b.drive(0.0);
+        b.match_offers(&[offer(1)], "*", 0.0);
+        let id = b.instances.keys().next().unwrap().clone();
+        update(
+            &mut b,
+            &format!("{id}.srv"),
+            TaskState::Running,
+            Some(true),
+            1.0,
+        );
+        update(&mut b, &format!("{id}.side"), TaskState::Running, None, 1.0);
+        assert!(b.instances[&id].is_up(&b.apps["/web/pod"]));
+        // A container's check is a Mesos check: the leader probes nothing.
+        assert!(b.due_probes(2.0).is_empty());
+        assert!(b.due_probes(30.0).is_empty());
+        b.drive(2.0);
+        assert!(b.deployments.is_empty());
+        // The agent is lost: unreachable from its first container's
+        // update, still counted until inactiveAfterSeconds.
+        update(
+            &mut b,
+            &format!("{id}.srv"),
+            TaskState::Unreachable,
+            None,
+            10.0,
+        );
+        assert_eq!(b.instances[&id].state, TaskState::Unreachable);
+        assert_eq!(b.instances[&id].unreachable_since, Some(10.0));
+        update(
+            &mut b,
+            &format!("{id}.side"),
+            TaskState::Unreachable,
+            None,
+            10.5,
+        );
+        assert_eq!(b.instances[&id].unreachable_since, Some(10.0));
+        b.drive(14.9);
+        assert!(b.queue.is_empty());
+        let d = b.drive(15.0);
+        assert!(d
+            .events
+            .iter()
+            .any(|e| e.body["condition"] == "UnreachableInactive"));
+        assert_eq!(b.queue["/web/pod"].count, 1);
+        // Expunged after expungeAfterSeconds: each container killed.
+        let d = b.drive(30.0);
+        let mut killed: Vec<String> = d.kills.into_iter().map(|k| k.task_id).collect();
+        killed.sort();
+        assert_eq!(killed, vec![format!("{id}.side"), format!("{id}.srv")]);
+        assert!(d
+            .writes
+            .contains(&Write::Delete(crate::state::instance_key(&id))));
+        assert!(!b.instances.contains_key(&id));
     }
 }

@@ -977,18 +977,22 @@ impl Books {
     }
 
     /// Forgets an (unreachable) instance: removed from the books and the
-    /// store; a kill in case it comes back.
-    fn expunge(&mut self, task_id: &str) -> (Option<Kill>, Option<Write>) {
+    /// store; a kill of each of its tasks (a pod instance's containers)
+    /// in case it comes back.
+    fn expunge(&mut self, task_id: &str) -> (Vec<Kill>, Option<Write>) {
         match self.remove_instance(task_id) {
             Some(inst) => (
-                Some(Kill {
-                    task_id: inst.task_id,
-                    agent_id: inst.agent_id,
-                    grace_seconds: None,
-                }),
+                Self::task_ids(&inst)
+                    .into_iter()
+                    .map(|task_id| Kill {
+                        task_id,
+                        agent_id: inst.agent_id.clone(),
+                        grace_seconds: None,
+                    })
+                    .collect(),
                 Some(Write::Delete(instance_key(task_id))),
             ),
-            None => (None, None),
+            None => (Vec::new(), None),
         }
     }
 
