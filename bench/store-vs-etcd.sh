@@ -15,6 +15,12 @@ SEQ_OPS=${SEQ_OPS:-2000}
 CONC_OPS=${CONC_OPS:-16000}
 CONC_CLIENTS=${CONC_CLIENTS:-16}
 ROUNDS=${ROUNDS:-1}
+# For investigating one side: SYSTEMS="dcos" NODES="3" CASES="seq" NO_BUILD=1
+# (SYSTEMS may also name "dcosnostream": ours with every Raft append an HTTP
+# request, DCOS_STORE_NO_STREAM=1, to measure what the replication stream buys)
+SYSTEMS=${SYSTEMS:-etcd dcos}
+NODES=${NODES:-1 3}
+CASES=${CASES:-seq conc}
 
 for port in 23790 23791 23792 23800 23801 23802 25050 25051 25052; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
@@ -25,7 +31,7 @@ if ! command -v etcd >/dev/null; then
   echo "installing etcd-server and etcd-client from Debian..." >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq etcd-server etcd-client >/dev/null
 fi
-cargo build --release -q -p dcos-cli -p dcos-bench
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p dcos-cli -p dcos-bench
 DCOS=target/release/dcos
 BENCH=target/release/dcos-bench
 OUT=target/bench/store-vs-etcd.jsonl
@@ -94,20 +100,23 @@ start_dcos() { # n -> sets LEADER
   LEADER=$(curl -fsS "http://127.0.0.1:25050/store/v1/status" | python3 -c 'import json,sys; print("http://" + json.load(sys.stdin)["leader_addr"])')
 }
 
+start_dcosnostream() { DCOS_STORE_NO_STREAM=1 start_dcos "$@"; }
+
 run() { # target leader label clients ops
-  "$BENCH" kv-put --target "$1" --endpoint "$2" --label "$3" --clients "$4" --ops "$5" | tee -a "$OUT" >&2
+  local base=dcos
+  [ "${1#etcd}" != "$1" ] && base=etcd
+  "$BENCH" kv-put --target "$base" --endpoint "$2" --label "$3" --clients "$4" --ops "$5" |
+    sed "s/\"target\":\"$base\"/\"target\":\"$1\"/" | tee -a "$OUT" >&2
 }
 
 for round in $(seq 1 "$ROUNDS"); do
-  for n in 1 3; do
-    start_etcd "$n"
-    run etcd "$LEADER" "${n}node-seq" 1 "$SEQ_OPS"
-    run etcd "$LEADER" "${n}node-c$CONC_CLIENTS" "$CONC_CLIENTS" "$CONC_OPS"
-    stop_all
-    start_dcos "$n"
-    run dcos "$LEADER" "${n}node-seq" 1 "$SEQ_OPS"
-    run dcos "$LEADER" "${n}node-c$CONC_CLIENTS" "$CONC_CLIENTS" "$CONC_OPS"
-    stop_all
+  for n in $NODES; do
+    for system in $SYSTEMS; do
+      "start_$system" "$n"
+      case " $CASES " in *" seq "*) run "$system" "$LEADER" "${n}node-seq" 1 "$SEQ_OPS" ;; esac
+      case " $CASES " in *" conc "*) run "$system" "$LEADER" "${n}node-c$CONC_CLIENTS" "$CONC_CLIENTS" "$CONC_OPS" ;; esac
+      stop_all
+    done
   done
 done
 
@@ -122,8 +131,17 @@ def med(xs):
 print("| case | etcd ops/s | etcd p50 / p99 ms | dcos ops/s | dcos p50 / p99 ms | dcos / etcd ops/s |")
 print("|---|---|---|---|---|---|")
 for label, t in rows.items():
-    e, d = t["etcd"], t["dcos"]
+    e, d = t.get("etcd"), t.get("dcos")
+    if not e or not d:
+        for name, rs in (("etcd", e), ("dcos", d)):
+            for r in rs or []:
+                print(f"| {label} | {name} | {r['ops_per_sec']:,.0f} ops/s | p50 {r['p50_ms']:.2f} / p99 {r['p99_ms']:.2f} ms |")
+        continue
     eo, do = med([r["ops_per_sec"] for r in e]), med([r["ops_per_sec"] for r in d])
     print(f"| {label} | {eo:,.0f} | {med([r['p50_ms'] for r in e]):.2f} / {med([r['p99_ms'] for r in e]):.2f} "
           f"| {do:,.0f} | {med([r['p50_ms'] for r in d]):.2f} / {med([r['p99_ms'] for r in d]):.2f} | {do / eo:.2f}x |")
+    for other, o in t.items():
+        if other not in ("etcd", "dcos"):
+            oo = med([r["ops_per_sec"] for r in o])
+            print(f"| {label} ({other}) | | | {oo:,.0f} | {med([r['p50_ms'] for r in o]):.2f} / {med([r['p99_ms'] for r in o]):.2f} | {oo / eo:.2f}x |")
 PY

@@ -84,9 +84,18 @@ async fn leader_kill9_loses_no_acknowledged_write_and_watch_sees_each_revision_o
     )
     .await;
 
-    // kill -9 the leader.
+    // The followers answer the leader's appends on replication streams.
     let status = masters[0].status().await;
     let leader_addr = status.leader_addr.expect("a leader");
+    for m in masters.iter().filter(|m| m.addr() != leader_addr) {
+        let s = m.status().await;
+        assert!(
+            s.replication_streams >= 1,
+            "a stream from the leader: {s:?}"
+        );
+    }
+
+    // kill -9 the leader.
     let leader = masters
         .iter()
         .position(|m| m.addr() == leader_addr)
@@ -161,6 +170,17 @@ async fn leader_kill9_loses_no_acknowledged_write_and_watch_sees_each_revision_o
         .await
         .unwrap();
     assert_eq!(local.kvs, all.kvs, "the restarted node holds the same data");
+    // The old leader's streams died with it; the restarted node (a
+    // follower now) answers the new leader's.
+    wait_until(
+        Duration::from_secs(30),
+        "the restarted node answers the new leader on a stream",
+        || async {
+            let s = restarted.status().await;
+            matches!(s, Ok(s) if s.replication_streams >= 1)
+        },
+    )
+    .await;
     let s = masters[survivor].status().await;
     assert!(
         s.purged_index.is_some_and(|p| p >= 100),

@@ -13,6 +13,7 @@
 //! | `GET /store/v1/status` | – | [`Status`] |
 //! | `GET/POST /store/v1/members`, `DELETE /store/v1/members/{id}` | [`JoinRequest`] | `[Member]` |
 //! | `POST /store/raft/{append,vote,snapshot}` | MessagePack | Raft RPCs between nodes |
+//! | `GET /store/raft/stream` (`Upgrade`) | frames | the replication stream ([`crate::stream`]) |
 //!
 //! Errors are `{"error": code, "message": text, ...}` with the status of
 //! [`KvError::status_code`]. A follower answers writes and linearizable
@@ -153,6 +154,7 @@ pub fn router(node: Arc<StoreNode>) -> Router {
         .route("/store/raft/append", post(raft_append))
         .route("/store/raft/vote", post(raft_vote))
         .route("/store/raft/snapshot", post(raft_snapshot))
+        .route("/store/raft/stream", get(crate::stream::serve))
         .with_state(Arc::clone(&node))
         .layer(middleware::from_fn(complete_redirects))
         .layer(DefaultBodyLimit::max(64 * 1024 * 1024));

@@ -34,6 +34,7 @@ pub mod node;
 pub mod raft;
 pub mod shared;
 pub mod sqlite;
+pub mod stream;
 pub mod types;
 
 pub use client::Client;

@@ -65,6 +65,8 @@ pub struct StoreNode {
     shared: Arc<SharedMachine>,
     leases: Mutex<LeaseClock>,
     stop: CancellationToken,
+    /// Replication streams ([`crate::stream`]) this node is answering.
+    streams: std::sync::atomic::AtomicU64,
 }
 
 /// Most commands in one batched log entry.
@@ -140,6 +142,17 @@ async fn propose_batches(raft: Raft, mut queue: mpsc::Receiver<Proposal>) {
                 }
             }
         }
+    }
+}
+
+/// See [`StoreNode::stream_served`].
+pub(crate) struct StreamGuard(Arc<StoreNode>);
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        self.0
+            .streams
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -234,6 +247,7 @@ impl StoreNode {
             shared,
             leases: Mutex::new(LeaseClock::default()),
             stop: CancellationToken::new(),
+            streams: std::sync::atomic::AtomicU64::new(0),
         });
         tokio::spawn(Arc::clone(&node).expire_leases());
         Ok(node)
@@ -386,7 +400,15 @@ impl StoreNode {
             snapshot_index: m.snapshot.map(|l| l.index),
             purged_index: m.purged.map(|l| l.index),
             members: self.members(),
+            replication_streams: self.streams.load(std::sync::atomic::Ordering::Relaxed),
         }
+    }
+
+    /// Counts a replication stream this node answers while the guard lives.
+    pub(crate) fn stream_served(self: &Arc<Self>) -> StreamGuard {
+        self.streams
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        StreamGuard(Arc::clone(self))
     }
 
     fn is_leader(&self) -> bool {

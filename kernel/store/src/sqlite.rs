@@ -14,6 +14,11 @@
 //! loss takes the last few, they are re-applied from the log, which still
 //! holds them (the log is purged only behind a persisted snapshot).
 //!
+//! Checkpoints (copying the WAL into the database file) run on a connection
+//! of their own every [`CHECKPOINT_EVERY`] (`PASSIVE`: never waiting for the
+//! writer), not inside whichever commit crossed SQLite's auto-checkpoint
+//! threshold: that commit used to carry a 4 MB copy and an extra fsync.
+//!
 //! The state machine's rows are written in batches, at most every
 //! [`FLUSH_EVERY`]: only the rows that changed (keys, leases, watch history)
 //! and one metadata row holding the applied log id, in one transaction:
@@ -72,7 +77,11 @@ pub async fn open(
         .max_connections(1)
         .min_connections(1)
         .test_before_acquire(false)
-        .connect_with(base.clone().synchronous(SqliteSynchronous::Full))
+        .connect_with(
+            base.clone()
+                .synchronous(SqliteSynchronous::Full)
+                .pragma("wal_autocheckpoint", "0"),
+        )
         .await?;
     for stmt in SCHEMA {
         sqlx::query(stmt).execute(&writer).await?;
@@ -81,17 +90,45 @@ pub async fn open(
         .max_connections(4)
         .min_connections(1)
         .test_before_acquire(false)
-        .connect_with(base.read_only(true))
+        .connect_with(base.clone().read_only(true))
+        .await?;
+    let checkpointer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .test_before_acquire(false)
+        .connect_with(base.synchronous(SqliteSynchronous::Full))
         .await?;
     let sm = SqliteStateMachine::load(writer.clone(), reader.clone(), history).await?;
-    Ok((
-        SqliteLogStore {
-            writer,
-            reader,
-            recent: Arc::default(),
-        },
-        sm,
-    ))
+    let log = SqliteLogStore {
+        writer,
+        reader,
+        recent: Arc::default(),
+    };
+    tokio::spawn(checkpoints(Arc::downgrade(&log.recent), checkpointer));
+    Ok((log, sm))
+}
+
+/// How often the WAL is checkpointed into the database file.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the log store (whose
+/// cache `alive` points at) is gone.
+async fn checkpoints<T>(alive: std::sync::Weak<T>, pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if alive.strong_count() == 0 {
+            break;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+        }
+    }
+    pool.close().await;
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, rmp_serde::encode::Error> {

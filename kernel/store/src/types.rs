@@ -334,6 +334,10 @@ pub struct Status {
     /// Log entries up to here have been deleted (compacted behind a snapshot).
     pub purged_index: Option<u64>,
     pub members: Vec<Member>,
+    /// Replication streams this node answers (a follower: one per leader
+    /// connection; appends after a peer's first travel on it).
+    #[serde(default)]
+    pub replication_streams: u64,
 }
 
 /// `POST /store/v1/members`: add a node (it becomes a voter once caught up).
