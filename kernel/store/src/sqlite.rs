@@ -5,7 +5,10 @@
 //! One writer connection serves both the log and the state machine, so
 //! their transactions queue in order instead of contending for SQLite's
 //! write lock (whose busy handler sleeps for milliseconds); reads go through
-//! a separate reader pool (WAL readers never block the writer).
+//! a separate reader pool (WAL readers never block the writer). The writer
+//! is a connection behind a fair mutex ([`Writer`]), not a pool of one: a
+//! pool pings the connection's thread every time a connection comes back,
+//! two more thread hops per log append.
 //!
 //! Durability: log writes commit with `synchronous=FULL`, so an appended
 //! entry is on disk before Raft counts it. State machine batches commit with
@@ -38,9 +41,11 @@ use openraft::{
     StorageError, StorageIOError, StoredMembership, Vote,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{ConnectOptions, Connection, Row, Sqlite, SqlitePool};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::machine::{Dirty, HistoryLimit, KvMachine};
 use crate::raft::{NodeId, TypeConfig};
@@ -73,19 +78,16 @@ pub async fn open(
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(Duration::from_secs(30));
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .test_before_acquire(false)
-        .connect_with(
-            base.clone()
-                .synchronous(SqliteSynchronous::Full)
-                .pragma("wal_autocheckpoint", "0"),
-        )
+    let mut conn = base
+        .clone()
+        .synchronous(SqliteSynchronous::Full)
+        .pragma("wal_autocheckpoint", "0")
+        .connect()
         .await?;
     for stmt in SCHEMA {
-        sqlx::query(stmt).execute(&writer).await?;
+        sqlx::query(stmt).execute(&mut conn).await?;
     }
+    let writer = Writer::new(conn);
     let reader = SqlitePoolOptions::new()
         .max_connections(4)
         .min_connections(1)
@@ -174,11 +176,67 @@ fn i64_of(v: u64) -> i64 {
 /// Rows per INSERT when appending (well under SQLite's variable limit).
 const APPEND_ROWS_PER_STATEMENT: usize = 256;
 
+/// The one writer connection (`synchronous=FULL` between transactions),
+/// shared by the log and the state machine; tokio's mutex is fair, so their
+/// transactions run in the order they asked.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    conn: Arc<Mutex<SqliteConnection>>,
+    /// Set when the connection could not be put back to `synchronous=FULL`:
+    /// from then on every write fails rather than run without fsync.
+    broken: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Writer {
+    fn new(conn: SqliteConnection) -> Self {
+        Writer {
+            conn: Arc::new(Mutex::new(conn)),
+            broken: Arc::default(),
+        }
+    }
+
+    /// The connection, for one statement or transaction.
+    async fn lock(&self) -> Result<MutexGuard<'_, SqliteConnection>, sqlx::Error> {
+        let conn = self.conn.lock().await;
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(sqlx::Error::WorkerCrashed);
+        }
+        Ok(conn)
+    }
+
+    /// The connection for a state machine transaction, which needs no fsync
+    /// of its own (see the module docs); give it back with [`Self::restore`].
+    async fn relaxed(&self) -> Result<MutexGuard<'_, SqliteConnection>, sqlx::Error> {
+        let mut conn = self.lock().await?;
+        sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *conn)
+            .await?;
+        Ok(conn)
+    }
+
+    /// Puts the connection back to `synchronous=FULL` whatever happened; if
+    /// that fails the writer is marked broken, so a log write never runs
+    /// without fsync.
+    async fn restore(
+        &self,
+        mut conn: MutexGuard<'_, SqliteConnection>,
+        result: Result<(), sqlx::Error>,
+    ) -> Result<(), sqlx::Error> {
+        if let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *conn)
+            .await
+        {
+            self.broken.store(true, std::sync::atomic::Ordering::SeqCst);
+            return result.and(Err(e));
+        }
+        result
+    }
+}
+
 /// The Raft log and vote.
 #[derive(Debug, Clone)]
 pub struct SqliteLogStore {
-    /// The one writer connection (`synchronous=FULL`).
-    writer: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
     /// The last entries written, so that replication (which reads what was
     /// just appended) does not go back to SQLite. Always equal to the rows
@@ -209,10 +267,11 @@ impl SqliteLogStore {
 
     async fn put_meta<T: Serialize>(&self, name: &str, v: &T) -> SResult<()> {
         let bytes = encode(v).map_err(write_err)?;
+        let mut conn = self.writer.lock().await.map_err(write_err)?;
         sqlx::query("INSERT OR REPLACE INTO raft_meta (name, value) VALUES (?, ?)")
             .bind(name)
             .bind(bytes)
-            .execute(&self.writer)
+            .execute(&mut *conn)
             .await
             .map_err(write_err)?;
         Ok(())
@@ -302,6 +361,7 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
             encoded.push((entry.log_id.index, encode(entry).map_err(write_err)?));
         }
         let result: Result<(), sqlx::Error> = async {
+            let mut conn = self.writer.lock().await?;
             // One statement per chunk of entries, one transaction (and one
             // fsync) per append. A single statement is its own transaction:
             // no BEGIN/COMMIT round trips on the common path.
@@ -312,10 +372,10 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
                 insert.push_values(&encoded, |mut row, (idx, bytes)| {
                     row.push_bind(i64_of(*idx)).push_bind(bytes.as_slice());
                 });
-                insert.build().execute(&self.writer).await?;
+                insert.build().execute(&mut *conn).await?;
                 return Ok(());
             }
-            let mut tx = self.writer.begin().await?;
+            let mut tx = conn.begin().await?;
             for chunk in encoded.chunks(APPEND_ROWS_PER_STATEMENT) {
                 let mut insert = sqlx::QueryBuilder::<Sqlite>::new(
                     "INSERT OR REPLACE INTO raft_log (idx, entry) ",
@@ -361,9 +421,10 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
         // Forget first: between the two steps a reader must not find in the
         // cache what the database no longer has.
         self.recent().retain(|e| e.log_id.index < log_id.index);
+        let mut conn = self.writer.lock().await.map_err(write_err)?;
         sqlx::query("DELETE FROM raft_log WHERE idx >= ?")
             .bind(i64_of(log_id.index))
-            .execute(&self.writer)
+            .execute(&mut *conn)
             .await
             .map_err(write_err)?;
         Ok(())
@@ -372,7 +433,8 @@ impl RaftLogStorage<TypeConfig> for SqliteLogStore {
     async fn purge(&mut self, log_id: LogId<NodeId>) -> SResult<()> {
         let bytes = encode(&log_id).map_err(write_err)?;
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = self.writer.begin().await?;
+            let mut conn = self.writer.lock().await?;
+            let mut tx = conn.begin().await?;
             sqlx::query("INSERT OR REPLACE INTO raft_meta (name, value) VALUES ('last_purged', ?)")
                 .bind(bytes)
                 .execute(&mut *tx)
@@ -402,7 +464,7 @@ struct SmMeta {
 /// The KV state machine: in memory for reads, persisted row by row.
 #[derive(Debug)]
 pub struct SqliteStateMachine {
-    writer: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
     shared: Arc<SharedMachine>,
     applied: Option<LogId<NodeId>>,
@@ -422,7 +484,7 @@ pub const FLUSH_EVERY_ROWS: usize = 4096;
 
 impl SqliteStateMachine {
     async fn load(
-        writer: SqlitePool,
+        writer: Writer,
         pool: SqlitePool,
         history: HistoryLimit,
     ) -> Result<Self, sqlx::Error> {
@@ -526,7 +588,7 @@ impl SqliteStateMachine {
         for b in &self.pending.batches {
             history_rows.push((b.revision, encode(b).map_err(write_err)?));
         }
-        let mut conn = relaxed(&self.writer).await.map_err(write_err)?;
+        let mut conn = self.writer.relaxed().await.map_err(write_err)?;
         let result: Result<(), sqlx::Error> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::query("INSERT OR REPLACE INTO sm_meta (name, value) VALUES ('state', ?)")
@@ -568,7 +630,8 @@ impl SqliteStateMachine {
             tx.commit().await
         }
         .await;
-        restore(conn, result)
+        self.writer
+            .restore(conn, result)
             .await
             .map_err(|e| StorageError::from(StorageIOError::write_state_machine(&e)))?;
         self.pending = Dirty::default();
@@ -598,7 +661,7 @@ impl SqliteStateMachine {
         for b in &history {
             history_rows.push((b.revision, encode(b).map_err(write_err)?));
         }
-        let mut conn = relaxed(&self.writer).await.map_err(write_err)?;
+        let mut conn = self.writer.relaxed().await.map_err(write_err)?;
         let result: Result<(), sqlx::Error> = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             for table in ["sm_kv", "sm_lease", "sm_history"] {
@@ -625,35 +688,8 @@ impl SqliteStateMachine {
             tx.commit().await
         }
         .await;
-        restore(conn, result).await.map_err(write_err)
+        self.writer.restore(conn, result).await.map_err(write_err)
     }
-}
-
-/// Takes the writer connection for a state machine transaction, which
-/// needs no fsync of its own (see the module docs).
-async fn relaxed(writer: &SqlitePool) -> Result<PoolConnection<Sqlite>, sqlx::Error> {
-    let mut conn = writer.acquire().await?;
-    sqlx::query("PRAGMA synchronous = NORMAL")
-        .execute(&mut *conn)
-        .await?;
-    Ok(conn)
-}
-
-/// Puts the writer connection back to `synchronous=FULL` whatever happened;
-/// a connection that cannot be restored is closed rather than reused, so a
-/// log write never runs without fsync.
-async fn restore(
-    mut conn: PoolConnection<Sqlite>,
-    result: Result<(), sqlx::Error>,
-) -> Result<(), sqlx::Error> {
-    if let Err(e) = sqlx::query("PRAGMA synchronous = FULL")
-        .execute(&mut *conn)
-        .await
-    {
-        conn.close_on_drop();
-        return result.and(Err(e));
-    }
-    result
 }
 
 /// Rows per multi-row statement of the state machine (6 variables a row,
@@ -772,7 +808,7 @@ impl RaftStateMachine<TypeConfig> for SqliteStateMachine {
         let flush_error = self.flush().await.err().map(|e| e.to_string());
         SqliteSnapshotBuilder {
             flush_error,
-            pool: self.writer.clone(),
+            writer: self.writer.clone(),
             machine: self.shared.read(|m| m.clone()),
             applied: self.applied,
             membership: self.membership.clone(),
@@ -822,7 +858,7 @@ impl RaftStateMachine<TypeConfig> for SqliteStateMachine {
 #[derive(Debug)]
 pub struct SqliteSnapshotBuilder {
     flush_error: Option<String>,
-    pool: SqlitePool,
+    writer: Writer,
     machine: KvMachine,
     applied: Option<LogId<NodeId>>,
     membership: Membership,
@@ -852,7 +888,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SqliteSnapshotBuilder {
         };
         let meta_bytes = encode(&meta).map_err(write_err)?;
         let result: Result<(), sqlx::Error> = async {
-            let mut tx = self.pool.begin().await?;
+            let mut conn = self.writer.lock().await?;
+            let mut tx = conn.begin().await?;
             save_snapshot(&mut tx, &meta_bytes, &data).await?;
             tx.commit().await
         }
