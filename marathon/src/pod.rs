@@ -187,20 +187,30 @@ pub struct PodHealthCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecCheck>,
     /// Failures ignored for this long after the start.
-    #[serde(default = "grace")]
+    #[serde(default = "grace", serialize_with = "whole_seconds")]
     pub grace_period_seconds: f64,
     /// Between checks.
-    #[serde(default = "interval")]
+    #[serde(default = "interval", serialize_with = "whole_seconds")]
     pub interval_seconds: f64,
     /// Failures in a row that kill the container (0 = never).
     #[serde(default = "max_failures")]
     pub max_consecutive_failures: u32,
     /// Before a check counts as failed.
-    #[serde(default = "timeout")]
+    #[serde(default = "timeout", serialize_with = "whole_seconds")]
     pub timeout_seconds: f64,
     /// Before the first check.
-    #[serde(default = "delay")]
+    #[serde(default = "delay", serialize_with = "whole_seconds")]
     pub delay_seconds: f64,
+}
+
+/// Seconds as Marathon writes them: integers (the RAML's type), unless a
+/// fraction was given.
+fn whole_seconds<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 9.0e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
 }
 
 fn grace() -> f64 {
@@ -1409,6 +1419,18 @@ mod tests {
             PodDefinition::parse(b"{", "/"),
             Err(ParseError::Json(_))
         ));
+    }
+
+    #[test]
+    fn health_check_seconds_render_as_integers_unless_fractional() {
+        let mut v = web();
+        v["containers"][0]["healthCheck"]["timeoutSeconds"] = json!(0.5);
+        let p = pod(v).unwrap();
+        let hc = serde_json::to_value(&p.containers[0]).unwrap()["healthCheck"].clone();
+        assert_eq!(hc["intervalSeconds"], json!(1));
+        assert_eq!(hc["gracePeriodSeconds"], json!(300));
+        assert!(hc["intervalSeconds"].is_i64(), "{hc}");
+        assert_eq!(hc["timeoutSeconds"], json!(0.5));
     }
 
     #[test]
