@@ -223,6 +223,30 @@ impl Api {
     pub async fn get(&self, path: &str) -> Result<Value, ApiError> {
         self.send(Method::GET, path, None).await
     }
+
+    /// As [`Self::send`], also returning one response header (Marathon's
+    /// `Marathon-Deployment-Id` for pods, whose answer is the definition).
+    pub async fn send_with_header(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        header: &str,
+    ) -> Result<(Value, Option<String>), ApiError> {
+        let resp = self.raw(method, path, body).await?;
+        let value = resp
+            .headers()
+            .get(header)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let text = resp.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            Value::String(text)
+        });
+        Ok((body, value))
+    }
 }
 
 /// The human part of an error body: Marathon's `message`, DC/OS's

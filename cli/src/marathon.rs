@@ -1,4 +1,4 @@
-//! `dcos marathon app|group|deployment|task …`: Marathon's REST API v2
+//! `dcos marathon app|group|pod|deployment|task …`: Marathon's REST API v2
 //! through the gateway (`/service/marathon/v2/…`).
 
 use std::path::PathBuf;
@@ -19,6 +19,8 @@ pub enum MarathonCmd {
     App(AppCmd),
     #[command(subcommand)]
     Group(GroupCmd),
+    #[command(subcommand)]
+    Pod(PodCmd),
     #[command(subcommand)]
     Deployment(DeploymentCmd),
     #[command(subcommand)]
@@ -112,6 +114,44 @@ pub enum GroupCmd {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PodCmd {
+    /// Add a pod from a JSON file (or stdin).
+    Add {
+        file: Option<PathBuf>,
+        /// Wait for the deployment.
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Pods with their status and instances.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A pod's status (`::status`): its instances and their containers.
+    Show { id: String },
+    /// Replace a pod's definition from a JSON file (or stdin).
+    Update {
+        id: String,
+        file: Option<PathBuf>,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        wait: bool,
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    Remove {
+        id: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Kill instances of a pod (Marathon replaces them).
+    Kill { id: String, instances: Vec<String> },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DeploymentCmd {
     List {
         app: Option<String>,
@@ -147,6 +187,10 @@ pub enum TaskCmd {
         #[arg(long)]
         wipe: bool,
     },
+}
+
+fn pod_path(id: &str) -> String {
+    format!("{M}/pods/{}", id.trim_start_matches('/'))
 }
 
 fn app_path(id: &str) -> String {
@@ -187,6 +231,7 @@ pub async fn run(cmd: MarathonCmd) -> anyhow::Result<()> {
     match cmd {
         MarathonCmd::App(c) => app(&api, c).await,
         MarathonCmd::Group(c) => group(&api, c).await,
+        MarathonCmd::Pod(c) => pod(&api, c).await,
         MarathonCmd::Deployment(c) => deployment(&api, c).await,
         MarathonCmd::Task(c) => task(&api, c).await,
     }
@@ -244,6 +289,131 @@ pub fn app_rows(apps: &[Value]) -> Vec<Vec<String>> {
             ]
         })
         .collect()
+}
+
+/// One row per pod: id, status, instances running/wanted, containers.
+pub fn pod_rows(statuses: &[Value]) -> Vec<Vec<String>> {
+    statuses
+        .iter()
+        .map(|s| {
+            let instances = s["instances"].as_array().map(Vec::len).unwrap_or(0);
+            let stable = s["instances"]
+                .as_array()
+                .map(|i| i.iter().filter(|i| i["status"] == "STABLE").count())
+                .unwrap_or(0);
+            let containers: Vec<&str> = s["spec"]["containers"]
+                .as_array()
+                .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+                .unwrap_or_default();
+            vec![
+                s["id"].as_str().unwrap_or("").to_string(),
+                s["status"].as_str().unwrap_or("").to_string(),
+                format!(
+                    "{stable}/{}",
+                    s["spec"]["scaling"]["instances"]
+                        .as_u64()
+                        .unwrap_or(instances as u64)
+                ),
+                containers.join(","),
+            ]
+        })
+        .collect()
+}
+
+async fn pod(api: &Api, cmd: PodCmd) -> anyhow::Result<()> {
+    match cmd {
+        PodCmd::Add {
+            file,
+            wait,
+            timeout,
+        } => {
+            let body = read_json(file.as_deref())?;
+            if !body["id"].is_string() {
+                anyhow::bail!("the pod definition needs an \"id\"");
+            }
+            let (v, deployment) = api
+                .send_with_header(
+                    Method::POST,
+                    &format!("{M}/pods"),
+                    Some(&body),
+                    "Marathon-Deployment-Id",
+                )
+                .await?;
+            finish_pod_change(api, &v, deployment, wait, timeout).await
+        }
+        PodCmd::List { json } => {
+            let v = api.get(&format!("{M}/pods/::status")).await?;
+            let statuses = v.as_array().cloned().unwrap_or_default();
+            if json {
+                return output::json(&statuses);
+            }
+            output::table(
+                &["ID", "STATUS", "STABLE", "CONTAINERS"],
+                pod_rows(&statuses),
+            );
+            Ok(())
+        }
+        PodCmd::Show { id } => output::json(&api.get(&format!("{}::status", pod_path(&id))).await?),
+        PodCmd::Update {
+            id,
+            file,
+            force: f,
+            wait,
+            timeout,
+        } => {
+            let body = read_json(file.as_deref())?;
+            let (v, deployment) = api
+                .send_with_header(
+                    Method::PUT,
+                    &force(pod_path(&id), f),
+                    Some(&body),
+                    "Marathon-Deployment-Id",
+                )
+                .await?;
+            finish_pod_change(api, &v, deployment, wait, timeout).await
+        }
+        PodCmd::Remove { id, force: f } => {
+            api.send(Method::DELETE, &force(pod_path(&id), f), None)
+                .await?;
+            println!("removed {id}");
+            Ok(())
+        }
+        PodCmd::Kill { id, instances } => {
+            if instances.is_empty() {
+                anyhow::bail!(
+                    "name the instances to kill (`dcos marathon pod show {id}` lists them)"
+                );
+            }
+            let v = api
+                .send(
+                    Method::DELETE,
+                    &format!("{}::instances", pod_path(&id)),
+                    Some(&json!(instances)),
+                )
+                .await?;
+            let killed = v.as_array().map(Vec::len).unwrap_or(0);
+            println!("killed {killed} instance(s) of {id}; Marathon replaces them");
+            Ok(())
+        }
+    }
+}
+
+/// Pods answer with the definition; the deployment is in a header.
+async fn finish_pod_change(
+    api: &Api,
+    v: &Value,
+    deployment: Option<String>,
+    wait: bool,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    match &deployment {
+        Some(d) => println!("created deployment {d}"),
+        None => output::print_value(v),
+    }
+    if let (true, Some(d)) = (wait, deployment) {
+        wait_deployment(api, &d, None, timeout).await?;
+    }
+    Ok(())
 }
 
 async fn app(api: &Api, cmd: AppCmd) -> anyhow::Result<()> {

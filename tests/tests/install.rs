@@ -104,6 +104,39 @@ async fn end_to_end_as_a_new_user() {
     let apps = json(&node.dcos_ok(&["marathon", "app", "list", "--json"]));
     assert_eq!(apps[0]["tasksRunning"], 1, "{apps}");
 
+    // A pod of two containers, added and waited for with the CLI.
+    let pod = serde_json::json!({
+        "id": "/duo",
+        "scaling": {"kind": "fixed", "instances": 1},
+        "containers": [
+            {"name": "main", "resources": {"cpus": 0.1, "mem": 32},
+             "exec": {"command": {"shell": "sleep 3600"}}},
+            {"name": "side", "resources": {"cpus": 0.1, "mem": 32},
+             "exec": {"command": {"shell": "sleep 3600"}}}
+        ]
+    });
+    let file = write(&node, "duo.json", &pod);
+    let out = node.dcos_ok(&["marathon", "pod", "add", &file, "--wait"]);
+    assert!(out.contains("created deployment"), "{out}");
+    let pods = json(&node.dcos_ok(&["marathon", "pod", "list", "--json"]));
+    assert_eq!(pods[0]["status"], "STABLE", "{pods}");
+    let containers = &pods[0]["instances"][0]["containers"];
+    assert_eq!(containers.as_array().map(Vec::len), Some(2), "{pods}");
+    assert!(
+        containers
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["status"] == "TASK_RUNNING"),
+        "{pods}"
+    );
+    let table = node.dcos_ok(&["marathon", "pod", "list"]);
+    assert!(
+        table.contains("/duo") && table.contains("main,side"),
+        "{table}"
+    );
+    node.dcos_ok(&["marathon", "pod", "remove", "/duo"]);
+
     // It answers through the gateway at /service/web/ (python's
     // http.server serves the sandbox, so its own stdout file is there).
     let http = reqwest::Client::new();
