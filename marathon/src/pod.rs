@@ -633,6 +633,17 @@ impl PodDefinition {
                         "error.path.missing",
                     );
                 }
+                let ephemeral = self
+                    .volumes
+                    .iter()
+                    .any(|v| v.name == m.name && v.host.is_none());
+                if ephemeral && ct.image.is_none() && m.mount_path.starts_with('/') {
+                    c.fail(
+                        format!("/containers({i})/volumeMounts({j})/mountPath"),
+                        "a container without an image has no root file system of its own: \
+                         mount an ephemeral volume at a relative path (it appears in the sandbox)",
+                    );
+                }
             }
         }
         let mut vnames = std::collections::BTreeSet::new();
@@ -1415,6 +1426,16 @@ mod tests {
         let mut bad = web();
         bad["containers"] = json!([]);
         assert_eq!(pod(bad).unwrap_err(), vec!["/containers"]);
+        // An ephemeral volume in a container without an image: relative only.
+        let mut shared = web();
+        shared["volumes"] = json!([{"name": "shared"}]);
+        shared["containers"][1]["volumeMounts"] = json!([{"name": "shared", "mountPath": "data"}]);
+        assert!(pod(shared.clone()).is_ok());
+        shared["containers"][1]["volumeMounts"][0]["mountPath"] = json!("/data");
+        assert_eq!(
+            pod(shared).unwrap_err(),
+            vec!["/containers(1)/volumeMounts(0)/mountPath"]
+        );
         assert!(matches!(
             PodDefinition::parse(b"{", "/"),
             Err(ParseError::Json(_))

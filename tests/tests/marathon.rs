@@ -1644,3 +1644,83 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
     })
     .await;
 }
+
+/// The first file named `name` under `dir`, searched depth-first.
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let kind = entry.file_type().ok()?;
+        if kind.is_file() && entry.file_name() == name {
+            return Some(path);
+        }
+        if kind.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pods_containers_share_its_ephemeral_volume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let marathon = Marathon::start(&master.url(), &[]);
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    let mount = json!([{"name": "scratch", "mountPath": "scratch"}]);
+    let mut pod = json!({
+        "id": "/shared",
+        "volumes": [{"name": "scratch"}],
+        "containers": [
+            {"name": "writer", "resources": {"cpus": 0.05, "mem": 16},
+             "exec": {"command": {"shell": "echo from-writer > scratch/note && exec sleep 1000"}},
+             "volumeMounts": mount},
+            {"name": "reader", "resources": {"cpus": 0.05, "mem": 16},
+             "exec": {"command": {"shell":
+                 "until [ -s scratch/note ]; do sleep 0.1; done; cp scratch/note seen && exec sleep 1000"}},
+             "volumeMounts": mount}
+        ],
+        "scaling": {"kind": "fixed", "instances": 1}
+    });
+
+    // Without an image a container has no root file system of its own:
+    // an absolute mount path is refused up front.
+    pod["containers"][0]["volumeMounts"][0]["mountPath"] = json!("/scratch");
+    let (status, answer) = marathon.send("POST", "/v2/pods", &pod.to_string()).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(
+        answer["details"][0]["path"], "/containers(0)/volumeMounts(0)/mountPath",
+        "{answer}"
+    );
+    pod["containers"][0]["volumeMounts"][0]["mountPath"] = json!("scratch");
+
+    let (status, answer) = marathon.send("POST", "/v2/pods", &pod.to_string()).await;
+    assert_eq!(status, 201, "{answer}");
+    let agent_dir = tmp.path().join("agent0");
+    wait_until(
+        Duration::from_secs(60),
+        "the reader copied the writer's note from the shared volume",
+        || async {
+            find_file(&agent_dir, "seen")
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .is_some_and(|s| s == "from-writer\n")
+        },
+    )
+    .await;
+    // One note, in the group's shared sandbox, reached through each
+    // container's link.
+    let note = find_file(&agent_dir, "note").expect("the note");
+    assert!(
+        note.to_string_lossy().contains("/volumes/scratch/"),
+        "{}",
+        note.display()
+    );
+    wait_until(Duration::from_secs(30), "the pod is stable", || async {
+        marathon.get("/v2/pods/shared::status").await["status"] == "STABLE"
+    })
+    .await;
+}

@@ -688,6 +688,26 @@ impl Agent {
                 format!("Failed to fetch all URIs for container '{container}': {e}")
             })?;
         }
+        // A task group shares one sandbox (`executors/<group executor>/runs/
+        // <group>`), where PARENT sandbox-path volumes (a pod's ephemeral
+        // volumes) live; a task without an image sees them as symlinks.
+        let parent = group.as_ref().and_then(|g| {
+            let executors = dir.parent()?.parent()?.parent()?;
+            Some(
+                executors
+                    .join(&g.executor.executor_id.value)
+                    .join("runs")
+                    .join(&g.id),
+            )
+        });
+        if let Some(p) = &parent {
+            std::fs::create_dir_all(p)
+                .map_err(|e| format!("Failed to create the task group's sandbox: {e}"))?;
+        }
+        if matches!(crate::container::image_request(&info), Ok(None)) {
+            crate::container::link_sandbox_volumes(&info, dir, parent.as_deref())
+                .map_err(|e| format!("Failed to prepare the volumes: {e}"))?;
+        }
         let resources = Resources::try_from_vec(info.resources.clone()).unwrap_or_default();
         let mut limits = Limits {
             cpus: resources.cpus(),
@@ -716,7 +736,11 @@ impl Agent {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("Failed to prepare isolation: {e}"))?;
 
-        let spec = self.executor_spec(&info, k, dir);
+        let mut spec = self.executor_spec(&info, k, dir);
+        if let Some(p) = &parent {
+            spec.env
+                .insert("DCOS_PARENT_SANDBOX".into(), p.display().to_string());
+        }
         let (launched, receipt) = {
             // Spawn and isolate under the lock: the executor's SUBSCRIBE
             // (which triggers LAUNCH) cannot be served before it is in its

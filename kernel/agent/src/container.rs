@@ -42,6 +42,9 @@ pub struct ContainerEnv {
     pub cgroups_parent: String,
     /// `DCOS_CONTAINER_ID`.
     pub container_id: String,
+    /// `DCOS_PARENT_SANDBOX`: the task group's shared sandbox (tasks of a
+    /// LAUNCH_GROUP only), where `PARENT` sandbox-path volumes live.
+    pub parent_sandbox: Option<PathBuf>,
 }
 
 impl ContainerEnv {
@@ -52,6 +55,7 @@ impl ContainerEnv {
             provisioner: get("DCOS_PROVISIONER_DIR")?.into(),
             cgroups_parent: get("DCOS_CGROUPS_PARENT").unwrap_or_else(|| "dcos".into()),
             container_id: get("DCOS_CONTAINER_ID")?,
+            parent_sandbox: get("DCOS_PARENT_SANDBOX").map(PathBuf::from),
         })
     }
 }
@@ -110,9 +114,87 @@ pub fn image_request(task: &TaskInfo) -> Result<Option<ImageRequest>, String> {
     }
 }
 
+/// Where a `SANDBOX_PATH` volume's files live (created if missing): under
+/// the task's own sandbox (`SELF`) or the task group's shared one
+/// (`PARENT`, the way a pod's ephemeral volumes are shared).
+pub fn sandbox_volume_source(
+    v: &dcos_api::v1::Volume,
+    sandbox: &Path,
+    parent: Option<&Path>,
+) -> Result<PathBuf, String> {
+    let sp = v.source.as_ref().and_then(|s| s.sandbox_path.as_ref());
+    let p = sp.map(|s| s.path.clone()).unwrap_or_default();
+    if p.split('/').any(|c| c == "..") {
+        return Err(format!(
+            "volume {}: sandbox path '{p}' leaves the sandbox",
+            v.container_path
+        ));
+    }
+    let base = match sp.and_then(|s| s.kind) {
+        Some(dcos_api::v1::SandboxPathType::Parent) => parent.ok_or_else(|| {
+            format!(
+                "volume {}: a PARENT sandbox path needs a task group (LAUNCH_GROUP)",
+                v.container_path
+            )
+        })?,
+        _ => sandbox,
+    };
+    let dir = base.join(p.trim_start_matches('/'));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("volume {}: {e}", v.container_path))?;
+    Ok(dir)
+}
+
+/// For a task without an image of its own (it sees the host's file
+/// system): its `SANDBOX_PATH` volumes as symlinks at their (relative)
+/// container paths in its sandbox, as Mesos' `volume/sandbox_path`
+/// isolator does for containers without a root file system. Other volume
+/// kinds are left to containers with an image.
+pub fn link_sandbox_volumes(
+    task: &TaskInfo,
+    sandbox: &Path,
+    parent: Option<&Path>,
+) -> Result<(), String> {
+    let Some(c) = &task.container else {
+        return Ok(());
+    };
+    for v in &c.volumes {
+        let is_sandbox_path = v
+            .source
+            .as_ref()
+            .is_some_and(|s| s.kind == Some(VolumeSourceType::SandboxPath));
+        if !is_sandbox_path {
+            continue;
+        }
+        let cp = v.container_path.trim_end_matches('/');
+        if cp.is_empty() || cp.starts_with('/') || cp.split('/').any(|c| c == "..") {
+            return Err(format!(
+                "volume {}: without a container image the task has no root file system of its own, \
+                 so the container path must be relative (it appears under the sandbox)",
+                v.container_path
+            ));
+        }
+        let source = sandbox_volume_source(v, sandbox, parent)?;
+        let link = sandbox.join(cp);
+        if let Some(dir) = link.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("volume {cp}: {e}"))?;
+        }
+        match std::fs::read_link(&link) {
+            Ok(existing) if existing == source => continue,
+            _ => {}
+        }
+        std::os::unix::fs::symlink(&source, &link)
+            .map_err(|e| format!("volume {cp}: cannot link {}: {e}", link.display()))?;
+    }
+    Ok(())
+}
+
 /// The task's volumes as mounts (relative container paths are under the
 /// sandbox, as in Mesos).
-pub fn volume_mounts(task: &TaskInfo, sandbox: &Path) -> Result<Vec<VolumeMount>, String> {
+pub fn volume_mounts(
+    task: &TaskInfo,
+    sandbox: &Path,
+    parent: Option<&Path>,
+) -> Result<Vec<VolumeMount>, String> {
     let Some(c) = &task.container else {
         return Ok(Vec::new());
     };
@@ -131,23 +213,7 @@ pub fn volume_mounts(task: &TaskInfo, sandbox: &Path) -> Result<Vec<VolumeMount>
                         ))
                     }
                 },
-                Some(VolumeSourceType::SandboxPath) => {
-                    let p = src
-                        .sandbox_path
-                        .as_ref()
-                        .map(|s| s.path.clone())
-                        .unwrap_or_default();
-                    if p.split('/').any(|c| c == "..") {
-                        return Err(format!(
-                            "volume {}: sandbox path '{p}' leaves the sandbox",
-                            v.container_path
-                        ));
-                    }
-                    let dir = sandbox.join(p.trim_start_matches('/'));
-                    std::fs::create_dir_all(&dir)
-                        .map_err(|e| format!("volume {}: {e}", v.container_path))?;
-                    dir
-                }
+                Some(VolumeSourceType::SandboxPath) => sandbox_volume_source(v, sandbox, parent)?,
                 other => {
                     return Err(format!(
                         "volume {}: source type {other:?} is not supported by this agent",
@@ -232,7 +298,7 @@ pub async fn prepare(
         env.cgroups_parent.trim_matches('/'),
         env.container_id
     );
-    let volumes = volume_mounts(task, sandbox)
+    let volumes = volume_mounts(task, sandbox, env.parent_sandbox.as_deref())
         .map_err(|e| format!("Failed to prepare the container: {e}"))?;
     let request = BundleRequest {
         container_id: &env.container_id,
@@ -502,6 +568,68 @@ mod tests {
         assert_eq!(r.name, "busybox");
     }
 
+    fn sandbox_volume(container_path: &str, kind: dcos_api::v1::SandboxPathType) -> Volume {
+        Volume {
+            mode: VolumeMode::Rw,
+            container_path: container_path.into(),
+            host_path: None,
+            image: None,
+            source: Some(dcos_api::v1::VolumeSource {
+                kind: Some(VolumeSourceType::SandboxPath),
+                docker_volume: None,
+                host_path: None,
+                sandbox_path: Some(dcos_api::v1::SandboxPath {
+                    kind: Some(kind),
+                    path: "volumes/shared".into(),
+                }),
+                secret: None,
+                csi_volume: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn parent_sandbox_volumes_are_shared_by_the_tasks_of_a_group() {
+        use dcos_api::v1::SandboxPathType::{Parent, SelfSandbox};
+        let root = tempfile::tempdir().unwrap();
+        let (a, b, group) = (
+            root.path().join("a"),
+            root.path().join("b"),
+            root.path().join("g"),
+        );
+        let mut c = ContainerInfo::mesos();
+        c.volumes = vec![
+            sandbox_volume("data", Parent),
+            sandbox_volume("own", SelfSandbox),
+        ];
+        let t = task(Some(c.clone()));
+        link_sandbox_volumes(&t, &a, Some(&group)).unwrap();
+        link_sandbox_volumes(&t, &b, Some(&group)).unwrap();
+        // Again (a relaunch after an agent restart): the links stay.
+        link_sandbox_volumes(&t, &a, Some(&group)).unwrap();
+        std::fs::write(a.join("data/x"), "hi").unwrap();
+        assert_eq!(std::fs::read_to_string(b.join("data/x")).unwrap(), "hi");
+        assert_eq!(
+            std::fs::read_link(a.join("data")).unwrap(),
+            group.join("volumes/shared")
+        );
+        // SELF stays each task's own.
+        assert_eq!(
+            std::fs::read_link(a.join("own")).unwrap(),
+            a.join("volumes/shared")
+        );
+        // With an image, PARENT resolves to the group's sandbox too.
+        let m = volume_mounts(&t, &a, Some(&group)).unwrap();
+        assert_eq!(m[0].host_path, group.join("volumes/shared"));
+        // Outside a group, or an absolute path without an image: refused.
+        let err = link_sandbox_volumes(&t, &a, None).unwrap_err();
+        assert!(err.contains("needs a task group"), "{err}");
+        let mut abs = ContainerInfo::mesos();
+        abs.volumes = vec![sandbox_volume("/data", Parent)];
+        let err = link_sandbox_volumes(&task(Some(abs)), &a, Some(&group)).unwrap_err();
+        assert!(err.contains("must be relative"), "{err}");
+    }
+
     #[test]
     fn volumes_map_host_and_relative_paths() {
         let mut c = ContainerInfo::mesos();
@@ -521,7 +649,7 @@ mod tests {
                 source: None,
             },
         ];
-        let m = volume_mounts(&task(Some(c)), Path::new("/sb")).unwrap();
+        let m = volume_mounts(&task(Some(c)), Path::new("/sb"), None).unwrap();
         assert_eq!(
             m[0],
             VolumeMount {
