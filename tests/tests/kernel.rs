@@ -725,3 +725,60 @@ async fn first_offer(scheduler: &mut Scheduler) -> dcos_api::v1::Offer {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_sandboxes_are_collected_after_the_gc_delay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let agent = Agent::start(
+        &tmp.path().join("a1"),
+        &master.url(),
+        &[
+            "--resources",
+            "cpus:2;mem:1024;disk:1000",
+            "--gc-delay",
+            "2secs",
+        ],
+    );
+    let masters = [master.url()];
+    let echo = launcher(
+        &masters,
+        "gcecho",
+        TaskSpec::command("echo bye", 0.1, 32.0),
+        1,
+    );
+    let sleep = launcher(
+        &masters,
+        "gcsleep",
+        TaskSpec::command("sleep 300", 0.1, 32.0),
+        1,
+    );
+    echo.wait_for(&"gcecho-0".into(), TaskState::Finished, WAIT)
+        .await
+        .unwrap();
+    sleep
+        .wait_for(&"gcsleep-0".into(), TaskState::Running, WAIT)
+        .await
+        .unwrap();
+    let finished = sandbox_of(&agent, "gcecho-0").await.expect("its sandbox");
+    let running = sandbox_of(&agent, "gcsleep-0").await.expect("its sandbox");
+    let finished = std::path::PathBuf::from(finished);
+    let running = std::path::PathBuf::from(running);
+    assert!(finished.join("stdout").exists(), "{}", finished.display());
+    let start = std::time::Instant::now();
+    while finished.exists() && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !finished.exists(),
+        "the finished task's sandbox is removed after --gc-delay"
+    );
+    assert!(
+        !finished.parent().unwrap().exists(),
+        "its executor directory goes with its last run"
+    );
+    assert!(
+        running.join("stdout").exists(),
+        "the running task's sandbox stays, however old"
+    );
+}

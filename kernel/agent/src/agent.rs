@@ -92,6 +92,8 @@ pub struct Config {
     pub retry_interval: Duration,
     /// How long executors wait for a restarted agent.
     pub recovery_timeout: Duration,
+    /// How long a finished container's sandbox is kept (see [`crate::gc`]).
+    pub gc_delay: Duration,
     /// The executor program and its arguments.
     pub executor_command: (PathBuf, Vec<String>),
     /// Where images and container bundles live (the native containerizer).
@@ -160,6 +162,18 @@ fn now_secs() -> f64 {
 
 fn fresh_uuid() -> Base64Bytes {
     Base64Bytes::from(uuid::Uuid::new_v4().as_bytes().to_vec())
+}
+
+/// A task group's shared sandbox, `executors/<group executor>/runs/<group>`,
+/// next to the sandbox `dir` of one of its tasks.
+fn group_sandbox(dir: &Path, group: &Group) -> Option<PathBuf> {
+    let executors = dir.parent()?.parent()?.parent()?;
+    Some(
+        executors
+            .join(&group.executor.executor_id.value)
+            .join("runs")
+            .join(&group.id),
+    )
 }
 
 fn key(fw: &FrameworkId, id: &str) -> (String, String) {
@@ -287,6 +301,51 @@ impl Agent {
                 }
             }
         }
+    }
+
+    /// Removes finished containers' sandboxes once they have been left
+    /// alone for `--gc_delay` ([`crate::gc`]), sweeping every quarter of the
+    /// delay (at least every hour, at most every second).
+    pub fn collect_garbage(self: &Arc<Self>) {
+        let agent = self.clone();
+        let every =
+            (self.cfg.gc_delay / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = agent.stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+                let live = agent.live_sandboxes();
+                let (dir, delay) = (agent.cfg.work_dir.clone(), agent.cfg.gc_delay);
+                let removed = tokio::task::spawn_blocking(move || {
+                    crate::gc::sweep(&dir, &live, delay, std::time::SystemTime::now())
+                })
+                .await
+                .unwrap_or_default();
+                for r in removed {
+                    tracing::info!("gc: removed the sandbox {}", r.display());
+                }
+            }
+        });
+    }
+
+    /// Sandboxes of every task the agent still holds, and the shared
+    /// sandboxes of their groups.
+    fn live_sandboxes(&self) -> std::collections::HashSet<PathBuf> {
+        let inner = self.lock();
+        let mut live = std::collections::HashSet::new();
+        for r in inner.tasks.values() {
+            live.insert(r.directory.clone());
+            if let Some(p) = r
+                .group
+                .as_ref()
+                .and_then(|g| group_sandbox(&r.directory, g))
+            {
+                live.insert(p);
+            }
+        }
+        live
     }
 
     /// The body of `/agent/v1/subscribe`.
@@ -691,15 +750,7 @@ impl Agent {
         // A task group shares one sandbox (`executors/<group executor>/runs/
         // <group>`), where PARENT sandbox-path volumes (a pod's ephemeral
         // volumes) live; a task without an image sees them as symlinks.
-        let parent = group.as_ref().and_then(|g| {
-            let executors = dir.parent()?.parent()?.parent()?;
-            Some(
-                executors
-                    .join(&g.executor.executor_id.value)
-                    .join("runs")
-                    .join(&g.id),
-            )
-        });
+        let parent = group.as_ref().and_then(|g| group_sandbox(dir, g));
         if let Some(p) = &parent {
             std::fs::create_dir_all(p)
                 .map_err(|e| format!("Failed to create the task group's sandbox: {e}"))?;
@@ -1778,6 +1829,7 @@ mod tests {
             executor_endpoint: "127.0.0.1:5051".into(),
             retry_interval: Duration::from_secs(10),
             recovery_timeout: Duration::from_secs(60),
+            gc_delay: Duration::from_secs(7 * 24 * 3600),
             containers: ContainerConfig::default(),
             executor_command: ("/bin/dcos".into(), vec!["daemon".into(), "executor".into()]),
         };

@@ -31,6 +31,7 @@ pub mod docker;
 pub mod executor;
 pub mod fetcher;
 pub mod files;
+pub mod gc;
 pub mod health;
 pub mod hollow;
 pub mod http;
@@ -105,6 +106,10 @@ pub struct AgentFlags {
     /// How long executors keep their tasks while the agent is away.
     #[arg(long, alias = "recovery_timeout", default_value = "15mins")]
     pub recovery_timeout: String,
+    /// How long the sandbox of a finished container is kept after it was
+    /// last written to (Mesos' `--gc_delay`).
+    #[arg(long, alias = "gc_delay", default_value = "1weeks")]
+    pub gc_delay: String,
     /// Containerizer flags (boxed: they are seldom given).
     #[command(flatten)]
     pub containers: Box<ContainerFlags>,
@@ -205,6 +210,7 @@ pub async fn run(
         &flags.status_update_retry_interval,
     )?;
     let recovery_timeout = duration_flag("recovery_timeout", &flags.recovery_timeout)?;
+    let gc_delay = duration_flag("gc_delay", &flags.gc_delay)?;
     let resources = detect::resources(flags.resources.as_deref(), &work_dir)?;
     let attributes = detect::attributes(flags.attributes.as_deref())?;
     let isolator = isolator(&flags)?;
@@ -266,6 +272,7 @@ pub async fn run(
         executor_endpoint,
         retry_interval,
         recovery_timeout,
+        gc_delay,
         executor_command: (exe, vec!["daemon".into(), "executor".into()]),
         containers: agent::ContainerConfig {
             provisioner,
@@ -276,6 +283,7 @@ pub async fn run(
     };
     let (agent, outbox) = Agent::new(cfg, checkpoint, stored, isolator, Arc::new(ProcessLauncher));
     agent.recover();
+    agent.collect_garbage();
 
     let stop = agent.stop.clone();
     tokio::spawn({
