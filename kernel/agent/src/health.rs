@@ -234,7 +234,18 @@ mod tests {
             ..HealthCheck::default()
         };
         assert!(once(&t, &env, &dir, &http).await);
+        // A port bound but not listening refuses connections and, unlike
+        // a closed one, cannot be taken meanwhile by another test's listener.
+        let refusing = tokio::net::TcpSocket::new_v4().unwrap();
+        refusing.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let closed = HealthCheck {
+            tcp: Some(TcpCheckInfo {
+                protocol: None,
+                port: u32::from(refusing.local_addr().unwrap().port()),
+            }),
+            ..HealthCheck::default()
+        };
+        assert!(!once(&closed, &env, &dir, &http).await);
         drop(listener);
-        assert!(!once(&t, &env, &dir, &http).await);
     }
 }
