@@ -36,12 +36,23 @@ use serde_json::{json, Value};
 
 /// One master and `agents` agents. The agents share this host, so each
 /// gets its own port range (two tasks must never get the same port).
+/// Agent resources with a port range of its own: the tests of this file
+/// run in parallel, each with its own cluster on this one host, and two
+/// agents offering the same ports would start tasks that collide.
+fn agent_resources() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // 20000–30999: below the kernel's ephemeral range and the ranges of
+    // the other test files.
+    let first = 20000 + (n % 110) * 100;
+    format!("cpus:4;mem:4096;disk:1000;ports:[{first}-{}]", first + 99)
+}
+
 fn cluster(root: &std::path::Path, agents: usize) -> (Master, Vec<Agent>) {
     let master = Master::start(&root.join("master"), None, &[]);
     let agents = (0..agents)
         .map(|i| {
-            let first = 31000 + i * 500;
-            let resources = format!("cpus:4;mem:4096;disk:1000;ports:[{first}-{}]", first + 499);
+            let resources = agent_resources();
             Agent::start(
                 &root.join(format!("agent{i}")),
                 &master.url(),
@@ -1189,8 +1200,7 @@ async fn an_unreachable_instance_is_replaced_after_inactive_after_and_the_surplu
     );
     let agents: Vec<Agent> = (0..2)
         .map(|i| {
-            let first = 31000 + i * 500;
-            let resources = format!("cpus:4;mem:4096;disk:1000;ports:[{first}-{}]", first + 499);
+            let resources = agent_resources();
             Agent::start(
                 &tmp.path().join(format!("agent{i}")),
                 &master.url(),
@@ -1470,7 +1480,7 @@ async fn a_pod_runs_as_task_groups_is_replaced_upgraded_scaled_and_deleted() {
         assert!(i["id"].as_str().unwrap().starts_with("shop_web.instance-"));
         let srv = &i["containers"][0];
         let port = srv["endpoints"][0]["allocatedHostPort"].as_u64().unwrap();
-        assert!(port >= 31000, "{srv}");
+        assert!((20000..31000).contains(&port), "{srv}");
         assert_eq!(srv["endpoints"][0]["healthy"], true, "{srv}");
         // The endpoint is really served on the allocated port.
         let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
