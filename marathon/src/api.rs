@@ -1774,15 +1774,15 @@ async fn events(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> R
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::runtime::LeaderInfo;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
 
-    fn shared() -> Arc<Shared> {
-        // The store is never reached by these tests: only requests that are
-        // refused before any write, or reads.
+    /// A leader whose store is never reached: only requests that are
+    /// refused before any write, or reads (also used by `pods_api`'s tests).
+    pub(crate) fn shared() -> Arc<Shared> {
         let s = Shared::new(
             dcos_store::Client::new(["http://127.0.0.1:1"])
                 .with_retry_for(Duration::from_millis(1)),

@@ -298,7 +298,6 @@ async fn pod_route(
 mod tests {
     use super::split;
     use std::sync::Arc;
-    use std::time::Duration;
 
     use axum::body::Body;
     use axum::extract::Request;
@@ -307,23 +306,9 @@ mod tests {
     use serde_json::{json, Value};
     use tower::ServiceExt;
 
+    use crate::api::tests::shared;
     use crate::pod::PodDefinition;
-    use crate::runtime::{LeaderInfo, Shared};
-
-    /// A leader whose store is never reached: the books are filled
-    /// directly, requests only read or are refused before writing.
-    fn shared() -> Arc<Shared> {
-        let s = Shared::new(
-            dcos_store::Client::new(["http://127.0.0.1:1"])
-                .with_retry_for(Duration::from_millis(1)),
-            "127.0.0.1:8080".into(),
-        );
-        s.leader.send_replace(LeaderInfo {
-            elected: true,
-            leader: Some("127.0.0.1:8080".into()),
-        });
-        s
-    }
+    use crate::runtime::Shared;
 
     async fn call(s: &Arc<Shared>, method: &str, uri: &str, body: &str) -> (StatusCode, Value) {
         let req = Request::builder()
