@@ -21,10 +21,10 @@ pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 pub const BUSYBOX: &str = "/bin/busybox";
 
 /// Whether this machine can run the container tests (root, busybox-static,
-/// docker-registry); prints `SKIPPED:` and returns false if not.
+/// docker-registry); records a skip (`dcos_skip`) and returns false if not.
 pub fn can_run_containers(test: &str) -> bool {
-    if !nix_is_root() {
-        println!("SKIPPED: {test}: containers need root");
+    if !dcos_skip::is_root() {
+        dcos_skip::skip(&format!("{test}: containers need root"));
         return false;
     }
     for (path, package) in [
@@ -32,22 +32,13 @@ pub fn can_run_containers(test: &str) -> bool {
         (REGISTRY_BIN, "docker-registry"),
     ] {
         if !Path::new(path).exists() {
-            println!("SKIPPED: {test}: {path} missing (apt-get install {package})");
+            dcos_skip::skip(&format!(
+                "{test}: {path} missing (apt-get install {package})"
+            ));
             return false;
         }
     }
     true
-}
-
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
 }
 
 /// An image built in the test: one busybox layer, its config and manifest.

@@ -252,7 +252,7 @@ async fn docker_apps_run_on_the_engine_and_natively_without_one() {
         return;
     }
     if !Path::new(DOCKERD).exists() {
-        println!("SKIPPED: docker_apps_run_on_the_engine_and_natively_without_one: {DOCKERD} missing (apt-get install docker.io)");
+        dcos_skip::skip(&format!("{DOCKERD} missing (apt-get install docker.io)"));
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

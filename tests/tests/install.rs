@@ -13,14 +13,9 @@ use dcos_tests::{require_tool, wait_until};
 use serde_json::Value;
 
 fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find(|l| l.starts_with("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        == Some("0");
+    let root = dcos_skip::is_root();
     if !root {
-        eprintln!("SKIPPED: the install tests need root");
+        dcos_skip::skip("the install tests need root");
     }
     root
 }

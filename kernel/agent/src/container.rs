@@ -27,6 +27,13 @@ use dcos_containerizer::store::ImageStore;
 /// How long provisioning an image may take.
 pub const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// The line a supervisor prints on its stdout, with the init process's
+/// pid, once the container runs.
+const STARTED_PREFIX: &str = "started ";
+
+/// How long creating and starting a provisioned container may take.
+const START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The file a supervisor writes when the container could not start.
 pub const START_ERROR_FILE: &str = "start_error";
 
@@ -347,16 +354,45 @@ pub async fn prepare(
 
 impl Prepared {
     /// Starts the supervisor (this executor program, re-run with
-    /// `DCOS_CONTAINER_SUPERVISE`), in its own process group.
-    pub fn spawn_supervisor(&self) -> std::io::Result<tokio::process::Child> {
+    /// `DCOS_CONTAINER_SUPERVISE`), in its own process group, and waits
+    /// until it says the container runs. Returns the supervisor and
+    /// whether the container started; when it did not, the supervisor
+    /// exits and [`Prepared::start_error`] says why.
+    pub async fn spawn_supervisor(&self) -> std::io::Result<(tokio::process::Child, bool)> {
+        use tokio::io::AsyncBufReadExt;
         let exe = std::env::current_exe()?;
-        tokio::process::Command::new(exe)
+        let mut child = tokio::process::Command::new(exe)
             .args(["daemon", "executor"])
             .env(SUPERVISE_ENV, Supervise::path(&self.bundle.dir))
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .process_group(0)
             .kill_on_drop(false)
-            .spawn()
+            .spawn()?;
+        let Some(stdout) = child.stdout.take() else {
+            return Ok((child, false));
+        };
+        let mut line = String::new();
+        let read = tokio::time::timeout(
+            START_TIMEOUT,
+            tokio::io::BufReader::new(stdout).read_line(&mut line),
+        )
+        .await;
+        let started = match read {
+            Ok(Ok(_)) => line.starts_with(STARTED_PREFIX),
+            Ok(Err(_)) => false,
+            Err(_) => {
+                // A start that hangs is a failed start: the supervisor
+                // is killed and its exit reported as the task's.
+                let _ = std::fs::write(
+                    self.bundle.dir.join(START_ERROR_FILE),
+                    format!("the container did not start within {START_TIMEOUT:?}"),
+                );
+                let _ = child.start_kill();
+                false
+            }
+        };
+        Ok((child, started))
     }
 
     /// Why the container could not start, if it could not.
@@ -418,7 +454,15 @@ pub async fn supervise_if_asked() {
         return;
     };
     let path = PathBuf::from(path);
-    let code = match runtime::supervise(&path).await {
+    let code = match runtime::supervise(&path, |pid| {
+        use std::io::Write;
+        // The executor reports TASK_RUNNING on this line (and only then).
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{STARTED_PREFIX}{pid}");
+        let _ = out.flush();
+    })
+    .await
+    {
         Ok(code) => code,
         Err(e) => {
             if let Some(dir) = path.parent() {

@@ -419,10 +419,15 @@ impl Executor {
                 Ok(p) => p,
                 Err(message) => return self.launch_failed(message).await,
             };
-        match prepared.spawn_supervisor() {
-            Ok(child) => {
+        match prepared.spawn_supervisor().await {
+            Ok((child, true)) => {
                 self.container = Some(prepared);
                 self.running(child, &task).await;
+            }
+            Ok((child, false)) => {
+                // The supervisor exits; its exit reports the start error.
+                self.container = Some(prepared);
+                self.child = Some(child);
             }
             Err(e) => {
                 prepared.cleanup();

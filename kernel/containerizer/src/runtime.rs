@@ -8,7 +8,10 @@
 //! environment, which calls [`supervise`]. The supervisor creates and
 //! starts the container (stdout/stderr appended to the sandbox's files),
 //! `waitpid`s its init process (a direct child: libcontainer clones it
-//! with `CLONE_PARENT`), forwards SIGTERM to it and sends SIGKILL after
+//! with `CLONE_PARENT`), tells its caller that the container runs (after
+//! `start` returned, so libcontainer's state holds the pid and
+//! `running`: a `task exec` from then on finds it), forwards SIGTERM to
+//! it and sends SIGKILL after
 //! the grace period, writes the raw wait status to `exit_status` in the
 //! bundle, cleans up, and exits.
 //!
@@ -178,10 +181,14 @@ pub fn wait_raw(pid: Pid) -> i32 {
     }
 }
 
-/// The supervisor's main: start, wait (forwarding SIGTERM, escalating to
-/// SIGKILL after the grace period), record the status, clean up. Returns
-/// the exit code the supervisor should exit with.
-pub async fn supervise(instructions: &Path) -> Result<i32, RuntimeError> {
+/// The supervisor's main: start, call `on_started` with the init
+/// process's pid once the container runs, wait (forwarding SIGTERM,
+/// escalating to SIGKILL after the grace period), record the status,
+/// clean up. Returns the exit code the supervisor should exit with.
+pub async fn supervise(
+    instructions: &Path,
+    on_started: impl FnOnce(Pid),
+) -> Result<i32, RuntimeError> {
     use tokio::signal::unix::{signal, SignalKind};
     let s = Supervise::read(instructions)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(|source| RuntimeError::Io {
@@ -196,6 +203,7 @@ pub async fn supervise(instructions: &Path) -> Result<i32, RuntimeError> {
         }
     };
     let pid = started.pid;
+    on_started(pid);
     let mut waiter = tokio::task::spawn_blocking(move || wait_raw(pid));
     let mut deadline: Option<tokio::time::Instant> = None;
     let raw = loop {

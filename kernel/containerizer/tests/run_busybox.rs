@@ -14,7 +14,7 @@ use dcos_containerizer::{build, import, store::ImageStore};
 #[test]
 fn busybox_from_docker_save_runs_in_its_own_rootfs_and_pid_namespace() {
     if !nix::unistd::Uid::effective().is_root() || !Path::new("/bin/busybox").exists() {
-        println!("SKIPPED: needs root and /bin/busybox (Debian busybox-static)");
+        dcos_skip::skip("needs root and /bin/busybox (Debian busybox-static)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
