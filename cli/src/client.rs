@@ -165,13 +165,34 @@ impl Api {
         path: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, ApiError> {
+        self.raw_with_headers(method, path, body, &[]).await
+    }
+
+    /// As [`Self::raw`], with more headers (a `Content-Type` given here
+    /// replaces `application/json`: Cosmos' versioned media types).
+    pub async fn raw_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+    ) -> Result<reqwest::Response, ApiError> {
         let url = format!("{}{path}", self.base);
         let mut req = self
             .http
             .request(method.clone(), &url)
             .header("Authorization", format!("token={}", self.token));
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
         if let Some(b) = body {
-            req = req.json(b);
+            if !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            {
+                req = req.header("Content-Type", "application/json");
+            }
+            req = req.body(b.to_string());
         }
         let resp = req.send().await.map_err(|e| ApiError::Unreachable {
             url: self.base.clone(),
@@ -262,6 +283,17 @@ pub fn error_message(text: &str) -> String {
             if let Some(d) = v.get("details").filter(|d| !d.is_null()) {
                 m.push_str(&format!(" {d}"));
             }
+            // Cosmos: a schema mismatch lists every offending path.
+            for e in v["data"]["errors"].as_array().into_iter().flatten() {
+                let msg = e["message"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| e.to_string());
+                match e["instance"]["pointer"].as_str() {
+                    Some(p) if !p.is_empty() => m.push_str(&format!("\n  {p}: {msg}")),
+                    _ => m.push_str(&format!("\n  {msg}")),
+                }
+            }
             m
         }
         Err(_) => text.trim().to_string(),
@@ -283,6 +315,12 @@ mod tests {
             "App '/x' does not exist"
         );
         assert_eq!(error_message("plain"), "plain");
+        assert_eq!(
+            error_message(
+                r#"{"type":"JsonSchemaMismatch","message":"Options JSON failed validation","data":{"errors":[{"instance":{"pointer":"/a"},"message":"0 is less than 1"}]}}"#
+            ),
+            "Options JSON failed validation\n  /a: 0 is less than 1"
+        );
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub enum Daemon {
     /// Chronos: scheduled and dependent jobs (Chronos v1 and Metronome v1
     /// APIs, default port 4400).
     Chronos(dcos_chronos::ChronosFlags),
+    /// Cosmos: the package manager (Universe repositories, the Cosmos
+    /// API; installs through Marathon; default port 7070).
+    Cosmos(dcos_packaging::CosmosFlags),
     /// The node supervisor `dcos install` starts where systemd does not
     /// run: keeps the components in `<data-dir>/config.toml` running.
     Supervisor(SupervisorArgs),
@@ -101,6 +104,7 @@ pub async fn run(daemon: Daemon) -> anyhow::Result<()> {
         Daemon::Local(args) => local(args).await,
         Daemon::Marathon(flags) => dcos_marathon::run(flags).await,
         Daemon::Chronos(flags) => dcos_chronos::run(flags).await,
+        Daemon::Cosmos(flags) => dcos_packaging::run(flags).await,
         Daemon::Supervisor(args) => Ok(dcos_installer::supervisor::run(&args.data_dir).await?),
         Daemon::Gateway(args) => {
             raise_fd_limit();

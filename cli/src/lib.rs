@@ -9,6 +9,7 @@
 //! - [`cluster`]: `dcos cluster setup|list|attach|remove|join-token`.
 //! - [`marathon`]: `dcos marathon app|group|deployment|task`.
 //! - [`job`]: `dcos job …` (Metronome v1).
+//! - [`package`]: `dcos package …` (the Cosmos API).
 //! - [`task`]: `dcos task`, `dcos node`, `dcos service`.
 //! - [`security`]: `dcos security org users`.
 //! - [`store`]: `dcos store ...`, the store's command-line client.
@@ -27,6 +28,7 @@ pub mod install;
 pub mod job;
 pub mod marathon;
 pub mod output;
+pub mod package;
 pub mod security;
 pub mod serve;
 pub mod store;
@@ -72,6 +74,10 @@ pub enum Command {
     /// Jobs (Metronome v1): add, run, history, schedules.
     #[command(subcommand)]
     Job(job::JobCmd),
+    /// The package catalog: search, describe, install, uninstall, list,
+    /// update, repositories.
+    #[command(subcommand)]
+    Package(package::PackageCmd),
     /// The cluster's tasks, their logs and sandboxes.
     Task(task::TaskArgs),
     /// The cluster's nodes and component logs.
@@ -136,6 +142,7 @@ pub fn main() -> ExitCode {
             Command::Cluster(c) => cluster::run(c).await,
             Command::Marathon(c) => marathon::run(c).await,
             Command::Job(c) => job::run(c).await,
+            Command::Package(c) => package::run(c).await,
             Command::Task(a) => task::run_task(a).await,
             Command::Node(c) => task::run_node(c).await,
             Command::Service(a) => task::run_service(a).await,

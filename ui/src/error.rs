@@ -88,9 +88,10 @@ impl From<UpstreamError> for GatewayError {
             UpstreamError::UnknownService(_) | UpstreamError::UnknownAgent(_) => {
                 GatewayError::NotFound(e.to_string())
             }
-            UpstreamError::NoLeader(_) | UpstreamError::NoMarathon | UpstreamError::NoChronos => {
-                GatewayError::Unavailable(e.to_string())
-            }
+            UpstreamError::NoLeader(_)
+            | UpstreamError::NoMarathon
+            | UpstreamError::NoChronos
+            | UpstreamError::NoCosmos => GatewayError::Unavailable(e.to_string()),
             UpstreamError::Backend(_) => GatewayError::BadGateway(e.to_string()),
         }
     }

@@ -58,6 +58,10 @@ pub struct GatewayArgs {
     /// Chronos (serves `/service/chronos/` and `/service/metronome/`).
     #[arg(long = "chronos", value_delimiter = ',')]
     pub chronos: Vec<String>,
+    /// Cosmos, the package manager (serves `/package/`, `/cosmos/` and
+    /// `/capabilities`); repeat for several.
+    #[arg(long = "cosmos", value_delimiter = ',')]
+    pub cosmos: Vec<String>,
     /// The cluster secret (HS256 signing key of tokens).
     #[arg(long)]
     pub secret_file: Option<PathBuf>,
@@ -262,7 +266,12 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             Duration::from_secs(args.token_lifetime_secs),
         ),
         users,
-        upstreams: upstream::Upstreams::new(&args.masters, &args.marathons, &args.chronos),
+        upstreams: upstream::Upstreams::new(
+            &args.masters,
+            &args.marathons,
+            &args.chronos,
+            &args.cosmos,
+        ),
         cluster: ClusterInfo {
             id: cluster_id,
             secret,

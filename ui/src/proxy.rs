@@ -48,6 +48,9 @@ pub enum Target {
     Marathon,
     /// Chronos, which serves both the Chronos and the Metronome v1 API.
     Chronos,
+    /// Cosmos, the package manager (`/package/…`, `/cosmos/…`,
+    /// `/capabilities`; the path is kept whole).
+    Cosmos,
     /// A Marathon app labelled `DCOS_SERVICE_NAME=<name>`.
     Service(String),
     /// An agent's HTTP endpoint, by agent id.
@@ -60,6 +63,7 @@ impl Target {
             Target::Mesos => up.leader().await,
             Target::Marathon => up.marathon(),
             Target::Chronos => up.chronos(),
+            Target::Cosmos => up.cosmos(),
             Target::Service(name) => up.service(name).await,
             Target::Agent(id) => up.agent(id).await,
         }
@@ -71,6 +75,7 @@ impl Target {
             Target::Mesos => up.forget_leader(base),
             Target::Marathon => up.marathon_failed(base),
             Target::Chronos => up.chronos_failed(base),
+            Target::Cosmos => up.cosmos_failed(base),
             Target::Service(_) => up.forget_services(),
             Target::Agent(_) => up.forget_agents(),
         }

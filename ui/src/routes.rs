@@ -69,6 +69,10 @@ pub fn route_of(path: &str) -> Option<(Target, String)> {
         };
         return Some((target, rest(tail)));
     }
+    if path.starts_with("/package/") || under(path, "/cosmos").is_some() || path == "/capabilities"
+    {
+        return Some((Target::Cosmos, path.to_string()));
+    }
     for prefix in ["/agent", "/slave"] {
         if let Some((id, tail)) = segment(path, prefix) {
             return Some((Target::Agent(id.to_string()), rest(tail)));
@@ -113,6 +117,9 @@ pub fn router(gw: Arc<Gateway>) -> Router {
         .route("/service/{name}", any(proxied))
         .route("/service/{name}/", any(proxied))
         .route("/service/{name}/{*rest}", any(proxied))
+        .route("/package/{*rest}", any(proxied))
+        .route("/cosmos/{*rest}", any(proxied))
+        .route("/capabilities", any(proxied))
         .route("/agent/{id}", any(proxied))
         .route("/agent/{id}/", any(proxied))
         .route("/agent/{id}/{*rest}", any(proxied))
@@ -534,6 +541,19 @@ mod tests {
             t("/service/metronome/v1/jobs"),
             Some((Target::Chronos, "/v1/jobs".into()))
         );
+        assert_eq!(
+            t("/package/install"),
+            Some((Target::Cosmos, "/package/install".into()))
+        );
+        assert_eq!(
+            t("/cosmos/service/update"),
+            Some((Target::Cosmos, "/cosmos/service/update".into()))
+        );
+        assert_eq!(
+            t("/capabilities"),
+            Some((Target::Cosmos, "/capabilities".into()))
+        );
+        assert_eq!(t("/packages"), None);
         assert_eq!(
             t("/service/chronos/v1/scheduler/jobs"),
             Some((Target::Chronos, "/v1/scheduler/jobs".into()))

@@ -60,6 +60,9 @@ pub enum UpstreamError {
     /// `--chronos` was not given.
     #[error("no Chronos/Metronome is configured (--chronos)")]
     NoChronos,
+    /// `--cosmos` was not given.
+    #[error("no Cosmos (package manager) is configured (--cosmos)")]
+    NoCosmos,
     /// No running task of an app labelled `DCOS_SERVICE_NAME=<name>`.
     #[error("no running service named {0:?} (a Marathon app with DCOS_SERVICE_NAME={0} and a running task)")]
     UnknownService(String),
@@ -137,12 +140,19 @@ pub struct Upstreams {
     marathon_current: AtomicUsize,
     chronos: Vec<String>,
     chronos_current: AtomicUsize,
+    cosmos: Vec<String>,
+    cosmos_current: AtomicUsize,
     services: Mutex<Option<Cached<HashMap<String, String>>>>,
     agents: Mutex<Option<Cached<HashMap<String, String>>>>,
 }
 
 impl Upstreams {
-    pub fn new(masters: &[String], marathons: &[String], chronos: &[String]) -> Arc<Upstreams> {
+    pub fn new(
+        masters: &[String],
+        marathons: &[String],
+        chronos: &[String],
+        cosmos: &[String],
+    ) -> Arc<Upstreams> {
         Arc::new(Upstreams {
             http: http_client(),
             masters: masters.iter().map(|m| base_url(m)).collect(),
@@ -151,6 +161,8 @@ impl Upstreams {
             marathon_current: AtomicUsize::new(0),
             chronos: chronos.iter().map(|m| base_url(m)).collect(),
             chronos_current: AtomicUsize::new(0),
+            cosmos: cosmos.iter().map(|m| base_url(m)).collect(),
+            cosmos_current: AtomicUsize::new(0),
             services: Mutex::new(None),
             agents: Mutex::new(None),
         })
@@ -260,6 +272,16 @@ impl Upstreams {
 
     pub fn chronos_failed(&self, failed: &str) {
         Self::rotate(&self.chronos, &self.chronos_current, failed);
+    }
+
+    /// The Cosmos to talk to.
+    pub fn cosmos(&self) -> Result<String, UpstreamError> {
+        Self::pick(&self.cosmos, &self.cosmos_current).ok_or(UpstreamError::NoCosmos)
+    }
+
+    /// `failed` did not answer: try the next one from now on.
+    pub fn cosmos_failed(&self, failed: &str) {
+        Self::rotate(&self.cosmos, &self.cosmos_current, failed);
     }
 
     /// The base URL of a running task of the service `name`.

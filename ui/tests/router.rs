@@ -79,6 +79,7 @@ async fn fixture() -> Fixture {
     let master = echo_backend("master").await;
     let marathon = echo_backend("marathon").await;
     let chronos = echo_backend("chronos").await;
+    let cosmos = echo_backend("cosmos").await;
     let users = Users::new(Arc::new(MemStore::new()));
     users.ensure_first("admin", "admin-pw").await.unwrap();
     let tokens = Tokens::new(SECRET.as_bytes(), auth::DEFAULT_TOKEN_LIFETIME);
@@ -90,6 +91,7 @@ async fn fixture() -> Fixture {
             std::slice::from_ref(&master),
             std::slice::from_ref(&marathon),
             std::slice::from_ref(&chronos),
+            std::slice::from_ref(&cosmos),
         ),
         cluster: ClusterInfo {
             id: "cluster-1".into(),
@@ -178,6 +180,9 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/service/marathon/v2/apps"),
     ("GET", "/service/chronos/v1/scheduler/jobs"),
     ("GET", "/service/metronome/v1/jobs"),
+    ("POST", "/package/search"),
+    ("POST", "/cosmos/service/update"),
+    ("GET", "/capabilities"),
     ("GET", "/service/web/"),
     ("GET", "/agent/a1/files/read?path=/x"),
     ("GET", "/slave/a1/state"),
@@ -273,6 +278,17 @@ async fn the_routing_table_reaches_the_right_backend_with_the_right_path() {
             "chronos",
             "/v1/jobs/a%2Fb",
         ),
+        (
+            "/package/repository/list",
+            "cosmos",
+            "/package/repository/list",
+        ),
+        (
+            "/cosmos/service/describe",
+            "cosmos",
+            "/cosmos/service/describe",
+        ),
+        ("/capabilities", "cosmos", "/capabilities"),
     ] {
         let (status, body) = f.json(Method::GET, path, Some(&auth), None).await;
         assert_eq!(status, StatusCode::OK, "{path}: {body}");
