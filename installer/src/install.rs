@@ -498,6 +498,7 @@ fn spawn_supervisor(binary: &Path, layout: &Layout) -> Result<i32, InstallError>
     let child = std::process::Command::new(binary)
         .args(["daemon", "supervisor", "--data-dir"])
         .arg(&layout.root)
+        .env(process::NODE_ENV, &layout.root)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(start)?)
         .stderr(log)
@@ -586,9 +587,12 @@ pub struct Uninstalled {
     pub purged: bool,
 }
 
-/// `dcos uninstall`: stops the supervisor (or the units), every component,
-/// the executors and tasks the agent started, removes our cgroups, and
-/// with `purge` the data dir.
+/// `dcos uninstall`: stops exactly what the node started — its units or
+/// its supervisor (which stops the components), the components its
+/// pidfiles name, the processes in its cgroups and those carrying its
+/// [`process::NODE_ENV`] marker (executors and tasks) — never this
+/// process nor its ancestors; removes its cgroups, and with `purge`
+/// deletes the data dir.
 pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, InstallError> {
     let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let layout = Layout::new(&data_dir);
@@ -619,9 +623,10 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
         process::stop_from_pidfile(&layout.pidfile(c.name), &data_dir, Duration::from_secs(5))
             .await;
     }
-    // Executors and tasks (they outlive the agent on purpose), and
-    // whatever else still names the data dir; then our cgroups.
+    // Executors and tasks (they outlive the agent on purpose): in our
+    // cgroups, or marked; then our cgroups.
     let cgroups = process::cgroup_dirs(&cfg.cgroups_root);
+    let spared = process::self_and_ancestors();
     for _ in 0..50 {
         let mut pids = process::processes_of(&data_dir);
         for dir in &cgroups {
@@ -629,7 +634,7 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
         }
         pids.sort_unstable();
         pids.dedup();
-        pids.retain(|&p| p != std::process::id() as i32 && process::alive(p));
+        pids.retain(|&p| !spared.contains(&p) && process::alive(p));
         if pids.is_empty() {
             break;
         }

@@ -10,7 +10,7 @@
 //! - [`components`]: which processes a node runs, in which order, and how each says it is healthy.
 //! - [`supervisor`]: `dcos daemon supervisor`, restarts with backoff.
 //! - [`systemd`]: unit files where systemd runs the machine.
-//! - [`process`]: pidfiles, our processes, cgroup cleanup.
+//! - [`process`]: pidfiles, which processes are ours (pidfiles, cgroups, the node marker), cgroup cleanup.
 //! - [`progress`]: spinners on a terminal, plain lines elsewhere.
 //! - [`install`]: `install`, `status`, `uninstall`.
 

@@ -638,3 +638,59 @@ async fn an_additional_master_joins_the_store_and_shares_the_users() {
     assert!(first.uninstall().ok());
     assert!(processes_naming(&second.dir).is_empty() && processes_naming(&first.dir).is_empty());
 }
+
+/// Issue 17: `sudo dcos uninstall --data-dir D` stopped every process
+/// naming D — its own `sudo` (exit 137) and an operator's `tail -f
+/// D/logs/…` among them. It stops what the node started and leaves the
+/// rest alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn uninstall_under_sudo_spares_an_operators_tail_and_unmounts_the_data_dir() {
+    if !is_root() || !require_tool("sudo") {
+        return;
+    }
+    let node = Node::new("127.0.0.1", None);
+    let r = node.install(&["--resources", "ports:[32600-32699]"]);
+    assert!(r.ok(), "install failed:\n{}\n{}", r.stdout, r.stderr);
+    let cgroups_root = node.cgroups_root().expect("cgroups root in the config");
+    let d = node.dir.display().to_string();
+    let sudo_uninstall = |extra: &[&str]| {
+        run(node
+            .command(std::path::Path::new("sudo"))
+            .arg(dcos_tests::dcos_bin())
+            .args(["uninstall", "--data-dir", &d])
+            .args(extra))
+    };
+
+    let mut tail = Command::new("tail")
+        .arg("-f")
+        .arg(node.dir.join("logs/master.log"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("tail");
+    let r = sudo_uninstall(&[]);
+    assert!(r.ok(), "sudo dcos uninstall: {r:?}");
+    assert!(
+        tail.try_wait().unwrap().is_none(),
+        "the operator's tail was stopped"
+    );
+    // Nothing of the node is left but the tail.
+    let tail_pid = format!("{}: ", tail.id());
+    wait_until(
+        Duration::from_secs(10),
+        "the node's processes to go",
+        || {
+            let left: Vec<String> = processes_naming(&node.dir)
+                .into_iter()
+                .filter(|p| !p.starts_with(&tail_pid))
+                .collect();
+            async move { left.is_empty() }
+        },
+    )
+    .await;
+    assert_eq!(
+        cgroups_named(&cgroups_root),
+        Vec::<std::path::PathBuf>::new()
+    );
+    let _ = tail.kill();
+    let _ = tail.wait();
+}
