@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::{components, port_uses, Component};
 use crate::config::{ensure_file, ConfigError, Layout, NodeConfig, Ports, Role, Secrets};
+use crate::mounts;
 use crate::preflight::{self, Outcome};
 use crate::process;
 use crate::progress::Progress;
@@ -74,6 +75,9 @@ pub enum InstallError {
     /// nothing installed
     #[error("nothing is installed in {0} (no config.toml there; pass the --data-dir you installed with)")]
     NotInstalled(PathBuf),
+    /// unmount
+    #[error("cannot unmount what the node mounted under its data dir: {}", .0.join("; "))]
+    Unmount(Vec<String>),
 }
 
 /// The join API's answer (`POST /install/v1/join`).
@@ -584,6 +588,9 @@ pub struct Uninstalled {
     pub stopped_processes: usize,
     pub removed_cgroups: Vec<PathBuf>,
     pub removed_units: Vec<String>,
+    /// Mount points under the data dir that were unmounted (containers'
+    /// root file systems and their bind mounts), detached ones included.
+    pub unmounted: Vec<PathBuf>,
     pub purged: bool,
 }
 
@@ -591,8 +598,8 @@ pub struct Uninstalled {
 /// its supervisor (which stops the components), the components its
 /// pidfiles name, the processes in its cgroups and those carrying its
 /// [`process::NODE_ENV`] marker (executors and tasks) — never this
-/// process nor its ancestors; removes its cgroups, and with `purge`
-/// deletes the data dir.
+/// process nor its ancestors; removes its cgroups, unmounts what it
+/// mounted under the data dir, and with `purge` deletes the data dir.
 pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, InstallError> {
     let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let layout = Layout::new(&data_dir);
@@ -657,6 +664,19 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
             tracing::warn!(cgroup = %dir.display(), "could not remove the cgroup");
         }
     }
+    // Containers' root file systems (and the bind mounts in them) stay
+    // mounted when their executor was killed.
+    let unmounted = match mounts::unmount_under(&data_dir) {
+        Ok(u) => u.unmounted.into_iter().chain(u.detached).collect(),
+        Err(failed) => {
+            return Err(InstallError::Unmount(
+                failed
+                    .iter()
+                    .map(|(p, e)| format!("{}: {e}", p.display()))
+                    .collect(),
+            ))
+        }
+    };
     if purge {
         std::fs::remove_dir_all(&data_dir).map_err(|source| ConfigError::Io {
             action: "remove",
@@ -670,6 +690,7 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
         stopped_processes: stopped,
         removed_cgroups,
         removed_units,
+        unmounted,
         purged: purge,
     })
 }

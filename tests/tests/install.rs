@@ -641,7 +641,10 @@ async fn an_additional_master_joins_the_store_and_shares_the_users() {
 
 /// Issue 17: `sudo dcos uninstall --data-dir D` stopped every process
 /// naming D — its own `sudo` (exit 137) and an operator's `tail -f
-/// D/logs/…` among them. It stops what the node started and leaves the
+/// D/logs/…` among them — and `--purge` failed on the containers' root
+/// file systems still mounted under D. It stops what the node started,
+/// unmounts what is mounted under D (a tmpfs standing in for a
+/// container's overlay rootfs: no image is run here) and leaves the
 /// rest alone.
 #[tokio::test(flavor = "multi_thread")]
 async fn uninstall_under_sudo_spares_an_operators_tail_and_unmounts_the_data_dir() {
@@ -690,6 +693,23 @@ async fn uninstall_under_sudo_spares_an_operators_tail_and_unmounts_the_data_dir
     assert_eq!(
         cgroups_named(&cgroups_root),
         Vec::<std::path::PathBuf>::new()
+    );
+    // A container's root file system left mounted (a tmpfs stands in for
+    // the overlay): --purge unmounts it and deletes the dir.
+    let rootfs = node.dir.join("agent/provisioner/containers/c1/rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let m = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&rootfs));
+    assert!(m.ok(), "mount: {m:?}");
+    let r = sudo_uninstall(&["--purge"]);
+    assert!(r.ok(), "sudo dcos uninstall --purge: {r:?}");
+    assert!(!node.dir.exists(), "--purge left {d}");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&d), "{mountinfo}");
+    assert!(
+        tail.try_wait().unwrap().is_none(),
+        "the operator's tail was stopped"
     );
     let _ = tail.kill();
     let _ = tail.wait();
