@@ -714,3 +714,64 @@ async fn uninstall_under_sudo_spares_an_operators_tail_and_unmounts_the_data_dir
     let _ = tail.kill();
     let _ = tail.wait();
 }
+
+/// Issue 17, with a real container: `dcos uninstall --purge` while a
+/// task of an imported image runs failed with "Device or resource busy"
+/// on its overlay root file system under the agent's provisioner dir.
+#[tokio::test(flavor = "multi_thread")]
+async fn uninstall_purge_with_a_container_running_unmounts_its_root_file_system() {
+    if !is_root()
+        || !dcos_tests::containers::can_run_containers(
+            "uninstall_purge_with_a_container_running_unmounts_its_root_file_system",
+        )
+    {
+        return;
+    }
+    let node = Node::new("127.0.0.1", None);
+    let r = node.install(&["--resources", "ports:[32700-32799]"]);
+    assert!(r.ok(), "install failed:\n{}\n{}", r.stdout, r.stderr);
+    node.setup();
+    let tarball = node.tmp().join("busybox.tar");
+    std::fs::write(
+        &tarball,
+        dcos_tests::containers::TestImage::busybox("purge", "amd64").docker_save("purge/busybox:1"),
+    )
+    .unwrap();
+    let agent_dir = node.dir.join("agent");
+    node.dcos_ok(&[
+        "image",
+        "import",
+        tarball.to_str().unwrap(),
+        "--work-dir",
+        agent_dir.to_str().unwrap(),
+    ]);
+    let app = serde_json::json!({
+        "id": "/boxed", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32, "instances": 1,
+        "portDefinitions": [],
+        "container": {"type": "MESOS", "docker": {"image": "purge/busybox:1"}},
+    });
+    let file = write(&node, "boxed.json", &app);
+    node.dcos_ok(&["marathon", "app", "add", &file, "--wait"]);
+    let provisioner = node.dir.join("agent/provisioner");
+    let mounted_under = |dir: &std::path::Path| {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        info.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| std::path::Path::new(p).starts_with(dir))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the container's rootfs is mounted",
+        || std::future::ready(!mounted_under(&provisioner).is_empty()),
+    )
+    .await;
+    eprintln!("mounted before uninstall: {:?}", mounted_under(&node.dir));
+
+    let d = node.dir.display().to_string();
+    let r = node.dcos(&["uninstall", "--data-dir", &d, "--purge"]);
+    assert!(r.ok(), "dcos uninstall --purge: {r:?}");
+    assert!(!node.dir.exists(), "--purge left {d}");
+    assert_eq!(mounted_under(&node.dir), Vec::<String>::new());
+}
