@@ -57,11 +57,17 @@ pub fn alive(pid: i32) -> bool {
 /// task the agent starts) carries: the node's data dir.
 pub const NODE_ENV: &str = "DCOS_NODE_DIR";
 
-/// Whether the environment of `pid` carries exactly `DCOS_NODE_DIR=<data_dir>`.
+/// Whether the environment of `pid` carries `DCOS_NODE_DIR=<data_dir>`
+/// (the same path, compared by components: `/srv/dcos/` is `/srv/dcos`).
 fn carries_marker(pid: i32, data_dir: &Path) -> bool {
-    let needle = format!("{NODE_ENV}={}", data_dir.display());
+    let prefix = format!("{NODE_ENV}=");
     std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+        .map(|env| {
+            env.split(|b| *b == 0).any(|kv| {
+                kv.strip_prefix(prefix.as_bytes())
+                    .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(v)) == data_dir)
+            })
+        })
         .unwrap_or(false)
 }
 
@@ -273,8 +279,10 @@ mod tests {
         execd(n, "sleep").await;
         assert!(is_ours(m, dir.path()));
         assert!(!is_ours(n, dir.path()));
-        // Another dir's marker is not ours either.
+        // The same dir spelled with a trailing slash is; another dir is not.
+        assert!(is_ours(m, &dir.path().join("")));
         assert!(!is_ours(m, &dir.path().join("sub")));
+        assert!(!is_ours(m, dir.path().parent().unwrap()));
         let found = processes_of(dir.path());
         assert!(found.contains(&m), "{found:?}");
         assert!(!found.contains(&n), "{found:?}");
