@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::components::{components, port_uses, Component};
 use crate::config::{ensure_file, ConfigError, Layout, NodeConfig, Ports, Role, Secrets};
+use crate::mounts;
 use crate::preflight::{self, Outcome};
 use crate::process;
 use crate::progress::Progress;
@@ -74,6 +75,9 @@ pub enum InstallError {
     /// nothing installed
     #[error("nothing is installed in {0} (no config.toml there; pass the --data-dir you installed with)")]
     NotInstalled(PathBuf),
+    /// unmount
+    #[error("cannot unmount what the node mounted under its data dir: {}", .0.join("; "))]
+    Unmount(Vec<String>),
 }
 
 /// The join API's answer (`POST /install/v1/join`).
@@ -498,6 +502,7 @@ fn spawn_supervisor(binary: &Path, layout: &Layout) -> Result<i32, InstallError>
     let child = std::process::Command::new(binary)
         .args(["daemon", "supervisor", "--data-dir"])
         .arg(&layout.root)
+        .env(process::NODE_ENV, &layout.root)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(start)?)
         .stderr(log)
@@ -583,12 +588,18 @@ pub struct Uninstalled {
     pub stopped_processes: usize,
     pub removed_cgroups: Vec<PathBuf>,
     pub removed_units: Vec<String>,
+    /// Mount points under the data dir that were unmounted (containers'
+    /// root file systems and their bind mounts), detached ones included.
+    pub unmounted: Vec<PathBuf>,
     pub purged: bool,
 }
 
-/// `dcos uninstall`: stops the supervisor (or the units), every component,
-/// the executors and tasks the agent started, removes our cgroups, and
-/// with `purge` the data dir.
+/// `dcos uninstall`: stops exactly what the node started — its units or
+/// its supervisor (which stops the components), the components its
+/// pidfiles name, the processes in its cgroups and those carrying its
+/// [`process::NODE_ENV`] marker (executors and tasks) — never this
+/// process nor its ancestors; removes its cgroups, unmounts what it
+/// mounted under the data dir, and with `purge` deletes the data dir.
 pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, InstallError> {
     let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let layout = Layout::new(&data_dir);
@@ -619,9 +630,10 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
         process::stop_from_pidfile(&layout.pidfile(c.name), &data_dir, Duration::from_secs(5))
             .await;
     }
-    // Executors and tasks (they outlive the agent on purpose), and
-    // whatever else still names the data dir; then our cgroups.
+    // Executors and tasks (they outlive the agent on purpose): in our
+    // cgroups, or marked; then our cgroups.
     let cgroups = process::cgroup_dirs(&cfg.cgroups_root);
+    let spared = process::self_and_ancestors();
     for _ in 0..50 {
         let mut pids = process::processes_of(&data_dir);
         for dir in &cgroups {
@@ -629,7 +641,7 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
         }
         pids.sort_unstable();
         pids.dedup();
-        pids.retain(|&p| p != std::process::id() as i32 && process::alive(p));
+        pids.retain(|&p| !spared.contains(&p) && process::alive(p));
         if pids.is_empty() {
             break;
         }
@@ -652,6 +664,19 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
             tracing::warn!(cgroup = %dir.display(), "could not remove the cgroup");
         }
     }
+    // Containers' root file systems (and the bind mounts in them) stay
+    // mounted when their executor was killed.
+    let unmounted = match mounts::unmount_under(&data_dir) {
+        Ok(u) => u.unmounted.into_iter().chain(u.detached).collect(),
+        Err(failed) => {
+            return Err(InstallError::Unmount(
+                failed
+                    .iter()
+                    .map(|(p, e)| format!("{}: {e}", p.display()))
+                    .collect(),
+            ))
+        }
+    };
     if purge {
         std::fs::remove_dir_all(&data_dir).map_err(|source| ConfigError::Io {
             action: "remove",
@@ -665,6 +690,7 @@ pub async fn uninstall(data_dir: &Path, purge: bool) -> Result<Uninstalled, Inst
         stopped_processes: stopped,
         removed_cgroups,
         removed_units,
+        unmounted,
         purged: purge,
     })
 }

@@ -10,13 +10,15 @@
 //! - [`components`]: which processes a node runs, in which order, and how each says it is healthy.
 //! - [`supervisor`]: `dcos daemon supervisor`, restarts with backoff.
 //! - [`systemd`]: unit files where systemd runs the machine.
-//! - [`process`]: pidfiles, our processes, cgroup cleanup.
+//! - [`process`]: pidfiles, which processes are ours (pidfiles, cgroups, the node marker), cgroup cleanup.
+//! - [`mounts`]: the mounts left under the data dir (containers' root file systems), unmounted deepest first.
 //! - [`progress`]: spinners on a terminal, plain lines elsewhere.
 //! - [`install`]: `install`, `status`, `uninstall`.
 
 pub mod components;
 pub mod config;
 pub mod install;
+pub mod mounts;
 pub mod preflight;
 pub mod process;
 pub mod progress;

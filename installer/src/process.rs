@@ -1,9 +1,16 @@
-//! Processes and cgroups of an installed node, as the OS sees them:
-//! pidfiles, "is this pid one of ours" (its command line names our data
-//! dir), SIGTERM-then-SIGKILL, finding the executors and tasks the agent
-//! started (their `MESOS_*` environment points into our agent work dir)
-//! and removing our cgroup subtree.
+//! Processes, cgroups and mounts of an installed node, as the OS sees
+//! them: pidfiles, "is this pid one of ours", SIGTERM-then-SIGKILL, the
+//! processes and cgroups an uninstall stops, and the mounts it undoes.
+//!
+//! "Ours" is decided by what the node itself recorded or set, never by a
+//! path appearing somewhere: a pid from our pidfiles, a pid in the
+//! agent's cgroup subtree, or a process carrying the [`NODE_ENV`] marker
+//! every component is started with (and every executor and task inherits).
+//! An operator's `tail -f <data dir>/logs/…`, or the `sudo` that runs
+//! `dcos uninstall --data-dir <data dir>`, names the dir but is none of
+//! these, and is left alone.
 
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -46,35 +53,82 @@ pub fn alive(pid: i32) -> bool {
     }
 }
 
-fn cmdline(pid: i32) -> String {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-        .unwrap_or_default()
-}
-
 /// The environment variable every component (and so every executor and
 /// task the agent starts) carries: the node's data dir.
 pub const NODE_ENV: &str = "DCOS_NODE_DIR";
 
-fn environ_names(pid: i32, data_dir: &Path) -> bool {
-    let needle = format!("{NODE_ENV}={}", data_dir.display());
+/// Whether the environment of `pid` carries `DCOS_NODE_DIR=<data_dir>`
+/// (the same path, compared by components: `/srv/dcos/` is `/srv/dcos`).
+fn carries_marker(pid: i32, data_dir: &Path) -> bool {
+    let prefix = format!("{NODE_ENV}=");
     std::fs::read(format!("/proc/{pid}/environ"))
         .map(|env| {
-            env.split(|b| *b == 0)
-                .map(String::from_utf8_lossy)
-                .any(|kv| {
-                    kv == needle.as_str()
-                        || (kv.starts_with("MESOS_") && kv.contains(&*data_dir.to_string_lossy()))
-                })
+            env.split(|b| *b == 0).any(|kv| {
+                kv.strip_prefix(prefix.as_bytes())
+                    .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(v)) == data_dir)
+            })
         })
         .unwrap_or(false)
 }
 
-/// Whether `pid` is alive and a process of the node in `data_dir` (its
-/// command line names the dir, or its environment carries [`NODE_ENV`]).
+/// Whether `pid` runs one of our `dcos daemon <component>` command lines
+/// for `data_dir` (an argument is the dir or a path under it). A
+/// supervisor started before the marker existed is recognised this way.
+fn runs_our_daemon(pid: i32, data_dir: &Path) -> bool {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = raw.split(|b| *b == 0).collect();
+    args.get(1) == Some(&&b"daemon"[..])
+        && args
+            .iter()
+            .skip(2)
+            .any(|a| Path::new(std::ffi::OsStr::from_bytes(a)).starts_with(data_dir))
+}
+
+/// Whether `pid` is alive and a process of the node in `data_dir`: it
+/// carries the [`NODE_ENV`] marker, or runs one of our daemons there.
+/// Guards a pidfile against pid reuse.
 pub fn is_ours(pid: i32, data_dir: &Path) -> bool {
-    alive(pid)
-        && (cmdline(pid).contains(&*data_dir.to_string_lossy()) || environ_names(pid, data_dir))
+    alive(pid) && (carries_marker(pid, data_dir) || runs_our_daemon(pid, data_dir))
+}
+
+/// The parent of `pid` (field 4 of `/proc/<pid>/stat`).
+fn parent_of(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// This process and its ancestors: never stopped by an uninstall (its
+/// `sudo`, its shell, a task's shell it was typed in).
+pub fn self_and_ancestors() -> Vec<i32> {
+    let mut out = vec![std::process::id() as i32];
+    while let Some(parent) = parent_of(*out.last().unwrap_or(&0)) {
+        if parent <= 0 || out.contains(&parent) {
+            break;
+        }
+        out.push(parent);
+    }
+    out
+}
+
+/// Every live process (but us and our ancestors) carrying the
+/// [`NODE_ENV`] marker of `data_dir`: the components, and the executors
+/// and tasks the agent started (they inherit the agent's environment),
+/// also when the agent ran them without cgroups.
+pub fn processes_of(data_dir: &Path) -> Vec<i32> {
+    let spared = self_and_ancestors();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| !spared.contains(&pid) && alive(pid) && carries_marker(pid, data_dir))
+        .collect()
 }
 
 /// SIGTERM, then SIGKILL after `grace`; returns when the process is gone
@@ -109,34 +163,6 @@ pub async fn stop_from_pidfile(pidfile: &Path, data_dir: &Path, grace: Duration)
         }
     }
     let _ = std::fs::remove_file(pidfile);
-}
-
-/// Every process (but us) whose command line names `data_dir`, or whose
-/// environment carries [`NODE_ENV`] or `MESOS_*` paths under it
-/// (executors and their tasks).
-pub fn processes_of(data_dir: &Path) -> Vec<i32> {
-    let needle = data_dir.to_string_lossy().into_owned();
-    let me = std::process::id() as i32;
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        if pid == me || !alive(pid) {
-            continue;
-        }
-        let ours_by_cmd = {
-            let c = cmdline(pid);
-            c.contains(&format!("{needle}/")) || c.contains(&format!("{needle} "))
-        };
-        if ours_by_cmd || environ_names(pid, data_dir) {
-            out.push(pid);
-        }
-    }
-    out
 }
 
 /// The directories of cgroup `name` (a top-level group, e.g. the
@@ -216,26 +242,62 @@ mod tests {
         assert!(!alive(0));
     }
 
-    #[tokio::test]
-    async fn finds_and_kills_a_process_naming_the_data_dir() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = dir.path().join("marker");
-        let mut child = std::process::Command::new("sh")
-            .arg("-c")
-            .arg("sleep 60; : \"$0\"")
-            .arg(&marker)
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        // Between fork and exec the child still shows our command line.
+    /// Waits until `pid` has exec'd (between fork and exec a child
+    /// still shows our command line and environment).
+    async fn execd(pid: i32, program: &str) {
         let start = Instant::now();
-        while !is_ours(pid, dir.path()) && start.elapsed() < Duration::from_secs(5) {
+        while !std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .unwrap_or_default()
+            .starts_with(program)
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "{program} did not start"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        assert!(is_ours(pid, dir.path()));
-        assert!(processes_of(dir.path()).contains(&pid));
-        terminate(pid, Duration::from_secs(5)).await;
-        let _ = child.wait();
-        assert!(!alive(pid));
+    }
+
+    #[tokio::test]
+    async fn ours_is_the_marker_not_a_mention_of_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        // Ours: started with the marker (as every component, executor and task).
+        let mut marked = std::process::Command::new("sleep")
+            .arg("60")
+            .env(NODE_ENV, dir.path())
+            .spawn()
+            .unwrap();
+        // Not ours: an operator's process naming the dir.
+        let mut naming = std::process::Command::new("sleep")
+            .arg("60")
+            .arg(dir.path().join("logs/agent.log"))
+            .env_remove(NODE_ENV)
+            .spawn()
+            .unwrap();
+        let (m, n) = (marked.id() as i32, naming.id() as i32);
+        execd(m, "sleep").await;
+        execd(n, "sleep").await;
+        assert!(is_ours(m, dir.path()));
+        assert!(!is_ours(n, dir.path()));
+        // The same dir spelled with a trailing slash is; another dir is not.
+        assert!(is_ours(m, &dir.path().join("")));
+        assert!(!is_ours(m, &dir.path().join("sub")));
+        assert!(!is_ours(m, dir.path().parent().unwrap()));
+        let found = processes_of(dir.path());
+        assert!(found.contains(&m), "{found:?}");
+        assert!(!found.contains(&n), "{found:?}");
+        terminate(m, Duration::from_secs(5)).await;
+        let _ = marked.wait();
+        assert!(!alive(m));
+        let _ = naming.kill();
+        let _ = naming.wait();
+    }
+
+    #[test]
+    fn we_and_our_ancestors_are_spared() {
+        let chain = self_and_ancestors();
+        assert_eq!(chain[0], std::process::id() as i32);
+        assert_eq!(chain.get(1).copied(), parent_of(chain[0]));
+        assert!(chain.len() >= 2, "{chain:?}");
     }
 }

@@ -333,8 +333,16 @@ async fn the_gateway_fronts_a_whole_cluster() {
     let (status, health) = gw.request("GET", "/system/health/v1", t, None).await;
     assert_eq!(status, 200);
     let units = health["units"].as_array().unwrap();
-    assert!(units.len() >= 5, "{health}");
+    assert!(units.len() >= 6, "{health}");
     assert!(units.iter().all(|u| u["health"] == 0), "{health}");
+    // The store is asked itself (its /store/v1/status), not inferred.
+    assert!(
+        units.iter().any(|u| u["name"] == "Replicated Store"
+            && u["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("leader 127.0.0.1"))),
+        "{health}"
+    );
     let (status, meta) = gw.request("GET", "/metadata", t, None).await;
     assert_eq!(status, 200);
     assert!(

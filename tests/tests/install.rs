@@ -633,3 +633,140 @@ async fn an_additional_master_joins_the_store_and_shares_the_users() {
     assert!(first.uninstall().ok());
     assert!(processes_naming(&second.dir).is_empty() && processes_naming(&first.dir).is_empty());
 }
+
+/// Issue 17: `sudo dcos uninstall --data-dir D` stopped every process
+/// naming D — its own `sudo` (exit 137) and an operator's `tail -f
+/// D/logs/…` among them — and `--purge` failed on the containers' root
+/// file systems still mounted under D. It stops what the node started,
+/// unmounts what is mounted under D (a tmpfs standing in for a
+/// container's overlay rootfs: no image is run here) and leaves the
+/// rest alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn uninstall_under_sudo_spares_an_operators_tail_and_unmounts_the_data_dir() {
+    if !is_root() || !require_tool("sudo") {
+        return;
+    }
+    let node = Node::new("127.0.0.1", None);
+    let r = node.install(&["--resources", "ports:[32600-32699]"]);
+    assert!(r.ok(), "install failed:\n{}\n{}", r.stdout, r.stderr);
+    let cgroups_root = node.cgroups_root().expect("cgroups root in the config");
+    let d = node.dir.display().to_string();
+    let sudo_uninstall = |extra: &[&str]| {
+        run(node
+            .command(std::path::Path::new("sudo"))
+            .arg(dcos_tests::dcos_bin())
+            .args(["uninstall", "--data-dir", &d])
+            .args(extra))
+    };
+
+    let mut tail = Command::new("tail")
+        .arg("-f")
+        .arg(node.dir.join("logs/master.log"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("tail");
+    let r = sudo_uninstall(&[]);
+    assert!(r.ok(), "sudo dcos uninstall: {r:?}");
+    assert!(
+        tail.try_wait().unwrap().is_none(),
+        "the operator's tail was stopped"
+    );
+    // Nothing of the node is left but the tail.
+    let tail_pid = format!("{}: ", tail.id());
+    wait_until(
+        Duration::from_secs(10),
+        "the node's processes to go",
+        || {
+            let left: Vec<String> = processes_naming(&node.dir)
+                .into_iter()
+                .filter(|p| !p.starts_with(&tail_pid))
+                .collect();
+            async move { left.is_empty() }
+        },
+    )
+    .await;
+    assert_eq!(
+        cgroups_named(&cgroups_root),
+        Vec::<std::path::PathBuf>::new()
+    );
+    // A container's root file system left mounted (a tmpfs stands in for
+    // the overlay): --purge unmounts it and deletes the dir.
+    let rootfs = node.dir.join("agent/provisioner/containers/c1/rootfs");
+    std::fs::create_dir_all(&rootfs).unwrap();
+    let m = run(Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&rootfs));
+    assert!(m.ok(), "mount: {m:?}");
+    let r = sudo_uninstall(&["--purge"]);
+    assert!(r.ok(), "sudo dcos uninstall --purge: {r:?}");
+    assert!(!node.dir.exists(), "--purge left {d}");
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&d), "{mountinfo}");
+    assert!(
+        tail.try_wait().unwrap().is_none(),
+        "the operator's tail was stopped"
+    );
+    let _ = tail.kill();
+    let _ = tail.wait();
+}
+
+/// Issue 17, with a real container: `dcos uninstall --purge` while a
+/// task of an imported image runs failed with "Device or resource busy"
+/// on its overlay root file system under the agent's provisioner dir.
+#[tokio::test(flavor = "multi_thread")]
+async fn uninstall_purge_with_a_container_running_unmounts_its_root_file_system() {
+    if !is_root()
+        || !dcos_tests::containers::can_run_containers(
+            "uninstall_purge_with_a_container_running_unmounts_its_root_file_system",
+        )
+    {
+        return;
+    }
+    let node = Node::new("127.0.0.1", None);
+    let r = node.install(&["--resources", "ports:[32700-32799]"]);
+    assert!(r.ok(), "install failed:\n{}\n{}", r.stdout, r.stderr);
+    node.setup();
+    let tarball = node.tmp().join("busybox.tar");
+    std::fs::write(
+        &tarball,
+        dcos_tests::containers::TestImage::busybox("purge", "amd64").docker_save("purge/busybox:1"),
+    )
+    .unwrap();
+    let agent_dir = node.dir.join("agent");
+    node.dcos_ok(&[
+        "image",
+        "import",
+        tarball.to_str().unwrap(),
+        "--work-dir",
+        agent_dir.to_str().unwrap(),
+    ]);
+    let app = serde_json::json!({
+        "id": "/boxed", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32, "instances": 1,
+        "portDefinitions": [],
+        "container": {"type": "MESOS", "docker": {"image": "purge/busybox:1"}},
+    });
+    let file = write(&node, "boxed.json", &app);
+    node.dcos_ok(&["marathon", "app", "add", &file, "--wait"]);
+    let provisioner = node.dir.join("agent/provisioner");
+    let mounted_under = |dir: &std::path::Path| {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        info.lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| std::path::Path::new(p).starts_with(dir))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the container's rootfs is mounted",
+        || std::future::ready(!mounted_under(&provisioner).is_empty()),
+    )
+    .await;
+    eprintln!("mounted before uninstall: {:?}", mounted_under(&node.dir));
+
+    let d = node.dir.display().to_string();
+    let r = node.dcos(&["uninstall", "--data-dir", &d, "--purge"]);
+    assert!(r.ok(), "dcos uninstall --purge: {r:?}");
+    assert!(!node.dir.exists(), "--purge left {d}");
+    assert_eq!(mounted_under(&node.dir), Vec::<String>::new());
+}

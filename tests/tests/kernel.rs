@@ -782,3 +782,121 @@ async fn finished_sandboxes_are_collected_after_the_gc_delay() {
         "the running task's sandbox stays, however old"
     );
 }
+
+/// The agent's documented bound on stopping (`dcos_agent::SHUTDOWN_GRACE`,
+/// kernel/agent/README.md), plus slack for a loaded machine to deliver
+/// the signal and reap the process.
+const AGENT_STOP_BOUND: Duration = Duration::from_secs(3 + 2);
+
+/// Whether `pid` has exited (gone, or a zombie its parent has not reaped).
+fn exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// SIGTERMs `pid` and returns how long it took to exit (panics past
+/// [`AGENT_STOP_BOUND`]).
+async fn sigterm_and_time(pid: u32, what: &str) -> Duration {
+    let start = std::time::Instant::now();
+    let r = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(r.success());
+    wait_until(
+        AGENT_STOP_BOUND,
+        &format!("{what} exits after SIGTERM"),
+        || async move { exited(pid) },
+    )
+    .await;
+    start.elapsed()
+}
+
+/// Issue 17: an agent asked to stop exits within its grace period
+/// whatever its master does — here, with no master ever reachable (it
+/// keeps retrying the registration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_without_a_master_stops_within_its_grace_period() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Nothing listens there: every registration attempt is refused.
+    let nowhere = format!("http://127.0.0.1:{}", dcos_tests::free_port());
+    let port = dcos_tests::free_port();
+    let mut child = std::process::Command::new(dcos_tests::dcos_bin())
+        .args(["daemon", "agent", "--master", &nowhere, "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--work-dir")
+        .arg(tmp.path().join("agent"))
+        .args(["--resources", "cpus:0.5;mem:256;disk:100"])
+        .env("DCOS_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn dcos daemon agent");
+    let health = format!("http://127.0.0.1:{port}/health");
+    wait_until(WAIT, "the agent serves /health", || {
+        let health = health.clone();
+        async move {
+            reqwest::get(&health)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await;
+    let took = sigterm_and_time(child.id(), "the agent without a master").await;
+    let status = child.wait().unwrap();
+    eprintln!("agent without a master stopped in {took:?} ({status})");
+}
+
+/// Issue 17: an agent whose master has gone, with a task running (its
+/// executor holds a stream open to the agent), stops within its grace
+/// period; the task keeps running (tasks outlive their agent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_whose_master_is_gone_stops_within_its_grace_period_with_a_task_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut master = Master::start(&tmp.path().join("master"), None, &[]);
+    let agent = Agent::start(
+        &tmp.path().join("agent"),
+        &master.url(),
+        &["--resources", "cpus:0.5;mem:256;disk:100"],
+    );
+    let masters = [master.url()];
+    let launcher = launcher(
+        &masters,
+        "stopper",
+        TaskSpec::command("sleep 300", 0.5, 64.0),
+        1,
+    );
+    let task = TaskId::from("stopper-0");
+    launcher
+        .wait_for(&task, TaskState::Running, WAIT)
+        .await
+        .unwrap();
+    let sandbox = sandbox_of(&agent, "stopper-0").await.expect("sandbox");
+    drop(launcher);
+    master.kill9();
+
+    let pid = agent.pid().expect("agent pid");
+    let took = sigterm_and_time(pid, "the agent whose master is gone").await;
+    eprintln!("agent with a running task and no master stopped in {took:?}");
+    // The executor is still there, waiting for its agent to come back.
+    let executor_alive = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .any(|e| {
+            std::fs::read_link(e.path().join("cwd"))
+                .is_ok_and(|cwd| cwd.to_string_lossy() == sandbox)
+                && !exited(e.file_name().to_str().unwrap().parse().unwrap())
+        });
+    assert!(
+        executor_alive,
+        "the task's executor (cwd {sandbox}) is gone"
+    );
+}

@@ -405,3 +405,68 @@ async fn five_nodes_survive_two_failures_and_dead_members_can_be_removed() {
     let bad = client.remove_member(123_456_789).await.unwrap_err();
     assert!(matches!(bad, KvError::InvalidArgument { .. }), "{bad}");
 }
+
+/// Issue 17: a master whose store lost its quorum says so. Of three,
+/// two are killed: the survivor's `/health` turns 503 with the reason
+/// (no leader, or leading without a quorum) and GET_HEALTH says
+/// unhealthy; one restarted member brings the quorum and health back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_without_a_store_quorum_is_unhealthy_and_says_why() {
+    let root = tempfile::tempdir().unwrap();
+    let mut masters = cluster(root.path(), 3, &[]).await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let survivor = masters[0].url();
+    let health = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(format!("{url}/health")).send().await.ok()?;
+            Some((r.status().as_u16(), r.text().await.unwrap_or_default()))
+        }
+    };
+    assert_eq!(health(survivor.clone()).await.map(|h| h.0), Some(200));
+
+    masters[1].kill9();
+    masters[2].kill9();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    wait_until(Duration::from_secs(20), "the survivor is unhealthy", || {
+        let (seen, h) = (seen.clone(), health(survivor.clone()));
+        async move {
+            match h.await {
+                Some((503, why)) => {
+                    *seen.lock().unwrap() = why;
+                    true
+                }
+                _ => false,
+            }
+        }
+    })
+    .await;
+    let why = seen.lock().unwrap().clone();
+    eprintln!("the survivor says: {why}");
+    assert!(why.contains("replicated store"), "{why}");
+    let op: serde_json::Value = http
+        .post(format!("{survivor}/api/v1"))
+        .header("Content-Type", "application/json")
+        .body(r#"{"type":"GET_HEALTH"}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(op["get_health"]["healthy"], false, "{op}");
+
+    masters[1].restart();
+    wait_until(
+        Duration::from_secs(30),
+        "health is back with a quorum",
+        || {
+            let h = health(survivor.clone());
+            async move { h.await.is_some_and(|h| h.0 == 200) }
+        },
+    )
+    .await;
+}

@@ -21,7 +21,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::auth::{AuthError, Claims};
 use crate::error::GatewayError;
@@ -256,44 +256,66 @@ async fn metadata(State(gw): State<Arc<Gateway>>) -> Response {
 }
 
 /// `GET /system/health/v1`: one unit per backend instance, probed now;
-/// `health` 0 is healthy, 1 unhealthy (DC/OS' convention).
+/// `health` 0 is healthy, 1 unhealthy (DC/OS' convention). Each master
+/// is two units: the master (its `/master/health`, which says why when it
+/// is not) and its replicated store, asked itself (`/store/v1/status`:
+/// healthy while it knows a leader).
 async fn health(State(gw): State<Arc<Gateway>>) -> Response {
     let up = &gw.upstreams;
-    let mut probes: Vec<(String, String, String, String)> = Vec::new();
+    let http = &up.http;
+    let unit = |id: String, name: &str, ok: bool, description: String| json!({"id": id, "name": name, "health": if ok { 0 } else { 1 }, "description": description});
+    let mut checks: Vec<futures::future::BoxFuture<'_, Value>> = Vec::new();
     for m in up.masters() {
-        probes.push((
-            format!("dcos-mesos-master@{}", host_of(m)),
-            "Mesos Master".into(),
-            format!("{m}/master/health"),
-            "the resource kernel's master and replicated store".into(),
-        ));
+        checks.push(Box::pin(async move {
+            let (ok, why) = probe(http, &format!("{m}/master/health")).await;
+            let description = match why {
+                None => "the resource kernel's master".to_string(),
+                Some(why) => format!("the resource kernel's master: {why}"),
+            };
+            unit(
+                format!("dcos-mesos-master@{}", host_of(m)),
+                "Mesos Master",
+                ok,
+                description,
+            )
+        }));
+        checks.push(Box::pin(async move {
+            let (ok, description) = store_health(http, m).await;
+            unit(
+                format!("dcos-store@{}", host_of(m)),
+                "Replicated Store",
+                ok,
+                description,
+            )
+        }));
     }
-    for m in up.marathons() {
-        probes.push((
-            format!("dcos-marathon@{}", host_of(m)),
-            "Marathon".into(),
-            format!("{m}/ping"),
-            "keeps services running".into(),
-        ));
-    }
-    for c in up.chronos_all() {
-        probes.push((
-            format!("dcos-metronome@{}", host_of(c)),
-            "Chronos/Metronome".into(),
-            format!("{c}/ping"),
-            "runs scheduled jobs".into(),
-        ));
-    }
-    let checks = probes.into_iter().map(|(id, name, url, description)| {
-        let http = up.http.clone();
-        async move {
-            let ok = upstream::get(&http, &url)
-                .await
-                .map(|(s, _)| s.is_success())
-                .unwrap_or(false);
-            json!({"id": id, "name": name, "health": if ok { 0 } else { 1 }, "description": description})
+    for (urls, id, name, path, description) in [
+        (
+            up.marathons(),
+            "dcos-marathon",
+            "Marathon",
+            "/ping",
+            "keeps services running",
+        ),
+        (
+            up.chronos_all(),
+            "dcos-metronome",
+            "Chronos/Metronome",
+            "/ping",
+            "runs scheduled jobs",
+        ),
+    ] {
+        for b in urls {
+            checks.push(Box::pin(async move {
+                let (ok, why) = probe(http, &format!("{b}{path}")).await;
+                let description = match why {
+                    None => description.to_string(),
+                    Some(why) => format!("{description}: {why}"),
+                };
+                unit(format!("{id}@{}", host_of(b)), name, ok, description)
+            }));
         }
-    });
+    }
     let mut units = futures::future::join_all(checks).await;
     let leader = up.leader().await;
     units.push(json!({
@@ -312,6 +334,53 @@ async fn health(State(gw): State<Arc<Gateway>>) -> Response {
         "description": "this gateway (it is answering)",
     }));
     Json(json!({ "units": units })).into_response()
+}
+
+/// GETs a health URL: healthy on a 2xx; otherwise why (the status and
+/// the start of the body, or the transport error).
+async fn probe(http: &upstream::Http, url: &str) -> (bool, Option<String>) {
+    match upstream::get(http, url).await {
+        Ok((s, _)) if s.is_success() => (true, None),
+        Ok((s, body)) => {
+            let text = String::from_utf8_lossy(&body);
+            let text: String = text.trim().chars().take(300).collect();
+            (
+                false,
+                Some(if text.is_empty() {
+                    s.to_string()
+                } else {
+                    format!("{s}: {text}")
+                }),
+            )
+        }
+        Err(e) => (false, Some(e.to_string())),
+    }
+}
+
+/// The store member at `master` (the store shares the master's port), as
+/// its `/store/v1/status` describes it: healthy while it knows a leader.
+async fn store_health(http: &upstream::Http, master: &str) -> (bool, String) {
+    let status = match upstream::get_json(http, &format!("{master}/store/v1/status")).await {
+        Ok(v) => v,
+        Err(e) => return (false, format!("the replicated store does not answer: {e}")),
+    };
+    let member = format!(
+        "member {} ({}, term {}, revision {})",
+        status["id"],
+        status["state"].as_str().unwrap_or("?"),
+        status["term"],
+        status["revision"]
+    );
+    match status["leader_addr"].as_str() {
+        Some(leader) if !status["leader"].is_null() => (
+            true,
+            format!("the replicated store: {member}, leader {leader}"),
+        ),
+        _ => (
+            false,
+            format!("the replicated store has no leader: {member}"),
+        ),
+    }
 }
 
 fn host_of(url: &str) -> &str {

@@ -61,6 +61,15 @@ async fn echo_backend(name: &'static str) -> String {
             }),
         )
         .route("/master/health", get(|| async { StatusCode::OK }))
+        .route(
+            "/store/v1/status",
+            get(move || async move {
+                Json(
+                    json!({"id": 1, "addr": addr.to_string(), "state": "Leader", "leader": 1,
+                    "leader_addr": addr.to_string(), "term": 3, "revision": 42}),
+                )
+            }),
+        )
         .route("/ping", get(|| async { "pong" }))
         .fallback(echo);
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -76,7 +85,10 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let master = echo_backend("master").await;
+    fixture_with_master(echo_backend("master").await).await
+}
+
+async fn fixture_with_master(master: String) -> Fixture {
     let marathon = echo_backend("marathon").await;
     let chronos = echo_backend("chronos").await;
     let cosmos = echo_backend("cosmos").await;
@@ -593,9 +605,91 @@ async fn health_lists_every_backend() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let units = body["units"].as_array().unwrap();
-    assert_eq!(units.len(), 5, "{body}");
+    assert_eq!(units.len(), 6, "{body}");
     assert!(units.iter().all(|u| u["health"] == 0), "{body}");
     assert!(units
         .iter()
         .any(|u| u["name"] == "Marathon" && u["id"].as_str().unwrap().contains("127.0.0.1")));
+    let store = units
+        .iter()
+        .find(|u| u["name"] == "Replicated Store")
+        .expect("a store unit");
+    assert!(
+        store["description"]
+            .as_str()
+            .unwrap()
+            .contains("leader 127.0.0.1"),
+        "{store}"
+    );
+}
+
+/// A master whose store lost its leader (as a real one answers then).
+async fn leaderless_master() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new()
+        .route(
+            "/master/health",
+            get(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the replicated store has no leader (node 2 is Candidate, term 7)",
+                )
+            }),
+        )
+        .route(
+            "/store/v1/status",
+            get(move || async move {
+                Json(
+                    json!({"id": 2, "addr": addr.to_string(), "state": "Candidate",
+                    "leader": null, "leader_addr": null, "term": 7, "revision": 12}),
+                )
+            }),
+        )
+        .route(
+            "/master/redirect",
+            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "No leader elected") }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Issue 17: the health page said "master and replicated store" from the
+/// master's (always healthy) answer. It asks the store itself and shows
+/// each unhealthy unit's reason.
+#[tokio::test]
+async fn health_reports_a_store_without_a_leader_and_why() {
+    let f = fixture_with_master(leaderless_master().await).await;
+    let (status, body) = f
+        .json(Method::GET, "/system/health/v1", Some(&f.auth()), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let unit = |name: &str| {
+        body["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} unit: {body}"))
+            .clone()
+    };
+    let store = unit("Replicated Store");
+    assert_eq!(store["health"], 1, "{store}");
+    let text = store["description"].as_str().unwrap();
+    assert!(
+        text.contains("no leader") && text.contains("Candidate"),
+        "{text}"
+    );
+    let master = unit("Mesos Master");
+    assert_eq!(master["health"], 1, "{master}");
+    assert!(
+        master["description"].as_str().unwrap().contains("503")
+            && master["description"]
+                .as_str()
+                .unwrap()
+                .contains("no leader"),
+        "{master}"
+    );
+    assert_eq!(unit("Leading Mesos Master")["health"], 1);
+    assert_eq!(unit("Marathon")["health"], 0);
 }

@@ -131,10 +131,14 @@ async fn executor_api(State(agent): State<Arc<Agent>>, body: Bytes) -> Response 
                 executor_id,
                 conn,
             };
-            let stream = UnboundedReceiverStream::new(rx).map(move |event| {
-                let _keep = &guard;
-                Ok::<_, std::convert::Infallible>(dcos_api::recordio::encode(&event.to_json()))
-            });
+            // The stream ends when the agent stops: the server's graceful
+            // shutdown would otherwise wait for every executor to go.
+            let stream = UnboundedReceiverStream::new(rx)
+                .take_until(agent.stop.clone().cancelled_owned())
+                .map(move |event| {
+                    let _keep = &guard;
+                    Ok::<_, std::convert::Infallible>(dcos_api::recordio::encode(&event.to_json()))
+                });
             Response::builder()
                 .status(StatusCode::OK)
                 .header(header::CONTENT_TYPE, "application/json")

@@ -175,7 +175,43 @@ fn isolator(flags: &AgentFlags) -> anyhow::Result<Arc<dyn Isolator>> {
     }
 }
 
+/// How long an agent asked to stop (`shutdown` resolved: SIGTERM or
+/// SIGINT in `dcos daemon agent`; or the master's SHUTDOWN) may take to
+/// exit, whatever state its master and executors are in. Within it,
+/// in-flight HTTP requests finish and the executors' event streams are
+/// closed (they re-subscribe to the next agent, as after a crash); then
+/// [`run`] returns, and a deadline armed when the stop began ends the
+/// process if anything still holds it (a blocking task the runtime waits
+/// for). Everything acknowledged is already in the checkpoint, and the
+/// tasks keep running: stopping an agent loses nothing.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Part of [`SHUTDOWN_GRACE`] the HTTP server gets to finish its requests
+/// (the rest is for returning and dropping the runtime).
+const SERVER_DRAIN: Duration = Duration::from_secs(2);
+
+/// Ends the process `grace` from now, from a thread of its own (a wedged
+/// runtime cannot hold it back). The process is exiting anyway; this
+/// bounds how long that may take.
+fn arm_exit_deadline(grace: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("agent-exit-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(grace);
+            tracing::warn!(
+                "the agent did not stop within {grace:?} of being asked to; exiting now"
+            );
+            std::process::exit(0);
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("cannot arm the shutdown deadline: {e}");
+    }
+}
+
 /// Runs an agent until `shutdown` resolves (or the master shuts it down).
+///
+/// It owns the process: once stopping, it arms a deadline after which the
+/// process exits ([`SHUTDOWN_GRACE`]). Call it only from a binary.
 pub async fn run(
     flags: AgentFlags,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -293,7 +329,15 @@ pub async fn run(
             stop.cancel();
         }
     });
-    let server = {
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            stop.cancelled().await;
+            tracing::info!("agent stopping (within {SHUTDOWN_GRACE:?})");
+            arm_exit_deadline(SHUTDOWN_GRACE);
+        }
+    });
+    let mut server = {
         let stop = stop.clone();
         let app = http::router(agent.clone());
         tokio::spawn(async move {
@@ -331,6 +375,14 @@ pub async fn run(
     )
     .await;
     stop.cancel();
-    let _ = server.await;
+    // Executor streams end on `stop`; a request still running after the
+    // drain time (a long `/files` download, an exec) is cut off.
+    tokio::select! {
+        _ = &mut server => {}
+        _ = tokio::time::sleep(SERVER_DRAIN) => {
+            tracing::warn!("HTTP requests still running after {SERVER_DRAIN:?}; closing them");
+            server.abort();
+        }
+    }
     Ok(())
 }

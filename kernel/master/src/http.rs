@@ -435,9 +435,13 @@ async fn operator_call(
     // Answered by any node.
     match call.kind() {
         OpCall::GetHealth => {
+            // Mesos' answer has no room for the reason: `/health` says it.
+            let healthy = crate::health::check(m.node(), crate::health::STORE_CHECK_TIMEOUT)
+                .await
+                .is_ok();
             return Ok(op_json(operator::Response::GetHealth(
-                response::GetHealth { healthy: true },
-            )))
+                response::GetHealth { healthy },
+            )));
         }
         OpCall::GetVersion => {
             return Ok(op_json(operator::Response::GetVersion(
@@ -839,8 +843,13 @@ async fn redirect(AxState(m): AxState<Arc<Master>>) -> Response {
     }
 }
 
-async fn health() -> StatusCode {
-    StatusCode::OK
+/// 200 with an empty body (as Mesos) when healthy; otherwise 503 with the
+/// reason ([`crate::health`]).
+async fn health(AxState(m): AxState<Arc<Master>>) -> Response {
+    match crate::health::check(m.node(), crate::health::STORE_CHECK_TIMEOUT).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(why) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why.to_string()).into_response(),
+    }
 }
 
 async fn version() -> Response {

@@ -13,12 +13,14 @@
 //! | [`state`] | the books as a pure state machine: inputs in, [`state::Effect`]s out |
 //! | [`allocator`] | DRF over a snapshot (pure) |
 //! | [`runtime`] | the lock around the books, streams, leadership, registry writes, timers, allocation loop |
+//! | [`health`] | whether the master is healthy: its store has a leader and (leading) a quorum |
 //! | [`http`] | routes, request parsing, the one [`http::ApiError`], redirects to the leader |
 //! | [`views`] | operator API and legacy JSON shapes of the books |
 //!
 //! Only the store's Raft leader acts as master; other nodes redirect.
 
 pub mod allocator;
+pub mod health;
 pub mod http;
 pub mod runtime;
 pub mod state;

@@ -219,3 +219,52 @@ async fn restarted_master_recovers_registry_and_relearns_tasks() {
     assert_eq!(state["slaves"][0]["used_resources"]["cpus"], 1.0);
     c.stop().await;
 }
+
+/// Issue 17: `/health` and GET_HEALTH said healthy whatever the store
+/// did. A master whose store has no leader (here: not bootstrapped yet)
+/// is unhealthy and says why; once the store elects it, it is healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_store() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let node = dcos_store::StoreNode::start(dcos_store::NodeConfig::new(dir.path(), addr.clone()))
+        .await
+        .unwrap();
+    let master = dcos_master::Master::start(Arc::clone(&node), MasterFlags::default())
+        .await
+        .unwrap();
+    let app =
+        dcos_store::http::router(Arc::clone(&node)).merge(dcos_master::router(Arc::clone(&master)));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let base = format!("http://{addr}");
+    let http = client();
+
+    for path in ["/health", "/master/health"] {
+        let r = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let why = r.text().await.unwrap();
+        assert!(why.contains("the replicated store has no leader"), "{why}");
+    }
+    let (code, v) = operator(&base, r#"{"type":"GET_HEALTH"}"#).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["get_health"]["healthy"], false, "{v}");
+
+    node.bootstrap().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let r = http.get(format!("{base}/health")).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never healthy");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, v) = operator(&base, r#"{"type":"GET_HEALTH"}"#).await;
+    assert_eq!(v["get_health"]["healthy"], true, "{v}");
+    server.abort();
+    node.shutdown().await;
+}
