@@ -54,6 +54,9 @@ pub struct InstallArgs {
     pub marathon_port: u16,
     #[arg(long, default_value_t = 4400)]
     pub chronos_port: u16,
+    /// Cosmos, the package manager.
+    #[arg(long, default_value_t = 7070)]
+    pub cosmos_port: u16,
     #[arg(long, default_value_t = 80)]
     pub gateway_port: u16,
     /// Agent resources in Mesos syntax (detected when absent).
@@ -106,6 +109,7 @@ pub async fn install(args: InstallArgs) -> anyhow::Result<()> {
             agent: args.agent_port,
             marathon: args.marathon_port,
             chronos: args.chronos_port,
+            cosmos: args.cosmos_port,
             gateway: args.gateway_port,
         },
         binary: std::env::current_exe()?,

@@ -11,7 +11,7 @@ use crate::preflight::PortUse;
 /// One supervised process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Component {
-    /// `master`, `agent`, `marathon`, `chronos`, `gateway`.
+    /// `master`, `agent`, `marathon`, `chronos`, `cosmos`, `gateway`.
     pub name: &'static str,
     pub binary: PathBuf,
     pub args: Vec<String>,
@@ -124,6 +124,25 @@ pub fn components(cfg: &NodeConfig, layout: &Layout) -> Vec<Component> {
             cfg.ports.chronos,
             "/ping",
         ));
+        // Cosmos installs through Marathon (every one: a standby proxies)
+        // and unpacks the built-in catalog under its data dir.
+        out.push(comp(
+            "cosmos",
+            vec![
+                s("daemon"),
+                s("cosmos"),
+                s("--master"),
+                masters.clone(),
+                s("--marathon"),
+                cfg.marathons.join(","),
+                s("--listen"),
+                format!("{ip}:{}", cfg.ports.cosmos),
+                s("--data-dir"),
+                layout.root.join("cosmos").display().to_string(),
+            ],
+            cfg.ports.cosmos,
+            "/capabilities",
+        ));
         let mut args = vec![
             s("daemon"),
             s("gateway"),
@@ -141,6 +160,7 @@ pub fn components(cfg: &NodeConfig, layout: &Layout) -> Vec<Component> {
         if let Some(c) = cfg.chronoses.first() {
             args.extend([s("--chronos"), c.clone()]);
         }
+        args.extend([s("--cosmos"), format!("http://{ip}:{}", cfg.ports.cosmos)]);
         args.extend([
             s("--secret-file"),
             layout.cluster_secret().display().to_string(),
@@ -199,6 +219,11 @@ pub fn port_uses(cfg: &NodeConfig) -> Vec<PortUse> {
                 port: cfg.ports.chronos,
             },
             PortUse {
+                component: "cosmos",
+                flag: "--cosmos-port",
+                port: cfg.ports.cosmos,
+            },
+            PortUse {
                 component: "gateway",
                 flag: "--gateway-port",
                 port: cfg.ports.gateway,
@@ -237,7 +262,10 @@ mod tests {
             .iter()
             .map(|c| c.name)
             .collect();
-        assert_eq!(names, ["master", "agent", "marathon", "chronos", "gateway"]);
+        assert_eq!(
+            names,
+            ["master", "agent", "marathon", "chronos", "cosmos", "gateway"]
+        );
         let c = components(&cfg(Role::MasterAgent), &l);
         assert_eq!(c[0].health_url, "http://10.0.0.1:5050/health");
         assert!(c[1]

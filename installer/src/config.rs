@@ -55,7 +55,14 @@ pub struct Ports {
     pub agent: u16,
     pub marathon: u16,
     pub chronos: u16,
+    /// Cosmos, the package manager (absent in configs written before it).
+    #[serde(default = "default_cosmos_port")]
+    pub cosmos: u16,
     pub gateway: u16,
+}
+
+fn default_cosmos_port() -> u16 {
+    7070
 }
 
 impl Default for Ports {
@@ -65,6 +72,7 @@ impl Default for Ports {
             agent: 5051,
             marathon: 8080,
             chronos: 4400,
+            cosmos: default_cosmos_port(),
             gateway: 80,
         }
     }

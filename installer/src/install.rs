@@ -260,6 +260,7 @@ pub fn ignored_settings(opts: &InstallOptions, cfg: &NodeConfig) -> Vec<String> 
         ("agent", opts.ports.agent, cfg.ports.agent),
         ("marathon", opts.ports.marathon, cfg.ports.marathon),
         ("chronos", opts.ports.chronos, cfg.ports.chronos),
+        ("cosmos", opts.ports.cosmos, cfg.ports.cosmos),
         ("gateway", opts.ports.gateway, cfg.ports.gateway),
     ];
     for (name, given, installed) in ports {

@@ -130,13 +130,10 @@ mod tests {
     }
 
     fn is_root() -> bool {
-        if nix::unistd::geteuid().is_root() {
+        if dcos_skip::is_root() {
             return true;
         }
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("SKIP-FORBIDDEN: mounting needs root under CI=true");
-        }
-        eprintln!("SKIPPED: mounting needs root");
+        dcos_skip::skip("mounting needs root");
         false
     }
 

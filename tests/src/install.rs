@@ -18,6 +18,7 @@ pub struct Ports {
     pub agent: u16,
     pub marathon: u16,
     pub chronos: u16,
+    pub cosmos: u16,
     pub gateway: u16,
 }
 
@@ -28,6 +29,7 @@ impl Ports {
             agent: free_port(),
             marathon: free_port(),
             chronos: free_port(),
+            cosmos: free_port(),
             gateway: free_port(),
         }
     }
@@ -38,6 +40,7 @@ impl Ports {
             ("--agent-port", self.agent),
             ("--marathon-port", self.marathon),
             ("--chronos-port", self.chronos),
+            ("--cosmos-port", self.cosmos),
             ("--gateway-port", self.gateway),
         ]
         .iter()

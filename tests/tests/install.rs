@@ -77,7 +77,7 @@ async fn end_to_end_as_a_new_user() {
     let d = node.dir.display().to_string();
     let status = json(&node.dcos_ok(&["status", "--data-dir", &d, "--json"]));
     let comps = status["components"].as_array().unwrap();
-    assert_eq!(comps.len(), 5, "{status}");
+    assert_eq!(comps.len(), 6, "{status}");
     assert!(comps.iter().all(|c| c["health"] == "healthy"), "{status}");
 
     // Log in and attach, as a new user would.
