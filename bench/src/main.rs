@@ -13,6 +13,7 @@
 //! `dcos-bench gateway-latency --direct URL --via URL --token T`: see [`gateway`].
 
 mod chronos;
+mod cosmos;
 mod gateway;
 mod kernel;
 
@@ -55,6 +56,9 @@ enum Cmd {
     ChronosLoad(chronos::ChronosArgs),
     /// The gateway's added latency: the same GET direct and through it.
     GatewayLatency(gateway::GatewayArgs),
+    /// `package search` and `render` latency of the Cosmos API with a
+    /// generated index of N packages.
+    CosmosCatalog(cosmos::CosmosArgs),
     /// Puts straight into an in-process one-node store (no HTTP): what the
     /// Raft and SQLite path alone costs.
     StoreInproc {
@@ -142,6 +146,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::KernelLaunch(args) => kernel::launch(args).await?,
         Cmd::ChronosLoad(args) => chronos::load(args).await?,
         Cmd::GatewayLatency(args) => gateway::latency(args).await?,
+        Cmd::CosmosCatalog(args) => cosmos::catalog(args).await?,
         Cmd::StoreInproc {
             clients,
             ops,
