@@ -82,7 +82,11 @@ async fn time_calls(
             .await?;
         let status = resp.status();
         let bytes = resp.bytes().await?;
-        anyhow::ensure!(status.is_success(), "{url}: {status} {}", String::from_utf8_lossy(&bytes));
+        anyhow::ensure!(
+            status.is_success(),
+            "{url}: {status} {}",
+            String::from_utf8_lossy(&bytes)
+        );
         out.push(start.elapsed());
     }
     out.sort();
@@ -125,15 +129,25 @@ pub async fn catalog(args: CosmosArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, router(cosmos)).await });
-    let search = (
-        "package.search-request",
-        "package.search-response",
-    );
-    let cold = time_calls(&http, &format!("{base}/package/search"), search, &json!({}), 1)
-        .await
-        .context("first search")?;
+    let search = ("package.search-request", "package.search-response");
+    let cold = time_calls(
+        &http,
+        &format!("{base}/package/search"),
+        search,
+        &json!({}),
+        1,
+    )
+    .await
+    .context("first search")?;
     report("search, first (reads and parses the index)", &cold);
-    let all = time_calls(&http, &format!("{base}/package/search"), search, &json!({}), args.requests).await?;
+    let all = time_calls(
+        &http,
+        &format!("{base}/package/search"),
+        search,
+        &json!({}),
+        args.requests,
+    )
+    .await?;
     report(&format!("search all ({} results)", args.packages), &all);
     let one = time_calls(
         &http,

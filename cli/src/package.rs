@@ -64,6 +64,16 @@ pub enum PackageCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Where an installed package's service answers: `host:port` of each
+    /// running task (the bootstrap addresses clients need).
+    Endpoints {
+        name: String,
+        /// Only this installation.
+        #[arg(long)]
+        app_id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Package repositories: add, list, remove.
     #[command(subcommand)]
     Repo(RepoCmd),
@@ -329,8 +339,86 @@ pub async fn run(cmd: PackageCmd) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        PackageCmd::Endpoints { name, app_id, json } => endpoints(&api, &name, app_id, json).await,
         PackageCmd::Repo(r) => repo(&api, r).await,
     }
+}
+
+/// The `host:port` of every port of every running task of the package's
+/// installations (DC/OS SDK services answered `{address: [...]}` too).
+async fn endpoints(
+    api: &Api,
+    name: &str,
+    app_id: Option<String>,
+    json_out: bool,
+) -> anyhow::Result<()> {
+    let v = call(
+        api,
+        "/package/list",
+        "package.list-request",
+        ("package.list-response", 1),
+        &json!({"packageName": name, "appId": app_id}),
+    )
+    .await?;
+    let ids: Vec<String> = v["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["appId"].as_str().map(str::to_owned))
+        .collect();
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "package {name} is not installed (`dcos package list` shows what is)"
+    );
+    let mut out = Vec::new();
+    for id in ids {
+        let app = api
+            .get(&format!(
+                "/service/marathon/v2/apps/{}",
+                id.trim_start_matches('/')
+            ))
+            .await?;
+        let mut address: Vec<String> = app["app"]["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|t| t["state"] == "TASK_RUNNING")
+            .flat_map(|t| {
+                let host = t["host"].as_str().unwrap_or("").to_string();
+                t["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p.as_u64())
+                    .map(move |p| format!("{host}:{p}"))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        address.sort();
+        out.push(json!({"appId": id, "address": address}));
+    }
+    if json_out {
+        return output::json(&out);
+    }
+    let rows = out
+        .iter()
+        .map(|e| {
+            vec![
+                e["appId"].as_str().unwrap_or("").to_string(),
+                e["address"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    })
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(&["APP", "ADDRESS"], rows);
+    Ok(())
 }
 
 async fn describe(api: &Api, a: DescribeArgs) -> anyhow::Result<()> {

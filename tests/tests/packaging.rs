@@ -129,6 +129,17 @@ async fn packages_install_render_upgrade_and_uninstall_through_marathon() {
     assert_eq!(body.trim(), "hi from the catalog");
     let listed = json(&node.dcos_ok(&["package", "list", "--json"]));
     assert_eq!(listed[0]["appId"], "/greeter", "{listed}");
+    let ends = json(&node.dcos_ok(&["package", "endpoints", "hello-world", "--json"]));
+    let address = ends[0]["address"][0].as_str().expect("an address");
+    let via_endpoint = http
+        .get(format!("http://{address}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(via_endpoint.trim(), "hi from the catalog");
     assert_eq!(
         listed[0]["packageInformation"]["packageDefinition"]["name"],
         "hello-world"
