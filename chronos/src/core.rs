@@ -333,7 +333,8 @@ fn tick_job(books: &Books, job: &Job, now: DateTime<Utc>) -> Plan {
                 args: vec![],
                 killing: false,
             };
-            let late = (now - at).num_seconds() > spec.starting_deadline_secs as i64;
+            let late = (now - at).num_seconds()
+                > i64::try_from(spec.starting_deadline_secs).unwrap_or(i64::MAX);
             if late {
                 miss(&mut run, now, "not started within startingDeadlineSeconds");
             } else if spec.concurrency == Concurrency::Forbid && active > 0 {
@@ -361,12 +362,10 @@ fn tick_job(books: &Books, job: &Job, now: DateTime<Utc>) -> Plan {
                         .schedules
                         .iter()
                         .find(|s| &s.id == schedule_id)
-                        .map(|s| *at + Duration::seconds(s.starting_deadline_secs as i64)),
+                        .map(|s| plus_secs(*at, s.starting_deadline_secs)),
                     _ => None,
                 }
-                .unwrap_or(
-                    run.created_at + Duration::seconds(job.run.max_launch_delay_secs as i64),
-                );
+                .unwrap_or(plus_secs(run.created_at, job.run.max_launch_delay_secs));
                 if now > deadline && !job.disabled {
                     let mut run = run.clone();
                     let never = run.attempts.is_empty();
@@ -696,6 +695,16 @@ pub fn stop(books: &Books, job: &str, run: &str, now: DateTime<Utc>) -> Option<P
     finish_failed(books, job, run, now)
 }
 
+/// `t` plus `secs`, saturating at the latest representable time: a bound
+/// a client (or an old record) set never panics the core.
+fn plus_secs(t: DateTime<Utc>, secs: u64) -> DateTime<Utc> {
+    i64::try_from(secs)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -905,6 +914,25 @@ mod tests {
         );
         b.apply(&on_status(&b, &task, "TASK_KILLED", false, now).unwrap());
         assert_eq!(b.runs["slow"]["m"].status, RunStatus::Failed);
+    }
+
+    #[test]
+    fn huge_delays_from_old_records_saturate_instead_of_panicking() {
+        // Records written before the bounds (issue 20): maxLaunchDelay and
+        // startingDeadlineSeconds of 10^16 s crashed every start.
+        let mut j = job("huge");
+        every(&mut j, "R/2025-01-01T00:00:00Z/PT1H");
+        j.run.max_launch_delay_secs = 10_000_000_000_000_000;
+        j.schedules[0].starting_deadline_secs = u64::MAX;
+        let mut b = books(vec![j]);
+        let now = t("2025-01-01T00:00:00Z");
+        b.apply(&trigger(&b, "huge", "m".into(), vec![], now).unwrap());
+        commit(&mut b, |b| tick(b, now));
+        commit(&mut b, |b| tick(b, t("2025-01-01T05:00:00Z")));
+        assert!(
+            b.runs["huge"].values().all(|r| !r.missed),
+            "nothing is late"
+        );
     }
 
     #[test]

@@ -169,6 +169,14 @@ pub enum RestartPolicy {
     OnFailure,
 }
 
+/// The longest delay, deadline or timeout a job may set, in seconds (100
+/// years): time arithmetic on it can never overflow.
+pub const MAX_SECONDS: u64 = 100 * 366 * 86_400;
+/// The most CPUs a run may ask for.
+pub const MAX_CPUS: f64 = 100_000.0;
+/// The most memory or disk (MiB) a run may ask for.
+pub const MAX_MIB: f64 = 1.0e9;
+
 impl Restart {
     /// Whether a run that has had `retries` retries and started at
     /// `started` may retry again at `now`.
@@ -332,6 +340,33 @@ impl Job {
         if !(r.disk.is_finite() && r.disk >= 0.0) {
             bad("/run/disk", format!("must not be negative, got {}", r.disk));
         }
+        // No agent has more: a run asking for it would wait forever.
+        for (path, value, max) in [
+            ("/run/cpus", r.cpus, MAX_CPUS),
+            ("/run/mem", r.mem, MAX_MIB),
+            ("/run/disk", r.disk, MAX_MIB),
+        ] {
+            if value.is_finite() && value > max {
+                bad(path, format!("must be at most {max}, got {value}"));
+            }
+        }
+        for (path, value) in [
+            ("/run/maxLaunchDelay", Some(r.max_launch_delay_secs)),
+            (
+                "/run/restart/activeDeadlineSeconds",
+                r.restart.active_deadline_secs,
+            ),
+        ] {
+            if value.is_some_and(|v| v > MAX_SECONDS) {
+                bad(
+                    path,
+                    format!(
+                        "must be at most {MAX_SECONDS} seconds (100 years), got {}",
+                        value.unwrap_or_default()
+                    ),
+                );
+            }
+        }
         if self.parents.is_empty() && self.schedules.is_empty() && rule == NameRule::Chronos {
             bad("/schedule", "a job needs a schedule or parents".into());
         }
@@ -355,6 +390,15 @@ impl Job {
                 bad(
                     &format!("/schedules/{i}/id"),
                     format!("duplicate schedule id '{}'", s.id),
+                );
+            }
+            if s.starting_deadline_secs > MAX_SECONDS {
+                bad(
+                    &format!("/schedules/{i}/startingDeadlineSeconds"),
+                    format!(
+                        "must be at most {MAX_SECONDS} seconds (100 years), got {}",
+                        s.starting_deadline_secs
+                    ),
                 );
             }
             if let Err(e) = s.parse(self.created) {
@@ -516,5 +560,26 @@ pub(crate) mod tests {
         };
         assert!(deadline.may_retry(100, t0, t0 + chrono::Duration::seconds(59)));
         assert!(!deadline.may_retry(0, t0, t0 + chrono::Duration::seconds(60)));
+    }
+
+    #[test]
+    fn edge_numbers_are_refused_with_their_path() {
+        let mut j = job("edge");
+        j.run.cpus = 1e308;
+        j.run.mem = 1e308;
+        j.run.max_launch_delay_secs = 10_000_000_000_000_000;
+        j.run.restart.active_deadline_secs = Some(u64::MAX);
+        let Err(JobError::Invalid(v)) = j.validate(NameRule::Metronome) else {
+            panic!("expected violations");
+        };
+        let paths: Vec<&str> = v.iter().map(|x| x.path.as_str()).collect();
+        for p in [
+            "/run/cpus",
+            "/run/mem",
+            "/run/maxLaunchDelay",
+            "/run/restart/activeDeadlineSeconds",
+        ] {
+            assert!(paths.contains(&p), "{p} not in {paths:?}");
+        }
     }
 }

@@ -45,6 +45,9 @@ pub enum ScheduleError {
         "invalid ISO 8601 period '{0}': expected e.g. PT30S, P1D, P1Y2M10DT2H30M (and not zero)"
     )]
     Period(String),
+    /// A part of the period is longer than a century.
+    #[error("ISO 8601 period '{0}' is too long: each of its years+months, weeks+days and hours+minutes+seconds must be within 100 years")]
+    PeriodTooLong(String),
     /// The start part did not parse.
     #[error("invalid ISO 8601 start '{0}': expected e.g. 2025-01-01T00:00:00Z")]
     Start(String),
@@ -60,6 +63,9 @@ pub enum ScheduleError {
     #[error("unknown time zone '{0}'")]
     TimeZone(String),
 }
+
+/// The longest period part accepted, in seconds (100 years).
+pub const MAX_PERIOD_SECONDS: i64 = 100 * 366 * 86_400;
 
 /// An ISO 8601 duration, split as Joda-Time applies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,19 +107,24 @@ impl Period {
                     return Err(bad());
                 }
                 last_unit = pos;
-                let n: i64 = number.parse().map_err(|_| bad())?;
+                let too_long = || ScheduleError::PeriodTooLong(text.to_owned());
+                let n: i64 = number.parse().map_err(|_| too_long())?;
                 number.clear();
                 any = true;
-                match (units, c) {
-                    ("YMWD", 'Y') => p.months += n * 12,
-                    ("YMWD", 'M') => p.months += n,
-                    ("YMWD", 'W') => p.days += n * 7,
-                    ("YMWD", 'D') => p.days += n,
-                    (_, 'H') => p.seconds += n * 3600,
-                    (_, 'M') => p.seconds += n * 60,
-                    (_, 'S') => p.seconds += n,
+                let (field, factor) = match (units, c) {
+                    ("YMWD", 'Y') => (&mut p.months, 12),
+                    ("YMWD", 'M') => (&mut p.months, 1),
+                    ("YMWD", 'W') => (&mut p.days, 7),
+                    ("YMWD", 'D') => (&mut p.days, 1),
+                    (_, 'H') => (&mut p.seconds, 3600),
+                    (_, 'M') => (&mut p.seconds, 60),
+                    (_, 'S') => (&mut p.seconds, 1),
                     _ => return Err(bad()),
-                }
+                };
+                *field = n
+                    .checked_mul(factor)
+                    .and_then(|x| field.checked_add(x))
+                    .ok_or_else(too_long)?;
             }
             if !number.is_empty() {
                 return Err(bad());
@@ -121,6 +132,11 @@ impl Period {
         }
         if !any || (p.months == 0 && p.days == 0 && p.seconds == 0) {
             return Err(bad());
+        }
+        // Each part within a century: beyond it nothing can run anyway,
+        // and the arithmetic on it stays far from overflow.
+        if p.months > 1200 || p.days > 36_525 || p.seconds > MAX_PERIOD_SECONDS {
+            return Err(ScheduleError::PeriodTooLong(text.to_owned()));
         }
         Ok(p)
     }
@@ -172,7 +188,7 @@ impl Iso8601 {
             .strip_prefix('R')
             .ok_or_else(|| ScheduleError::Iso8601(text.to_owned()))?;
         let repeats = match r {
-            "" | "-1" => None,
+            "" => None,
             n => Some(
                 n.parse::<u64>()
                     .map_err(|_| ScheduleError::Iso8601(text.to_owned()))?,
@@ -294,9 +310,13 @@ impl Schedule {
     /// Occurrence `k` of an ISO 8601 schedule, as an instant.
     fn iso_at(&self, iso: &Iso8601, k: i64) -> Option<DateTime<Utc>> {
         let anchor = self.anchor?;
-        let local = add_calendar(anchor, iso.period.months * k, iso.period.days * k)?;
+        let local = add_calendar(
+            anchor,
+            iso.period.months.checked_mul(k)?,
+            iso.period.days.checked_mul(k)?,
+        )?;
         let instant = resolve(self.tz, local);
-        instant.checked_add_signed(Duration::seconds(iso.period.seconds.checked_mul(k)?))
+        instant.checked_add_signed(Duration::try_seconds(iso.period.seconds.checked_mul(k)?)?)
     }
 
     fn iso_next(&self, iso: &Iso8601, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -374,7 +394,7 @@ fn add_calendar(t: NaiveDateTime, months: i64, days: i64) -> Option<NaiveDateTim
     } else {
         t.checked_sub_months(chrono::Months::new(u32::try_from(-months).ok()?))?
     };
-    t.checked_add_signed(Duration::days(days))
+    t.checked_add_signed(Duration::try_days(days)?)
 }
 
 /// Turns a 5-field cron expression into `cron` crate schedules.
@@ -804,5 +824,29 @@ mod tests {
             .map(|t| t.with_timezone(&tz).format("%m-%d %H:%M").to_string())
             .collect();
         assert_eq!(all, vec!["10-04 02:15", "10-05 02:30", "10-06 02:15"]);
+    }
+
+    #[test]
+    fn periods_past_a_century_are_refused_not_overflowed() {
+        // The probe of issue 20: 2^63-1 seconds crashed Chronos.
+        for text in [
+            "R/2020-01-01T00:00:00Z/PT9223372036854775807S",
+            "R/2020-01-01T00:00:00Z/P99999999999999999999Y",
+            "R/2020-01-01T00:00:00Z/P101Y",
+            "R/2020-01-01T00:00:00Z/PT3162240001S",
+        ] {
+            assert!(
+                matches!(Iso8601::parse(text), Err(ScheduleError::PeriodTooLong(_))),
+                "{text}: {:?}",
+                Iso8601::parse(text)
+            );
+        }
+        assert!(matches!(
+            Iso8601::parse("R-1/2020-01-01T00:00:00Z/PT1S"),
+            Err(ScheduleError::Iso8601(_))
+        ));
+        // The longest accepted period still computes occurrences.
+        let iso = Iso8601::parse("R/2020-01-01T00:00:00Z/P100YT878400H").unwrap();
+        assert_eq!(iso.period.months, 1200);
     }
 }

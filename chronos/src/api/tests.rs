@@ -269,3 +269,34 @@ async fn a_standby_without_a_leader_answers_503_but_serves_ping() {
         (StatusCode::OK, "pong".into())
     );
 }
+
+/// The hostile-input probe's requests (issue 20): each is refused with a
+/// precise error, nothing is stored, and the server keeps serving.
+#[tokio::test]
+async fn edge_numbers_from_the_probe_are_refused_and_nothing_is_stored() {
+    let (app, _) = app().await;
+    let mut j = job("overflow");
+    j["schedule"] = json!("R/2020-01-01T00:00:00Z/PT9223372036854775807S");
+    let (status, body) = call(&app, "POST", "/v1/scheduler/iso8601", Some(j)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("too long"), "{body}");
+    let mut j = job("minus");
+    j["schedule"] = json!("R-1/2020-01-01T00:00:00Z/PT1S");
+    let (status, body) = call(&app, "POST", "/v1/scheduler/iso8601", Some(j)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let huge = json!({"id": "huge", "run": {"cmd": "true", "cpus": 0.1, "mem": 32, "disk": 0,
+                      "maxLaunchDelay": 10_000_000_000_000_000u64}});
+    let (status, body) = call(&app, "POST", "/v1/jobs", Some(huge)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.contains("/run/maxLaunchDelay"), "{body}");
+    let big = json!({"id": "big", "run": {"cmd": "true", "cpus": 1e308, "mem": 1e308, "disk": 0}});
+    let (status, body) = call(&app, "POST", "/v1/jobs", Some(big)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("/run/cpus") && body.contains("/run/mem"),
+        "{body}"
+    );
+    let (status, body) = call(&app, "GET", "/v1/jobs", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!([]));
+}
