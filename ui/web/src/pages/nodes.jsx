@@ -1,0 +1,54 @@
+// Nodes: the agents the master knows, with resources used of total,
+// attributes and whether they are active. Reloads every 10 s.
+import { useApi } from '../hooks.js';
+import { ErrorBox, Loading, fmtMem, fmtNum, fmtAgo } from '../ui.jsx';
+
+export function Nodes() {
+  const { data, error } = useApi('/mesos/master/slaves', { every: 10000 });
+  if (!data) return error ? <ErrorBox error={error} what="Cannot list the nodes" /> : <Loading what="nodes" />;
+  const agents = [...(data.slaves || [])].sort((a, b) => a.hostname.localeCompare(b.hostname));
+  return (
+    <section>
+      <h1>Nodes</h1>
+      <ErrorBox error={error} what="Not up to date" />
+      {agents.length === 0 ? <p class="empty">No agent has registered. Add one with <code>dcos install --role agent --join …</code>.</p> : (
+        <div class="scroll">
+          <table class="nodes">
+            <thead>
+              <tr><th scope="col">Host</th><th scope="col">State</th><th scope="col">CPU</th><th scope="col">Memory</th><th scope="col">Disk</th><th scope="col">GPU</th><th scope="col">Attributes</th><th scope="col">Registered</th></tr>
+            </thead>
+            <tbody>
+              {agents.map((a) => {
+                const used = a.used_resources || {};
+                const total = a.resources || {};
+                const pair = (k, f) => `${f(used[k] || 0)} / ${f(total[k] || 0)}`;
+                return (
+                  <tr>
+                    <th scope="row" title={a.id}>{a.hostname}<div class="muted small">{a.id}</div></th>
+                    <td>{a.active ? 'active' : 'inactive'}</td>
+                    <td><Meter used={used.cpus} total={total.cpus} label={pair('cpus', fmtNum)} /></td>
+                    <td><Meter used={used.mem} total={total.mem} label={pair('mem', fmtMem)} /></td>
+                    <td><Meter used={used.disk} total={total.disk} label={pair('disk', fmtMem)} /></td>
+                    <td>{total.gpus ? pair('gpus', fmtNum) : '—'}</td>
+                    <td>{Object.entries(a.attributes || {}).map(([k, v]) => <span class="chip">{k}:{String(v)}</span>)}</td>
+                    <td>{a.registered_time ? fmtAgo(new Date(a.registered_time * 1000).toISOString()) : '—'}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Meter({ used = 0, total = 0, label }) {
+  const pct = total > 0 ? Math.min(100, (used / total) * 100) : 0;
+  return (
+    <div class="meter" role="img" aria-label={`${label} used`}>
+      <span>{label}</span>
+      <div class="bar"><div style={{ width: `${pct}%` }} /></div>
+    </div>
+  );
+}
