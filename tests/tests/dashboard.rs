@@ -9,6 +9,8 @@
 //! * an app is created through the JSON editor, and its page shows it
 //!   reach running with no reload (Marathon's event stream), then scaled
 //!   to 2 through the page;
+//! * an app with an impossible constraint says why it waits, and is
+//!   destroyed from its page;
 //! * its task's log shows the task's output, and new lines arrive live;
 //! * a job is run from the Jobs page and its run appears in its history;
 //! * the Nodes page shows the agent; at a phone's width the pages still
@@ -336,6 +338,30 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "table.services", "2 / — / 2", long).await;
     shot(&c, "services").await;
 
+    // An app that cannot be placed says why it waits; destroyed from its page.
+    let token = gw.admin_token().await;
+    let stuck = json!({"id": "/e2e/stuck", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32,
+                       "instances": 1, "constraints": [["hostname", "CLUSTER", "no-such-host"]]});
+    let (status, body) = gw
+        .request("POST", "/marathon/v2/apps", Some(&token), Some(stuck))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_text(&c, "table.services", "stuck", long).await;
+    wait_text(&c, "table.services", "Waiting", long).await;
+    click_link(&c, "stuck").await;
+    let why = wait_text(&c, ".waiting", "no agent satisfies the constraint", long).await;
+    assert!(why.contains("hostname"), "{why}");
+    assert!(why.contains("declined"), "{why}");
+    shot(&c, "app-waiting").await;
+    click_button(&c, "Destroy").await;
+    click_button(&c, "Yes, destroy").await;
+    wait_text(&c, "main h1", "Services", long).await;
+    let start = Instant::now();
+    while text(&c, "table.services").await.contains("stuck") {
+        assert!(start.elapsed() < long, "the destroyed app stays listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // A task's log: its output, and new lines while the page is open.
     click_link(&c, "hello").await;
     wait_text(&c, "table.tasks", "running", long).await;
@@ -370,7 +396,6 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     shot(&c, "task-log").await;
 
     // Jobs: a job (added through the API) run from the page.
-    let token = gw.admin_token().await;
     let (status, body) = gw
         .request(
             "POST",
@@ -385,6 +410,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "main", "e2e.nightly", long).await;
     click_link(&c, "e2e.nightly").await;
     wait_text(&c, "main h1", "e2e.nightly", long).await;
+    wait_text(&c, "main", "Active runs", long).await;
     click_button(&c, "Run now").await;
     wait_text(&c, "main", "Started a run", long).await;
     wait_text(&c, "main table", "succeeded", Duration::from_secs(90)).await;

@@ -1,6 +1,7 @@
 // A uPlot line chart of allocated vs total over time; resizes with its box.
 import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
+import { fmtMem } from './ui.jsx';
 import 'uplot/dist/uPlot.min.css';
 
 export function UsageChart({ title, times, used, total, unit }) {
@@ -12,9 +13,9 @@ export function UsageChart({ title, times, used, total, unit }) {
       {
         width,
         height: 160,
-        legend: { show: true },
+        legend: { live: false },
         scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max)] } },
-        axes: [{}, { size: 56, values: (u, vals) => vals.map((v) => `${+v.toFixed(2)}${unit ? ` ${unit}` : ''}`) }],
+        axes: [{}, { size: 72, values: (u, vals) => vals.map((v) => (unit === 'MiB' ? fmtMem(v) : `${+v.toFixed(2)}`)) }],
         series: [
           {},
           { label: 'allocated', stroke: '#2563eb', fill: 'rgba(37,99,235,0.12)', width: 2 },
@@ -40,7 +41,9 @@ export function UsageChart({ title, times, used, total, unit }) {
   return (
     <figure class="chart">
       <figcaption>
-        <strong>{title}</strong> <span data-testid={`usage-${title.toLowerCase()}`}>{+last.toFixed(2)} of {+cap.toFixed(2)}{unit ? ` ${unit}` : ''} allocated</span>
+        <strong>{title}</strong> <span data-testid={`usage-${title.toLowerCase()}`}>
+          {unit === 'MiB' ? `${fmtMem(last)} of ${fmtMem(cap)}` : `${+last.toFixed(2)} of ${+cap.toFixed(2)}`} allocated
+        </span>
       </figcaption>
       <div ref={box} role="img" aria-label={`${title}: allocated and total over time`} />
     </figure>

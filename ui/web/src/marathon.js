@@ -38,9 +38,28 @@ const REASONS = {
   NoCorrespondingReservationFound: 'no reservation for the app’s volumes',
   AgentMaintenance: 'the agents are in maintenance',
 };
-export const reasonText = (r) => REASONS[r] || r;
+/** A reason in words: Marathon's names, or ours ("insufficient mem", "constraint … not satisfied"). */
+export function reasonText(r) {
+  if (REASONS[r]) return REASONS[r];
+  let m = /^constraint (.*) not satisfied$/.exec(r);
+  if (m) return `no agent satisfies the constraint ${m[1]}`;
+  m = /^insufficient (\w+)$/.exec(r);
+  if (m) return `no agent has enough free ${{ cpus: 'CPU', mem: 'memory', gpus: 'GPUs' }[m[1]] || m[1]}`;
+  if (r === 'ports not available') return 'no agent has the ports the app asks for';
+  return r;
+}
 
-/** Apps by group: [{id, apps:[...], groups:[...]}] sorted, from the flat app list. */
+/** A pod's PodStatus (/v2/pods/::status) as an app-like row. */
+export function podRow(p) {
+  const spec = p.spec || {};
+  const sum = (k) => (spec.containers || []).reduce((n, c) => n + ((c.resources || {})[k] || 0), 0);
+  const instances = (spec.scaling || {}).instances ?? 1;
+  const running = (p.instances || []).filter((i) => i.status === 'STABLE').length;
+  const status = p.status === 'STABLE' ? (instances === 0 ? 'Suspended' : 'Running') : p.status === 'DEGRADED' ? 'Deploying' : 'Waiting';
+  return { id: p.id, pod: true, status, instances, tasksRunning: running, cpus: sum('cpus'), mem: sum('mem'), version: spec.version };
+}
+
+/** Apps (and pods) by group: {id, apps:[...], groups: Map}, from the flat list. */
 export function groupTree(apps) {
   const root = { id: '/', apps: [], groups: new Map() };
   for (const app of apps) {

@@ -18,6 +18,7 @@ export function AppDetail() {
     { live: true, deps: [id] },
   );
   const action = useAction();
+  const [retry, setRetry] = useState(null);
   const { route } = useLocation();
   if (!data) {
     return (
@@ -31,8 +32,17 @@ export function AppDetail() {
   const queued = queue.find((q) => (q.app || {}).id === id);
   const status = appStatus(app, queued);
   const mine = deployments.filter((d) => (d.affectedApps || []).includes(id));
-  const act = (what, fn) => action.run(what, fn).then(reload);
-  const put = (body, force) => api(`/marathon/v2/apps${enc}${force ? '?force=true' : ''}`, { method: 'PUT', body });
+  // Marathon refuses (409) to change an app while a deployment holds it;
+  // the error then offers to override it (`?force=true`), as DC/OS' UI did.
+  const act = (what, fn) => {
+    setRetry(null);
+    return action.run(what, () => fn(false)).then((r) => {
+      if (r === undefined) setRetry(() => () => action.run(what, () => fn(true)).then(() => { setRetry(null); reload(); }));
+      reload();
+      return r;
+    });
+  };
+  const put = (body) => (force) => api(`/marathon/v2/apps${enc}${force ? '?force=true' : ''}`, { method: 'PUT', body });
   return (
     <section>
       <nav class="crumbs" aria-label="Breadcrumb"><a href="/services">Services</a> / {id}</nav>
@@ -49,21 +59,24 @@ export function AppDetail() {
         <div><dt>Version</dt><dd title={app.version}>{fmtTime(app.version)}</dd></div>
       </dl>
       <div class="actions" role="group" aria-label="Actions">
-        <Scale current={app.instances} busy={action.busy} onScale={(n) => act(`Scaled to ${n}`, () => put({ instances: n }))} />
-        <button type="button" disabled={action.busy} onClick={() => act('Restarting', () => api(`/marathon/v2/apps${enc}/restart`, { method: 'POST' }))}>
+        <Scale current={app.instances} busy={action.busy} onScale={(n) => act(`Scaled to ${n}`, put({ instances: n }))} />
+        <button type="button" disabled={action.busy} onClick={() => act('Restarting', (force) => api(`/marathon/v2/apps${enc}/restart${force ? '?force=true' : ''}`, { method: 'POST' }))}>
           Restart
         </button>
         {app.instances > 0 ? (
           <ConfirmButton label="Suspend" confirm={`Scale ${id} to 0?`} disabled={action.busy}
-            onConfirm={() => act('Suspended', () => put({ instances: 0 }))} />
+            onConfirm={() => act('Suspended', put({ instances: 0 }))} />
         ) : (
-          <button type="button" disabled={action.busy} onClick={() => act('Resumed', () => put({ instances: 1 }))}>Resume</button>
+          <button type="button" disabled={action.busy} onClick={() => act('Resumed', put({ instances: 1 }))}>Resume</button>
         )}
         <ConfirmButton label="Destroy" danger confirm={`Destroy ${id} and kill its tasks?`} disabled={action.busy}
-          onConfirm={() => action.run('Destroyed', () => api(`/marathon/v2/apps${enc}`, { method: 'DELETE' })).then((r) => r && route('/services'))} />
+          onConfirm={() => action.run('Destroyed', () => api(`/marathon/v2/apps${enc}?force=true`, { method: 'DELETE' })).then((r) => r && route('/services'))} />
       </div>
       <p class="notice" aria-live="polite">{action.done || ''}</p>
       <ErrorBox error={action.error} what="That did not work" />
+      {retry && action.error && action.error.status === 409 && (
+        <p><button type="button" class="danger" onClick={retry}>Override the deployment and do it anyway</button></p>
+      )}
       <ErrorBox error={error} what="Not up to date" />
 
       {queued && <Waiting q={queued} />}
@@ -72,12 +85,12 @@ export function AppDetail() {
 
       <h2>Tasks</h2>
       <Tasks app={app} busy={action.busy} onKill={(t, scale) =>
-        act(scale ? 'Killed and scaled down' : 'Killed', () => api(`/marathon/v2/apps${enc}/tasks/${encodeURIComponent(t.id)}${scale ? '?scale=true' : ''}`, { method: 'DELETE' }))} />
+        act(scale ? 'Killed and scaled down' : 'Killed', (force) => api(`/marathon/v2/apps${enc}/tasks/${encodeURIComponent(t.id)}?scale=${scale}${force ? '&force=true' : ''}`, { method: 'DELETE' }))} />
 
       {app.lastTaskFailure && <LastFailure f={app.lastTaskFailure} />}
 
       <h2>Configuration</h2>
-      <Config app={app} />
+      <Config app={app} busy={action.busy} onSave={(body) => act('Saved: deploying the new version', put(body))} />
 
       <h2>Versions</h2>
       <ul class="versions">
@@ -86,7 +99,7 @@ export function AppDetail() {
             <span title={v}>{fmtTime(v)}</span>
             {v === app.version ? <span class="muted"> (current)</span> : (
               <ConfirmButton label="Roll back" confirm={`Go back to ${fmtTime(v)}?`} disabled={action.busy}
-                onConfirm={() => act('Rolling back', () => put({ version: v }))} />
+                onConfirm={() => act('Rolling back', put({ version: v }))} />
             )}
           </li>
         ))}
@@ -122,7 +135,7 @@ function Waiting({ q }) {
       {reasons.length > 0 ? (
         <ul>
           {reasons.map((r) => (
-            <li><strong>{reasonText(r.reason)}</strong> ({r.reason}): {r.declined} offer{r.declined === 1 ? '' : 's'} declined</li>
+            <li><strong>{reasonText(r.reason)}</strong>{/^[A-Z]/.test(r.reason) ? ` (${r.reason})` : ''}: {r.declined} offer{r.declined === 1 ? '' : 's'} declined</li>
           ))}
         </ul>
       ) : delay === 0 && <p class="muted">No offer has been declined yet: waiting for the master to offer resources.</p>}
@@ -193,14 +206,41 @@ function LastFailure({ f }) {
 
 const HIDDEN = new Set(['tasks', 'deployments', 'lastTaskFailure', 'tasksRunning', 'tasksStaged', 'tasksHealthy', 'tasksUnhealthy', 'taskStats', 'readinessCheckResults']);
 
-function Config({ app }) {
+const EDIT_HIDDEN = new Set([...HIDDEN, 'version', 'versionInfo']);
+
+function Config({ app, busy, onSave }) {
   const [json, setJson] = useState(false);
+  const [editing, setEditing] = useState(null);
   const config = Object.fromEntries(Object.entries(app).filter(([k]) => !HIDDEN.has(k)));
+  if (editing !== null) {
+    let problem = null;
+    let parsed = null;
+    try {
+      parsed = JSON.parse(editing);
+      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problem = 'The app must be a JSON object.';
+    } catch (e) {
+      problem = `Not valid JSON yet: ${e.message}`;
+    }
+    return (
+      <form class="editor" onSubmit={(e) => { e.preventDefault(); if (!problem) { onSave(parsed); setEditing(null); } }}>
+        <label for="edit-json">The app's definition (JSON); saving deploys a new version</label>
+        <textarea id="edit-json" spellcheck={false} rows={18} value={editing} aria-invalid={problem ? 'true' : 'false'}
+          aria-describedby="edit-json-problem" onInput={(e) => setEditing(e.currentTarget.value)} />
+        <p id="edit-json-problem" class={problem ? 'error' : 'muted'} aria-live="polite">{problem || 'Valid JSON.'}</p>
+        <div class="actions">
+          <button type="submit" class="primary" disabled={!!problem || busy}>Save</button>
+          <button type="button" onClick={() => setEditing(null)}>Cancel</button>
+        </div>
+      </form>
+    );
+  }
+  const editable = Object.fromEntries(Object.entries(app).filter(([k]) => !EDIT_HIDDEN.has(k)));
   return (
     <div>
       <div role="group" aria-label="Show the configuration as" class="toggle">
         <button type="button" aria-pressed={!json} onClick={() => setJson(false)}>Readable</button>
         <button type="button" aria-pressed={json} onClick={() => setJson(true)}>JSON</button>
+        <button type="button" onClick={() => setEditing(JSON.stringify(editable, null, 2))}>Edit</button>
       </div>
       {json ? (
         <pre class="json" tabIndex={0} aria-label="Configuration as JSON">{JSON.stringify(config, null, 2)}</pre>
