@@ -12,7 +12,10 @@
 //! * an app with an impossible constraint says why it waits, and is
 //!   destroyed from its page;
 //! * its task's log shows the task's output, and new lines arrive live;
-//! * a job is run from the Jobs page and its run appears in its history;
+//! * a job is created in the JSON editor, run from its page, and its run
+//!   appears in its history;
+//! * axe-core finds no serious or critical accessibility problem on any
+//!   page;
 //! * the Nodes page shows the agent; at a phone's width the pages still
 //!   fit;
 //! * logging out shows the login page and the API refuses the browser.
@@ -184,6 +187,62 @@ async fn shot(c: &Client, name: &str) {
     }
 }
 
+/// axe-core's script, from `ui/web/node_modules` (`ui/web/build.sh`'s
+/// `npm ci` puts it there; `.ci/run` runs that before the tests). `None`
+/// (the checks skipped, said once) outside CI when it is missing.
+fn axe_source() -> Option<&'static str> {
+    static SOURCE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let path = workspace_root().join("ui/web/node_modules/axe-core/axe.min.js");
+            match std::fs::read_to_string(&path) {
+                Ok(s) => Some(s),
+                Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
+                    "SKIP-FORBIDDEN: {} is needed under CI=true ({e}): run ui/web/build.sh",
+                    path.display()
+                ),
+                Err(_) => {
+                    eprintln!(
+                        "SKIPPED: the accessibility checks: no {} (run ui/web/build.sh)",
+                        path.display()
+                    );
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// Runs axe-core on the page; fails on any serious or critical finding.
+async fn accessible(c: &Client, page: &str) {
+    let Some(src) = axe_source() else {
+        return;
+    };
+    // WebDriver's scripts are not subject to the page's CSP.
+    c.execute(&format!("{src}\n;return typeof axe;"), vec![])
+        .await
+        .expect("load axe-core");
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']}).then(
+               r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 4).map(n => n.target.join(' ')).join(', ')}`)),
+               e => done([`axe failed: ${e}`]));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    let found: Vec<String> = serde_json::from_value(found).unwrap_or_default();
+    assert!(
+        found.is_empty(),
+        "axe-core on the {page} page:\n{}",
+        found.join("\n")
+    );
+    println!("dashboard: axe-core finds nothing serious on the {page} page");
+}
+
 /// Every request the page made under `prefix` with its HTTP status
 /// (Resource Timing's `responseStatus`).
 async fn requests(c: &Client, prefix: &str) -> Vec<(String, u64)> {
@@ -259,6 +318,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     c.goto(&format!("{}/services", gw.url())).await.unwrap();
     wait_text(&c, "body", "Log in to dcos", long).await;
     shot(&c, "login").await;
+    accessible(&c, "login").await;
 
     // A wrong password is refused in words; the right one opens the Overview.
     let uid = c.find(Locator::Css("input[name=uid]")).await.unwrap();
@@ -284,6 +344,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "main", "Gateway", long).await; // component health
     wait_text(&c, ".stream", "live", long).await; // Marathon's event stream
     shot(&c, "overview-empty").await;
+    accessible(&c, "overview").await;
 
     // Create an app through the JSON editor.
     click_link(&c, "Services").await;
@@ -303,6 +364,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     editor.send_keys(&app.to_string()).await.unwrap();
     wait_text(&c, "#app-json-problem", "Valid JSON", long).await;
     shot(&c, "create-app").await;
+    accessible(&c, "create app").await;
     click_button(&c, "Create").await;
 
     // Its page: it reaches running without a reload.
@@ -325,6 +387,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "main", "Scaled to 2", long).await;
     wait_text(&c, "[data-testid=instances]", "2 running of 2", long).await;
     shot(&c, "app-scaled").await;
+    accessible(&c, "app").await;
 
     // The configuration as JSON.
     click_button(&c, "JSON").await;
@@ -337,6 +400,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "table.services", "Running", long).await;
     wait_text(&c, "table.services", "2 / — / 2", long).await;
     shot(&c, "services").await;
+    accessible(&c, "services").await;
 
     // An app that cannot be placed says why it waits; destroyed from its page.
     let token = gw.admin_token().await;
@@ -353,6 +417,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     assert!(why.contains("hostname"), "{why}");
     assert!(why.contains("declined"), "{why}");
     shot(&c, "app-waiting").await;
+    accessible(&c, "waiting app").await;
     click_button(&c, "Destroy").await;
     click_button(&c, "Yes, destroy").await;
     wait_text(&c, "main h1", "Services", long).await;
@@ -394,20 +459,23 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     shot(&c, "task-log").await;
+    accessible(&c, "task log").await;
 
-    // Jobs: a job (added through the API) run from the page.
-    let (status, body) = gw
-        .request(
-            "POST",
-            "/service/metronome/v1/jobs",
-            Some(&token),
-            Some(json!({"id": "e2e.nightly", "description": "an e2e job",
-                        "run": {"cmd": "echo job ran", "cpus": 0.1, "mem": 32, "disk": 0}})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    // Jobs: a job created in the JSON editor, run from its page.
     click_link(&c, "Jobs").await;
-    wait_text(&c, "main", "e2e.nightly", long).await;
+    wait_text(&c, "main", "No jobs yet", long).await;
+    click_link(&c, "Create a job").await;
+    wait_text(&c, "main h1", "Create a job", long).await;
+    let job = json!({"id": "e2e.nightly", "description": "an e2e job",
+                     "run": {"cmd": "echo job ran", "cpus": 0.1, "mem": 32, "disk": 0}});
+    let editor = c.find(Locator::Css("textarea#job-json")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor.send_keys(&job.to_string()).await.unwrap();
+    wait_text(&c, "#job-json-problem", "Valid JSON", long).await;
+    click_button(&c, "Create").await;
+    wait_text(&c, "main h1", "e2e.nightly", long).await;
+    click_link(&c, "Jobs").await;
+    wait_text(&c, "main table", "e2e.nightly", long).await;
     click_link(&c, "e2e.nightly").await;
     wait_text(&c, "main h1", "e2e.nightly", long).await;
     wait_text(&c, "main", "Active runs", long).await;
@@ -415,9 +483,11 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "main", "Started a run", long).await;
     wait_text(&c, "main table", "succeeded", Duration::from_secs(90)).await;
     shot(&c, "job").await;
+    accessible(&c, "job").await;
     click_link(&c, "Jobs").await;
     wait_text(&c, "main table", "succeeded", long).await;
     shot(&c, "jobs").await;
+    accessible(&c, "jobs").await;
 
     // Nodes: the agent with its resources and attributes.
     click_link(&c, "Nodes").await;
@@ -425,12 +495,15 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     assert!(nodes.contains("rack:r1"), "{nodes}");
     assert!(nodes.contains("active"), "{nodes}");
     shot(&c, "nodes").await;
+    accessible(&c, "nodes").await;
 
     // The Overview now shows the tasks and the events that came in.
     click_link(&c, "Overview").await;
     wait_text(&c, "[data-testid=tasks-running]", "2", long).await;
     wait_text(&c, "[data-testid=usage-cpu]", "0.2 of 4", long).await;
-    wait_text(&c, "ol.events", "status_update_event", long).await;
+    // The last events, from the master's stream and Marathon's.
+    wait_text(&c, "ol.events", "TASK_UPDATED", long).await;
+    wait_text(&c, "ol.events", "deployment_success", long).await;
     shot(&c, "overview").await;
 
     // A phone's width: the services page still fits.

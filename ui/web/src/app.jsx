@@ -8,7 +8,7 @@ import { Overview } from './pages/overview.jsx';
 import { Services } from './pages/services.jsx';
 import { AppDetail } from './pages/app.jsx';
 import { CreateApp } from './pages/create.jsx';
-import { Jobs, JobDetail } from './pages/jobs.jsx';
+import { Jobs, JobDetail, CreateJob } from './pages/jobs.jsx';
 import { Nodes } from './pages/nodes.jsx';
 import { TaskLog } from './pages/tasklog.jsx';
 
@@ -28,6 +28,7 @@ export function App() {
           <Route path="/services/new" component={CreateApp} />
           <Route path="/services/apps/*" component={AppDetail} />
           <Route path="/jobs" component={Jobs} />
+          <Route path="/jobs/new" component={CreateJob} />
           <Route path="/jobs/:id" component={JobDetail} />
           <Route path="/nodes" component={Nodes} />
           <Route path="/tasks/:id/logs" component={TaskLog} />

@@ -1,16 +1,16 @@
 // Data hooks shared by the pages.
 import { useEffect, useState, useCallback, useRef } from 'preact/hooks';
 import { api } from './api.js';
-import { marathonTick } from './live.js';
+import { marathonTick, masterTick } from './live.js';
 
 /**
  * GET `path` (or several paths) through the gateway. Reloads when `deps`
- * change, when Marathon's event stream moves (`live: true`), and every
- * `every` ms if given. Keeps the last good data while reloading.
+ * change, when an event stream moves (`live: 'marathon'` or `'master'`),
+ * and every `every` ms if given. Keeps the last good data while reloading.
  */
-export function useApi(path, { live = false, every = 0, deps = [] } = {}) {
+export function useApi(path, { live = null, every = 0, deps = [] } = {}) {
   const [state, setState] = useState({ data: undefined, error: null, loading: true });
-  const tick = live ? marathonTick.value : 0;
+  const tick = live === 'marathon' ? marathonTick.value : live === 'master' ? masterTick.value : 0;
   const seq = useRef(0);
   const load = useCallback(async () => {
     if (!path) return;

@@ -1,12 +1,17 @@
-// Live data: Marathon's event stream (`/marathon/v2/events`, SSE through
-// the gateway, authenticated by the cookie) while logged in. Pages do not
-// poll Marathon: they reload when `marathonTick` moves, which happens at
-// most every 250 ms while events arrive. The last events are kept for
-// the Overview.
+// Live data while logged in, from two streams through the gateway (both
+// authenticated by the cookie):
+// - Marathon's event stream (`/marathon/v2/events`, SSE): `marathonTick`;
+// - the master's operator API `SUBSCRIBE` (`POST /mesos/api/v1`, RecordIO
+//   of JSON records: TASK_ADDED, TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED,
+//   …): `masterTick`.
+// Pages do not poll what these cover: they reload when a tick moves, at
+// most every 250 ms while events arrive. The last events of both are
+// kept for the Overview.
 import { signal, effect } from '@preact/signals';
 import { session } from './api.js';
 
 export const marathonTick = signal(0);
+export const masterTick = signal(0);
 export const lastEvents = signal([]);
 /** 'connecting' | 'live' | 'down' */
 export const streamState = signal('connecting');
@@ -21,14 +26,83 @@ const KINDS = [
 ];
 
 let source = null;
-let pending = null;
+let master = null; // AbortController of the SUBSCRIBE request
+const pending = new Map();
 
-function bump() {
-  if (pending) return;
-  pending = setTimeout(() => {
-    pending = null;
-    marathonTick.value++;
-  }, 250);
+function bumper(tick) {
+  return () => {
+    if (pending.has(tick)) return;
+    pending.set(tick, setTimeout(() => {
+      pending.delete(tick);
+      tick.value++;
+    }, 250));
+  };
+}
+const bump = bumper(marathonTick);
+const bumpMaster = bumper(masterTick);
+
+function remember(kind, data, at) {
+  lastEvents.value = [{ kind, data, at: at || new Date().toISOString() }, ...lastEvents.value].slice(0, 50);
+}
+
+/** Reads RecordIO (`<length>\n<bytes>`…) from a fetch body, one JSON record at a time. */
+async function readRecordIO(body, onRecord) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buf = new Uint8Array(0);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    const joined = new Uint8Array(buf.length + value.length);
+    joined.set(buf);
+    joined.set(value, buf.length);
+    buf = joined;
+    for (;;) {
+      const nl = buf.indexOf(10);
+      if (nl < 0) break;
+      const len = Number(decoder.decode(buf.subarray(0, nl)));
+      if (buf.length < nl + 1 + len) break;
+      const record = decoder.decode(buf.subarray(nl + 1, nl + 1 + len));
+      buf = buf.slice(nl + 1 + len);
+      try {
+        onRecord(JSON.parse(record));
+      } catch {
+        /* not JSON: skip it */
+      }
+    }
+  }
+}
+
+const MASTER_KINDS = new Set(['TASK_ADDED', 'TASK_UPDATED', 'AGENT_ADDED', 'AGENT_REMOVED', 'FRAMEWORK_ADDED', 'FRAMEWORK_REMOVED']);
+
+async function subscribeMaster(ctl) {
+  while (!ctl.signal.aborted) {
+    try {
+      const res = await fetch('/mesos/api/v1', {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify({ type: 'SUBSCRIBE' }),
+        signal: ctl.signal,
+      });
+      if (res.status === 401) {
+        session.value = null;
+        return;
+      }
+      if (res.ok && res.body) {
+        await readRecordIO(res.body, (ev) => {
+          if (ev.type === 'SUBSCRIBED') bumpMaster();
+          if (!MASTER_KINDS.has(ev.type)) return;
+          remember(ev.type, ev[ev.type.toLowerCase()] || {}, null);
+          bumpMaster();
+        });
+      }
+    } catch {
+      /* aborted or the connection broke: try again below */
+    }
+    // The leader changed, or the gateway restarted: subscribe again.
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }
 
 function open() {
@@ -50,7 +124,7 @@ function open() {
       } catch {
         /* keep the kind */
       }
-      lastEvents.value = [{ kind, data, at: data.timestamp || new Date().toISOString() }, ...lastEvents.value].slice(0, 50);
+      remember(kind, data, data.timestamp);
       bump();
     });
   }
@@ -59,9 +133,15 @@ function open() {
 effect(() => {
   if (session.value) {
     if (!source) open();
-  } else if (source) {
-    source.close();
+    if (!master) {
+      master = new AbortController();
+      subscribeMaster(master);
+    }
+  } else {
+    if (source) source.close();
+    if (master) master.abort();
     source = null;
+    master = null;
     lastEvents.value = [];
   }
 });

@@ -15,7 +15,7 @@ export function AppDetail() {
   const enc = id.split('/').map(encodeURIComponent).join('/');
   const { data, error, reload } = useApi(
     [`/marathon/v2/apps${enc}?embed=app.taskStats`, '/marathon/v2/queue', '/marathon/v2/deployments', `/marathon/v2/apps${enc}/versions`],
-    { live: true, deps: [id] },
+    { live: 'marathon', deps: [id] },
   );
   const action = useAction();
   const [retry, setRetry] = useState(null);

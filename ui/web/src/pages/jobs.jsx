@@ -1,7 +1,8 @@
 // Jobs (Metronome v1 through the gateway): the list with schedule, next
 // run and last result; a job's detail with active runs and run history
 // with durations; run now and stop a run.
-import { useRoute } from 'preact-iso';
+import { useState } from 'preact/hooks';
+import { useLocation, useRoute } from 'preact-iso';
 import { api } from '../api.js';
 import { useApi, useAction } from '../hooks.js';
 import { ErrorBox, Loading, ConfirmButton, fmtTime, fmtAgo, fmtDuration } from '../ui.jsx';
@@ -24,11 +25,14 @@ export function Jobs() {
   const jobs = [...data].sort((a, b) => a.id.localeCompare(b.id));
   return (
     <section>
-      <h1>Jobs</h1>
+      <div class="titlebar">
+        <h1>Jobs</h1>
+        <a class="button primary" href="/jobs/new">Create a job</a>
+      </div>
       <ErrorBox error={error} what="Not up to date" />
       <ErrorBox error={action.error} what="That did not work" />
       <p class="notice" aria-live="polite">{action.done || ''}</p>
-      {jobs.length === 0 ? <p class="empty">No jobs yet. Add one with <code>dcos job add job.json</code>.</p> : (
+      {jobs.length === 0 ? <p class="empty">No jobs yet. <a href="/jobs/new">Create a job</a> or run <code>dcos job add job.json</code>.</p> : (
         <div class="scroll">
           <table>
             <thead><tr><th scope="col">Job</th><th scope="col">Schedule</th><th scope="col">Next run</th><th scope="col">Last run</th><th scope="col">Running</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
@@ -114,6 +118,51 @@ export function JobDetail() {
           </table>
         </div>
       )}
+    </section>
+  );
+}
+
+const JOB_TEMPLATE = `{
+  "id": "hello.job",
+  "description": "says hello",
+  "run": { "cmd": "echo hello from a job", "cpus": 0.1, "mem": 32, "disk": 0 }
+}`;
+
+/** A new job from its Metronome JSON (`POST /v1/jobs`). */
+export function CreateJob() {
+  const [text, setText] = useState(JOB_TEMPLATE);
+  const action = useAction();
+  const { route } = useLocation();
+  let parsed = null;
+  let problem = null;
+  try {
+    parsed = JSON.parse(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problem = 'The job must be a JSON object.';
+    else if (!parsed.id) problem = 'The job needs an "id", such as "nightly.backup".';
+  } catch (e) {
+    problem = `Not valid JSON yet: ${e.message}`;
+  }
+  const submit = async (e) => {
+    e.preventDefault();
+    if (problem) return;
+    const created = await action.run('Created', () => api(`${M}/jobs`, { method: 'POST', body: parsed }));
+    if (created) route(jobHref(parsed.id));
+  };
+  return (
+    <section>
+      <nav class="crumbs" aria-label="Breadcrumb"><a href="/jobs">Jobs</a> / New job</nav>
+      <h1>Create a job</h1>
+      <form onSubmit={submit} class="editor">
+        <label for="job-json">Metronome job definition (JSON)</label>
+        <textarea id="job-json" name="job-json" spellcheck={false} rows={14} value={text}
+          aria-invalid={problem ? 'true' : 'false'} aria-describedby="job-json-problem"
+          onInput={(e) => setText(e.currentTarget.value)} />
+        <p id="job-json-problem" class={problem ? 'error' : 'muted'} aria-live="polite">
+          {problem || 'Valid JSON. Metronome checks the rest when you create it.'}
+        </p>
+        <ErrorBox error={action.error} what="Metronome refused the job" />
+        <button type="submit" class="primary" disabled={!!problem || action.busy}>{action.busy ? 'Creating…' : 'Create'}</button>
+      </form>
     </section>
   );
 }

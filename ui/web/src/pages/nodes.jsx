@@ -1,10 +1,12 @@
 // Nodes: the agents the master knows, with resources used of total,
-// attributes and whether they are active. Reloads every 10 s.
+// attributes and whether they are active. Reloads when the master's
+// event stream moves (agents added or removed, tasks changing), and every
+// 30 s for what no event reports.
 import { useApi } from '../hooks.js';
 import { ErrorBox, Loading, fmtMem, fmtNum, fmtAgo } from '../ui.jsx';
 
 export function Nodes() {
-  const { data, error } = useApi('/mesos/master/slaves', { every: 10000 });
+  const { data, error } = useApi('/mesos/master/slaves', { live: 'master', every: 30000 });
   if (!data) return error ? <ErrorBox error={error} what="Cannot list the nodes" /> : <Loading what="nodes" />;
   const agents = [...(data.slaves || [])].sort((a, b) => a.hostname.localeCompare(b.hostname));
   return (

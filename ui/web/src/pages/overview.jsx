@@ -1,12 +1,13 @@
 // Overview: CPU, memory, disk and GPU allocated vs total as charts over
 // time (samples of the master's /metrics/snapshot kept in the browser
-// while it is open: every 5 s and whenever Marathon's stream moves),
+// while it is open: every 5 s and whenever the master's event stream
+// moves),
 // tasks by state, component health and Marathon's last events.
 import { useEffect, useState } from 'preact/hooks';
 import { signal } from '@preact/signals';
 import { api } from '../api.js';
 import { useApi } from '../hooks.js';
-import { marathonTick, lastEvents } from '../live.js';
+import { masterTick, lastEvents } from '../live.js';
 import { UsageChart } from '../chart.jsx';
 import { ErrorBox, Loading, fmtTime } from '../ui.jsx';
 
@@ -51,7 +52,7 @@ export function Overview() {
     const t = setInterval(sample, 5000);
     return () => clearInterval(t);
   }, []);
-  const tick = marathonTick.value;
+  const tick = masterTick.value;
   useEffect(() => {
     if (tick) sample();
   }, [tick]);
@@ -132,6 +133,14 @@ function describe(e) {
       return `deployment ${d.id || (d.plan || {}).id || ''} finished`;
     case 'deployment_failed':
       return `deployment ${d.id || (d.plan || {}).id || ''} failed`;
+    case 'TASK_ADDED':
+      return `task ${((d.task || {}).task_id || {}).value || ''} added`;
+    case 'TASK_UPDATED':
+      return `task ${((d.status || {}).task_id || {}).value || ''} is ${(d.state || '').replace('TASK_', '').toLowerCase()}`;
+    case 'AGENT_ADDED':
+      return `agent ${(((d.agent || {}).agent_info || {}).hostname) || ''} added`;
+    case 'AGENT_REMOVED':
+      return `agent ${((d.agent_id || {}).value) || ''} removed`;
     default:
       return d.appId || d.id || '';
   }
@@ -140,7 +149,7 @@ function describe(e) {
 function Events() {
   const [n, setN] = useState(10);
   const events = lastEvents.value;
-  if (events.length === 0) return <p class="empty">No event since this page opened. Marathon’s events appear here as they happen.</p>;
+  if (events.length === 0) return <p class="empty">No event since this page opened. The master’s and Marathon’s events appear here as they happen.</p>;
   return (
     <>
       <ol class="events" aria-live="polite">

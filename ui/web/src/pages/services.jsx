@@ -9,7 +9,7 @@ import { ErrorBox, Loading, Status, fmtMem, fmtNum, fmtAgo } from '../ui.jsx';
 export function Services() {
   const { data, error } = useApi(
     ['/marathon/v2/apps?embed=apps.counts&embed=apps.deployments', '/marathon/v2/queue', '/marathon/v2/pods/::status'],
-    { live: true },
+    { live: 'marathon' },
   );
   if (!data) return error ? <ErrorBox error={error} what="Cannot list the services" /> : <Loading what="services" />;
   const [{ apps }, { queue }, pods] = data;
