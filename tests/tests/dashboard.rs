@@ -18,6 +18,9 @@
 //!   page;
 //! * the Nodes page shows the agent; at a phone's width the pages still
 //!   fit;
+//! * a user is added and removed on the Settings page;
+//! * the node is drained from the Nodes page (its tasks are killed), and
+//!   reactivated;
 //! * logging out shows the login page and the API refuses the browser.
 //!
 //! Each page is saved as a PNG under `target/ui-shots/` for review.
@@ -523,6 +526,49 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     );
     shot(&c, "services-phone").await;
     c.set_window_size(1366, 768).await.unwrap();
+
+    // Settings: add a user, who is listed, then remove them.
+    click_link(&c, "Settings").await;
+    wait_text(&c, "main table", "admin", long).await;
+    for (name, value) in [
+        ("new-uid", "bob"),
+        ("new-password", "bobs-password"),
+        ("new-description", "Bob from the e2e test"),
+    ] {
+        c.find(Locator::Css(&format!("input[name={name}]")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click_button(&c, "Add").await;
+    wait_text(&c, "main table", "Bob from the e2e test", long).await;
+    assert_eq!(gw.login("bob", "bobs-password").await.0, 200);
+    shot(&c, "settings").await;
+    accessible(&c, "settings").await;
+    click_button(&c, "Remove").await;
+    click_button(&c, "Yes, remove").await;
+    let start = Instant::now();
+    while text(&c, "main table").await.contains("bob") {
+        assert!(start.elapsed() < long, "the removed user stays listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gw.login("bob", "bobs-password").await.0, 401);
+
+    // Drain the node: its tasks are killed and it gets no more offers;
+    // then reactivate it.
+    click_link(&c, "Nodes").await;
+    wait_text(&c, "[data-testid=node-state]", "active", long).await;
+    click_button(&c, "Drain").await;
+    click_button(&c, "Yes, drain").await;
+    wait_text(&c, "main", "Draining 127.0.0.1", long).await;
+    wait_text(&c, "[data-testid=node-state]", "drain", long).await;
+    wait_text(&c, "[data-testid=node-state]", "drained", long).await;
+    shot(&c, "nodes-drained").await;
+    click_button(&c, "Reactivate").await;
+    wait_text(&c, "main", "Reactivated 127.0.0.1", long).await;
+    wait_text(&c, "[data-testid=node-state]", "active", long).await;
 
     // No reload happened through all of that.
     let marker = c

@@ -33,7 +33,14 @@ struct Assets;
 /// Paths the UI's router draws itself (see `ui/web/src/app.jsx`); the
 /// gateway answers them with the shell so a reload or a shared link
 /// works. Each is the route and, with `/{*rest}`, everything under it.
-pub const CLIENT_ROUTES: &[&str] = &["/overview", "/services", "/jobs", "/nodes", "/tasks"];
+pub const CLIENT_ROUTES: &[&str] = &[
+    "/overview",
+    "/services",
+    "/jobs",
+    "/nodes",
+    "/tasks",
+    "/settings",
+];
 
 /// A year: hashed names never change content.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";

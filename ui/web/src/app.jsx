@@ -11,6 +11,7 @@ import { CreateApp } from './pages/create.jsx';
 import { Jobs, JobDetail, CreateJob } from './pages/jobs.jsx';
 import { Nodes } from './pages/nodes.jsx';
 import { TaskLog } from './pages/tasklog.jsx';
+import { Settings } from './pages/settings.jsx';
 
 export function App() {
   useEffect(() => {
@@ -32,6 +33,7 @@ export function App() {
           <Route path="/jobs/:id" component={JobDetail} />
           <Route path="/nodes" component={Nodes} />
           <Route path="/tasks/:id/logs" component={TaskLog} />
+          <Route path="/settings" component={Settings} />
           <Route default component={NotFound} />
         </Router>
       </Shell>
@@ -82,6 +84,7 @@ const NAV = [
   ['/services', 'Services'],
   ['/jobs', 'Jobs'],
   ['/nodes', 'Nodes'],
+  ['/settings', 'Settings'],
 ];
 
 function Shell({ children }) {
