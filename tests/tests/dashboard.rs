@@ -12,6 +12,7 @@
 //! * an app with an impossible constraint says why it waits, and is
 //!   destroyed from its page;
 //! * its task's log shows the task's output, and new lines arrive live;
+//!   its sandbox is listed and its stdout downloads;
 //! * a job is created in the JSON editor, run from its page, and its run
 //!   appears in its history;
 //! * axe-core finds no serious or critical accessibility problem on any
@@ -461,6 +462,24 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // Its sandbox: listed, and stdout downloads with the output in it.
+    let files = wait_text(&c, "table.files", "stdout", long).await;
+    assert!(files.contains("stderr"), "{files}");
+    let downloaded = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = [...document.querySelectorAll('table.files a')].find(a => a.textContent === 'stdout');
+             fetch(a.href, {credentials: 'same-origin'}).then(r => r.text()).then(done, e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        downloaded
+            .as_str()
+            .is_some_and(|t| t.contains("hello-line-1")),
+        "{downloaded}"
+    );
     shot(&c, "task-log").await;
     accessible(&c, "task log").await;
 

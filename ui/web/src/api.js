@@ -97,4 +97,5 @@ export async function logout() {
 
 /** `/a/b` → the path of an app in the dashboard. */
 export const appHref = (id) => `/services/apps${id}`;
-export const taskLogHref = (taskId) => `/tasks/${encodeURIComponent(taskId)}/logs`;
+export const taskLogHref = (taskId, agentId) =>
+  `/tasks/${encodeURIComponent(taskId)}/logs${agentId ? `?agent=${encodeURIComponent(agentId)}` : ''}`;

@@ -175,7 +175,7 @@ function Tasks({ app, onKill, busy }) {
             const health = hc.length === 0 ? '—' : hc.every((h) => h.alive) ? 'healthy' : 'unhealthy';
             return (
               <tr>
-                <th scope="row"><a href={taskLogHref(t.id)} title="Open its log">{t.id}</a></th>
+                <th scope="row"><a href={taskLogHref(t.id, t.slaveId)} title="Open its log and sandbox">{t.id}</a></th>
                 <td>{(t.state || '').replace('TASK_', '').toLowerCase()}</td>
                 <td>{t.host}</td>
                 <td>{(t.ports || []).join(', ') || '—'}</td>

@@ -1,14 +1,16 @@
 // A task's stdout or stderr, followed live: the gateway's log stream
 // (`/system/v1/logs/v2/task/<id>/file/<file>` as SSE: the last lines,
-// then each new line as the task writes it).
+// then each new line as the task writes it); below, its sandbox.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { useRoute } from 'preact-iso';
+import { Sandbox } from './sandbox.jsx';
 
 const KEEP = 5000;
 
 export function TaskLog() {
-  const { id: raw } = useRoute().params;
-  const id = raw;
+  const route = useRoute();
+  const { id } = route.params;
+  const agentHint = (route.query || {}).agent;
   const [file, setFile] = useState('stdout');
   const [follow, setFollow] = useState(true);
   const [lines, setLines] = useState([]);
@@ -56,6 +58,8 @@ export function TaskLog() {
       <pre ref={pre} class="log" tabIndex={0} aria-label={`${file} of the task`} data-testid="log">
         {lines.length ? lines.join('\n') : state === 'following' ? `(${file} is empty so far)` : ''}
       </pre>
+      <h2>Sandbox</h2>
+      <Sandbox task={id} agentHint={agentHint} />
     </section>
   );
 }
