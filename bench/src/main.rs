@@ -11,8 +11,11 @@
 //! `dcos-bench chronos-load --chronos URL --jobs N --minutes M`: see [`chronos`].
 //!
 //! `dcos-bench gateway-latency --direct URL --via URL --token T`: see [`gateway`].
+//!
+//! `dcos-bench dashboard-pages --gateway URL --webdriver URL`: see [`dashboard`].
 
 mod chronos;
+mod dashboard;
 mod gateway;
 mod kernel;
 
@@ -55,6 +58,8 @@ enum Cmd {
     ChronosLoad(chronos::ChronosArgs),
     /// The gateway's added latency: the same GET direct and through it.
     GatewayLatency(gateway::GatewayArgs),
+    /// The dashboard's pages on a loaded cluster, timed in Chromium.
+    DashboardPages(dashboard::DashboardArgs),
     /// Puts straight into an in-process one-node store (no HTTP): what the
     /// Raft and SQLite path alone costs.
     StoreInproc {
@@ -142,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::KernelLaunch(args) => kernel::launch(args).await?,
         Cmd::ChronosLoad(args) => chronos::load(args).await?,
         Cmd::GatewayLatency(args) => gateway::latency(args).await?,
+        Cmd::DashboardPages(args) => dashboard::pages(args).await?,
         Cmd::StoreInproc {
             clients,
             ops,

@@ -130,18 +130,55 @@ function open() {
   }
 }
 
+// Browsers allow 6 HTTP/1.1 connections per host, across tabs: the
+// streams are closed when the page goes away (navigation, back/forward
+// cache) and when the tab has been hidden for 10 s, and opened again
+// (with a reload of what they cover) when it comes back.
+let hidden = false;
+let hideTimer = null;
+
+function start() {
+  if (!source) open();
+  if (!master) {
+    master = new AbortController();
+    subscribeMaster(master);
+  }
+}
+
+function stop() {
+  if (source) source.close();
+  if (master) master.abort();
+  source = null;
+  master = null;
+  streamState.value = 'down';
+}
+
 effect(() => {
-  if (session.value) {
-    if (!source) open();
-    if (!master) {
-      master = new AbortController();
-      subscribeMaster(master);
-    }
+  if (session.value && !hidden) {
+    start();
   } else {
-    if (source) source.close();
-    if (master) master.abort();
-    source = null;
-    master = null;
-    lastEvents.value = [];
+    stop();
+    if (!session.value) lastEvents.value = [];
+  }
+});
+
+addEventListener('pagehide', () => {
+  hidden = true;
+  stop();
+});
+addEventListener('pageshow', (e) => {
+  hidden = false;
+  if (e.persisted && session.value) start();
+});
+document.addEventListener('visibilitychange', () => {
+  clearTimeout(hideTimer);
+  if (document.visibilityState === 'hidden') {
+    hideTimer = setTimeout(() => {
+      hidden = true;
+      stop();
+    }, 10000);
+  } else if (hidden) {
+    hidden = false;
+    if (session.value) start();
   }
 });

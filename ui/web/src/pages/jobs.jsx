@@ -24,7 +24,7 @@ export function Jobs() {
   if (!data) return error ? <ErrorBox error={error} what="Cannot list the jobs" /> : <Loading what="jobs" />;
   const jobs = [...data].sort((a, b) => a.id.localeCompare(b.id));
   return (
-    <section>
+    <section data-loaded="jobs">
       <div class="titlebar">
         <h1>Jobs</h1>
         <a class="button primary" href="/jobs/new">Create a job</a>
