@@ -11,9 +11,12 @@
 //! `dcos-bench chronos-load --chronos URL --jobs N --minutes M`: see [`chronos`].
 //!
 //! `dcos-bench gateway-latency --direct URL --via URL --token T`: see [`gateway`].
+//!
+//! `dcos-bench dashboard-pages --gateway URL --webdriver URL`: see [`dashboard`].
 
 mod chronos;
 mod cosmos;
+mod dashboard;
 mod gateway;
 mod kernel;
 
@@ -59,6 +62,8 @@ enum Cmd {
     /// `package search` and `render` latency of the Cosmos API with a
     /// generated index of N packages.
     CosmosCatalog(cosmos::CosmosArgs),
+    /// The dashboard's pages on a loaded cluster, timed in Chromium.
+    DashboardPages(dashboard::DashboardArgs),
     /// Puts straight into an in-process one-node store (no HTTP): what the
     /// Raft and SQLite path alone costs.
     StoreInproc {
@@ -147,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::ChronosLoad(args) => chronos::load(args).await?,
         Cmd::GatewayLatency(args) => gateway::latency(args).await?,
         Cmd::CosmosCatalog(args) => cosmos::catalog(args).await?,
+        Cmd::DashboardPages(args) => dashboard::pages(args).await?,
         Cmd::StoreInproc {
             clients,
             ops,

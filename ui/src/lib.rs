@@ -2,7 +2,8 @@
 //! Router. It routes the DC/OS paths (`/mesos/`, `/marathon/`,
 //! `/service/<name>/`, `/agent/<id>/`, `/system/…`) to the backends,
 //! follows their leaders so clients never see a failover, checks a login
-//! token on every API request, and lets new machines join the cluster.
+//! token on every API request, serves the dashboard, and lets new
+//! machines join the cluster.
 //! It holds no state of its own: users live in the replicated store, the
 //! secrets in files the installer wrote.
 //!
@@ -13,6 +14,7 @@
 //! | [`upstream`] | the backends: leading master, Marathon, Chronos, services, agents |
 //! | [`proxy`] | forwarding one request: headers, streaming, retry after failover |
 //! | [`routes`] | the HTTP surface: public routes, the token check, the routing table |
+//! | [`dashboard`] | the browser UI at `/` (built from `ui/web/`, embedded) |
 //! | [`join`] | `/install.sh`, `/install/v1/binary`, `/install/v1/join` |
 //! | [`logs`] | `/system/v1/logs/…`: task logs read from the agents' sandboxes |
 //! | [`error`] | [`error::GatewayError`], DC/OS IAM's error JSON |
@@ -20,6 +22,7 @@
 //! See `README.md` for the pipeline and the words.
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod join;
 pub mod logs;

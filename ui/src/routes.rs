@@ -1,14 +1,18 @@
 //! The HTTP surface of the gateway.
 //!
-//! Public (no token): `POST /acs/api/v1/auth/login`,
+//! Public (no token): `POST /acs/api/v1/auth/login` (answers the token and
+//! sets it as DC/OS' UI cookie `dcos-acs-auth-cookie`, HttpOnly),
+//! `POST /acs/api/v1/auth/logout` (clears the cookies),
 //! `GET /dcos-metadata/dcos-version.json`, `GET /install.sh`,
-//! `GET /install/v1/binary`, `POST /install/v1/join`.
+//! `GET /install/v1/binary`, `POST /install/v1/join`, and the dashboard's
+//! shell and assets ([`crate::dashboard`]: `/`, `/assets/…`, the UI's own
+//! routes), which hold no data.
 //!
 //! Everything else, unknown paths included, first passes [`require_token`]
-//! (`Authorization: token=<jwt>` or `Bearer <jwt>`, or DC/OS' UI cookie
-//! `dcos-acs-auth-cookie`), then: `/metadata`, `/system/health/v1`,
-//! `/acs/api/v1/users[/<uid>]`, `/system/v1/logs/…`, `/` and the proxied
-//! prefixes of [`route_of`], the routing table.
+//! (`Authorization: token=<jwt>` or `Bearer <jwt>`, or the cookie), then:
+//! `/metadata`, `/system/health/v1`, `/acs/api/v1/users[/<uid>]`,
+//! `/system/v1/logs/…` and the proxied prefixes of [`route_of`], the
+//! routing table.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,9 +21,10 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -28,8 +33,11 @@ use crate::error::GatewayError;
 use crate::proxy::{self, Outgoing, Target};
 use crate::{join, logs, upstream, Gateway};
 
-/// The cookie DC/OS' UI keeps the token in.
+/// The cookie DC/OS' UI keeps the token in (HttpOnly: scripts never see it).
 pub const AUTH_COOKIE: &str = "dcos-acs-auth-cookie";
+/// DC/OS' companion cookie the UI reads to say who is logged in: base64
+/// of `{"uid","description","is_remote"}`; not secret, not a credential.
+pub const INFO_COOKIE: &str = "dcos-acs-info-cookie";
 
 /// Which backend a proxied path goes to, and the path on that backend.
 /// `None` for paths that are not proxied.
@@ -85,12 +93,13 @@ pub fn route_of(path: &str) -> Option<(Target, String)> {
 pub fn router(gw: Arc<Gateway>) -> Router {
     let public = Router::new()
         .route("/acs/api/v1/auth/login", post(login))
+        .route("/acs/api/v1/auth/logout", post(logout))
         .route("/dcos-metadata/dcos-version.json", get(version))
         .route("/install.sh", get(join::script))
         .route("/install/v1/binary", get(join::binary))
-        .route("/install/v1/join", post(join::join));
+        .route("/install/v1/join", post(join::join))
+        .merge(crate::dashboard::routes());
     let protected = Router::new()
-        .route("/", get(index))
         .route("/metadata", get(metadata))
         .route("/system/health/v1", get(health))
         .route("/acs/api/v1/users", get(list_users))
@@ -196,7 +205,25 @@ async fn login(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
     match gw.users.check(&req.uid, &req.password).await {
         Ok(user) => {
             tracing::info!(uid = %user.uid, "login");
-            Json(json!({ "token": gw.tokens.issue(&user.uid) })).into_response()
+            let token = gw.tokens.issue(&user.uid);
+            let max_age = gw.tokens.lifetime().as_secs();
+            let info = base64::engine::general_purpose::STANDARD.encode(
+                json!({"uid": user.uid, "description": user.description, "is_remote": false})
+                    .to_string(),
+            );
+            let cookies = [
+                format!(
+                    "{AUTH_COOKIE}={token}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict"
+                ),
+                format!("{INFO_COOKIE}={info}; Path=/; Max-Age={max_age}; SameSite=Strict"),
+            ];
+            let mut resp = Json(json!({ "token": token })).into_response();
+            for c in cookies {
+                if let Ok(v) = header::HeaderValue::from_str(&c) {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
+            }
+            resp
         }
         Err(e) => {
             let e = GatewayError::from(e);
@@ -206,6 +233,19 @@ async fn login(State(gw): State<Arc<Gateway>>, body: Bytes) -> Response {
             e.into_response()
         }
     }
+}
+
+/// `POST /acs/api/v1/auth/logout`: expires both cookies (tokens are not
+/// revoked: there is no server-side session; one lives until its `exp`).
+async fn logout() -> Response {
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    for name in [AUTH_COOKIE, INFO_COOKIE] {
+        let c = format!("{name}=; Path=/; Max-Age=0; SameSite=Strict");
+        if let Ok(v) = header::HeaderValue::from_str(&c) {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
 }
 
 /// `GET /dcos-metadata/dcos-version.json`.
@@ -385,45 +425,6 @@ async fn store_health(http: &upstream::Http, master: &str) -> (bool, String) {
 
 fn host_of(url: &str) -> &str {
     url.split_once("://").map(|(_, r)| r).unwrap_or(url)
-}
-
-/// `GET /`: a small page with the services and where they answer.
-async fn index(State(gw): State<Arc<Gateway>>) -> Response {
-    fn esc(s: &str) -> String {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    }
-    let mut items = String::new();
-    match gw.upstreams.services().await {
-        Ok(services) => {
-            let mut names: Vec<&String> = services.keys().collect();
-            names.sort();
-            for n in names {
-                items.push_str(&format!(
-                    "<li><a href=\"/service/{0}/\">{0}</a></li>\n",
-                    esc(n)
-                ));
-            }
-            if items.is_empty() {
-                items
-                    .push_str("<li>no services yet (a Marathon app with DCOS_SERVICE_NAME)</li>\n");
-            }
-        }
-        Err(e) => items.push_str(&format!(
-            "<li>cannot list services: {}</li>\n",
-            esc(&e.to_string())
-        )),
-    }
-    Html(format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>dcos {id}</title></head><body>\n\
-         <h1>dcos cluster {id}</h1>\n<h2>Services</h2>\n<ul>\n{items}</ul>\n\
-         <p><a href=\"/mesos/master/state\">Mesos state</a> · <a href=\"/marathon/v2/apps\">Marathon apps</a> · \
-         <a href=\"/service/metronome/v1/jobs\">Jobs</a> · <a href=\"/system/health/v1\">Health</a></p>\n</body></html>\n",
-        id = esc(&gw.cluster.id),
-    ))
-    .into_response()
 }
 
 /// Every proxied prefix: look the path up in [`route_of`] and forward.

@@ -2,7 +2,8 @@
 //! listening socket for the gateway), in front of a small echo backend on
 //! a real loopback port that plays master, Marathon and Chronos: every
 //! route's token check, the public routes, the routing table end to end,
-//! the headers a backend sees, the users API and the join API.
+//! the headers a backend sees, the users API, the join API, and the
+//! dashboard's shell and assets (public) beside the login cookie.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -179,7 +180,6 @@ impl Fixture {
 }
 
 const PROTECTED: &[(&str, &str)] = &[
-    ("GET", "/"),
     ("GET", "/metadata"),
     ("GET", "/system/health/v1"),
     ("GET", "/acs/api/v1/users"),
@@ -201,6 +201,10 @@ const PROTECTED: &[(&str, &str)] = &[
     ("GET", "/system/v1/logs/v2/task/t1"),
     ("GET", "/system/v1/logs/v2/task/t1/file/stderr"),
     ("GET", "/no/such/route"),
+    // Not one of the dashboard's own routes: a path outside them stays
+    // as closed as any unknown one.
+    ("GET", "/servicesx"),
+    ("GET", "/assetsx/a.js"),
 ];
 
 #[tokio::test]
@@ -692,4 +696,158 @@ async fn health_reports_a_store_without_a_leader_and_why() {
     );
     assert_eq!(unit("Leading Mesos Master")["health"], 1);
     assert_eq!(unit("Marathon")["health"], 0);
+}
+
+fn header_of(h: &HeaderMap, name: header::HeaderName) -> &str {
+    h.get(&name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header in {h:?}"))
+}
+
+#[tokio::test]
+async fn the_dashboard_shell_and_assets_need_no_token_and_hold_no_data() {
+    let f = fixture().await;
+    let get = |path: &str, gzip: bool| {
+        let mut b = axum::http::Request::get(path);
+        if gzip {
+            b = b.header(header::ACCEPT_ENCODING, "gzip, br");
+        }
+        b.body(Body::empty()).unwrap()
+    };
+    // `/` and every client route answer the same shell, never cached
+    // without revalidation.
+    let (status, headers, shell) = f.call(get("/", false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(header_of(&headers, header::CONTENT_TYPE).starts_with("text/html"));
+    assert_eq!(header_of(&headers, header::CACHE_CONTROL), "no-cache");
+    assert!(header_of(&headers, header::CONTENT_SECURITY_POLICY).contains("default-src 'self'"));
+    let html = String::from_utf8(shell.clone()).unwrap();
+    assert!(html.contains("<div id=\"app\">"), "{html}");
+    assert!(
+        !html.contains("cluster-1"),
+        "the shell holds no cluster data"
+    );
+    for path in [
+        "/services",
+        "/services/apps/a/b",
+        "/jobs/j.1",
+        "/nodes",
+        "/tasks/t.1/logs",
+        "/overview",
+    ] {
+        let (status, _, body) = f.call(get(path, false)).await;
+        assert_eq!((status, &body), (StatusCode::OK, &shell), "{path}");
+    }
+    // Revalidation by ETag.
+    let etag = header_of(&headers, header::ETAG).to_string();
+    let req = axum::http::Request::get("/")
+        .header(header::IF_NONE_MATCH, &etag)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = f.call(req).await;
+    assert_eq!(status, StatusCode::NOT_MODIFIED);
+    assert!(body.is_empty());
+
+    // The hashed assets the shell loads: cached for a year, gzip when asked.
+    let script = html
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a script in the shell")
+        .to_string();
+    assert!(script.starts_with("/assets/"), "{script}");
+    let (status, headers, plain) = f.call(get(&script, false)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(header_of(&headers, header::CONTENT_TYPE).contains("javascript"));
+    assert!(header_of(&headers, header::CACHE_CONTROL).contains("immutable"));
+    assert!(headers.get(header::CONTENT_ENCODING).is_none());
+    let (status, headers, gz) = f.call(get(&script, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header_of(&headers, header::CONTENT_ENCODING), "gzip");
+    assert!(
+        gz.len() < plain.len() / 2,
+        "{} vs {}",
+        gz.len(),
+        plain.len()
+    );
+    let (status, _, _) = f.call(get("/assets/no-such-file.js", false)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = f.call(get(&format!("{script}.gz"), false)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the .gz are not addressable");
+}
+
+#[tokio::test]
+async fn login_sets_the_ui_cookie_and_logout_clears_it() {
+    let f = fixture().await;
+    let req = axum::http::Request::post("/acs/api/v1/auth/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"uid": "admin", "password": "admin-pw"}).to_string(),
+        ))
+        .unwrap();
+    let (status, headers, body) = f.call(req).await;
+    assert_eq!(status, StatusCode::OK);
+    let token = serde_json::from_slice::<Value>(&body).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cookies: Vec<&str> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    let auth_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("dcos-acs-auth-cookie="))
+        .expect("the auth cookie");
+    assert!(auth_cookie.starts_with(&format!("dcos-acs-auth-cookie={token};")));
+    assert!(auth_cookie.contains("HttpOnly") && auth_cookie.contains("SameSite=Strict"));
+    assert!(auth_cookie.contains("Path=/"));
+    let info = cookies
+        .iter()
+        .find(|c| c.starts_with("dcos-acs-info-cookie="))
+        .expect("the info cookie");
+    assert!(!info.contains("HttpOnly"), "the UI reads who is logged in");
+    use base64::Engine;
+    let value = info["dcos-acs-info-cookie=".len()..]
+        .split(';')
+        .next()
+        .unwrap();
+    let who: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(who["uid"], "admin");
+    assert!(!info.contains(&token));
+    // The cookie as the browser sends it back opens the API.
+    let req = axum::http::Request::get("/metadata")
+        .header(header::COOKIE, format!("dcos-acs-auth-cookie={token}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(f.call(req).await.0, StatusCode::OK);
+    // A wrong password sets nothing.
+    let req = axum::http::Request::post("/acs/api/v1/auth/login")
+        .body(Body::from(
+            json!({"uid": "admin", "password": "nope"}).to_string(),
+        ))
+        .unwrap();
+    let (status, headers, _) = f.call(req).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(headers.get(header::SET_COOKIE).is_none());
+    // Logout (no token needed) expires both.
+    let req = axum::http::Request::post("/acs/api/v1/auth/logout")
+        .body(Body::empty())
+        .unwrap();
+    let (status, headers, _) = f.call(req).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let cleared: Vec<&str> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cleared.len(), 2, "{cleared:?}");
+    assert!(cleared.iter().all(|c| c.contains("Max-Age=0")
+        && (c.starts_with("dcos-acs-auth-cookie=;") || c.starts_with("dcos-acs-info-cookie=;"))));
 }

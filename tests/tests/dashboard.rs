@@ -1,0 +1,617 @@
+//! The dashboard in headless Chromium (Debian's `chromium`, driven through
+//! `chromedriver` with fantoccini) against real processes: a master, an
+//! agent running real tasks, Marathon, Chronos and the gateway.
+//!
+//! * without a token the dashboard shows its login page, and every data
+//!   request it made was refused (401);
+//! * a wrong password is refused in words; the admin logs in;
+//! * the Overview charts the agent's resources;
+//! * an app is created through the JSON editor, and its page shows it
+//!   reach running with no reload (Marathon's event stream), then scaled
+//!   to 2 through the page;
+//! * an app with an impossible constraint says why it waits, and is
+//!   destroyed from its page;
+//! * its task's log shows the task's output, and new lines arrive live;
+//!   its sandbox is listed and its stdout downloads;
+//! * a job is created in the JSON editor, run from its page, and its run
+//!   appears in its history;
+//! * axe-core finds no serious or critical accessibility problem on any
+//!   page;
+//! * the Nodes page shows the agent; at a phone's width the pages still
+//!   fit;
+//! * a user is added and removed on the Settings page;
+//! * the node is drained from the Nodes page (its tasks are killed), and
+//!   reactivated;
+//! * logging out shows the login page and the API refuses the browser.
+//!
+//! Each page is saved as a PNG under `target/ui-shots/` for review.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dcos_tests::chronos::Chronos;
+use dcos_tests::gateway::Gateway;
+use dcos_tests::marathon::Marathon;
+use dcos_tests::{free_port, require_tool, wait_until, workspace_root, Agent, Master};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// `chromedriver` and the Chromium it starts (found by their profile
+/// directory on the command line), killed when the test ends.
+struct Driver {
+    child: Child,
+    profile: PathBuf,
+    port: u16,
+}
+
+impl Driver {
+    fn start(profile: &Path) -> Driver {
+        let port = free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        Driver {
+            child,
+            profile: profile.to_path_buf(),
+            port,
+        }
+    }
+
+    async fn connect(&self) -> Client {
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--window-size=1366,768", "--hide-scrollbars",
+                    format!("--user-data-dir={}", self.profile.display()),
+                ],
+            },
+        });
+        let Value::Object(caps) = capabilities else {
+            unreachable!()
+        };
+        let start = Instant::now();
+        loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{}", self.port))
+                .await
+            {
+                Ok(c) => return c,
+                Err(e) => {
+                    assert!(
+                        start.elapsed() < Duration::from_secs(30),
+                        "chromedriver did not start Chromium: {e}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Chromium's processes outlive a killed chromedriver.
+        let needle = format!("--user-data-dir={}", self.profile.display());
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            if String::from_utf8_lossy(&cmdline).contains(&needle) {
+                let pid = entry.file_name().to_string_lossy().into_owned();
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+            }
+        }
+    }
+}
+
+/// The page's visible text under `css` ("" if there is no such element).
+async fn text(c: &Client, css: &str) -> String {
+    c.execute(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+        vec![json!(css)],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_str().map(str::to_string))
+    .unwrap_or_default()
+}
+
+/// Waits until the text under `css` contains `needle`; returns it.
+async fn wait_text(c: &Client, css: &str, needle: &str, timeout: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let t = text(c, css).await;
+        if t.contains(needle) {
+            return t;
+        }
+        if start.elapsed() > timeout {
+            shot(
+                c,
+                &format!(
+                    "failed-{}",
+                    needle.replace(|ch: char| !ch.is_alphanumeric(), "_")
+                ),
+            )
+            .await;
+            panic!("after {timeout:?}, {css} does not show {needle:?}; it shows:\n{t}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn click_button(c: &Client, label: &str) {
+    c.find(Locator::XPath(&format!(
+        "//button[normalize-space()='{label}']"
+    )))
+    .await
+    .unwrap_or_else(|e| panic!("no button {label:?}: {e}"))
+    .click()
+    .await
+    .unwrap_or_else(|e| panic!("click {label:?}: {e}"));
+}
+
+async fn click_link(c: &Client, label: &str) {
+    c.find(Locator::LinkText(label))
+        .await
+        .unwrap_or_else(|e| panic!("no link {label:?}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {label:?}: {e}"));
+}
+
+fn shots_dir() -> PathBuf {
+    let dir = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"))
+        .join("ui-shots");
+    std::fs::create_dir_all(&dir).expect("mkdir target/ui-shots");
+    dir
+}
+
+/// Saves the page as `target/ui-shots/<name>.png`.
+async fn shot(c: &Client, name: &str) {
+    match c.screenshot().await {
+        Ok(png) => {
+            let path = shots_dir().join(format!("{name}.png"));
+            std::fs::write(&path, png).expect("write screenshot");
+            println!("dashboard: screenshot {}", path.display());
+        }
+        Err(e) => eprintln!("dashboard: no screenshot of {name}: {e}"),
+    }
+}
+
+/// axe-core's script, from `ui/web/node_modules` (`ui/web/build.sh`'s
+/// `npm ci` puts it there; `.ci/run` runs that before the tests). `None`
+/// (the checks skipped, said once) outside CI when it is missing.
+fn axe_source() -> Option<&'static str> {
+    static SOURCE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| {
+            let path = workspace_root().join("ui/web/node_modules/axe-core/axe.min.js");
+            match std::fs::read_to_string(&path) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    dcos_skip::skip(&format!(
+                        "the accessibility checks: no {} ({e}): run ui/web/build.sh",
+                        path.display()
+                    ));
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// Runs axe-core on the page; fails on any serious or critical finding.
+async fn accessible(c: &Client, page: &str) {
+    let Some(src) = axe_source() else {
+        return;
+    };
+    // WebDriver's scripts are not subject to the page's CSP.
+    c.execute(&format!("{src}\n;return typeof axe;"), vec![])
+        .await
+        .expect("load axe-core");
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']}).then(
+               r => done(r.violations
+                 .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 4).map(n => n.target.join(' ')).join(', ')}`)),
+               e => done([`axe failed: ${e}`]));",
+            vec![],
+        )
+        .await
+        .expect("run axe-core");
+    let found: Vec<String> = serde_json::from_value(found).unwrap_or_default();
+    assert!(
+        found.is_empty(),
+        "axe-core on the {page} page:\n{}",
+        found.join("\n")
+    );
+    println!("dashboard: axe-core finds nothing serious on the {page} page");
+}
+
+/// Every request the page made under `prefix` with its HTTP status
+/// (Resource Timing's `responseStatus`).
+async fn requests(c: &Client, prefix: &str) -> Vec<(String, u64)> {
+    let v = c
+        .execute(
+            "return performance.getEntriesByType('resource')
+                .map(e => [new URL(e.name).pathname, e.responseStatus || 0]);",
+            vec![],
+        )
+        .await
+        .expect("resource timing");
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| Some((e[0].as_str()?.to_string(), e[1].as_u64()?)))
+        .filter(|(p, _)| p.starts_with(prefix))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_runs_a_cluster_from_a_browser() {
+    if !require_tool("chromium") || !require_tool("chromedriver") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let master = Master::start(&tmp.path().join("master"), None, &[]);
+    let agent = Agent::start(
+        &tmp.path().join("agent"),
+        &master.url(),
+        &[
+            "--resources",
+            "cpus:4;mem:4096;disk:1000;ports:[32300-32399]",
+            "--hostname",
+            "127.0.0.1",
+            "--attributes",
+            "rack:r1;zone:a",
+        ],
+    );
+    let marathon = Marathon::start(&master.url(), &[]);
+    let chronos = Chronos::start(&master.url(), &[]);
+    let gw = Gateway::start(
+        &tmp.path().join("gateway"),
+        &[master.url()],
+        &[marathon.url()],
+        &[chronos.url()],
+    );
+    wait_until(Duration::from_secs(30), "marathon is elected", || {
+        marathon.is_leader()
+    })
+    .await;
+    wait_until(Duration::from_secs(30), "chronos is elected", || {
+        chronos.is_leader()
+    })
+    .await;
+    let driver = Driver::start(&tmp.path().join("chromium"));
+    let c = driver.connect().await;
+    let long = Duration::from_secs(60);
+
+    // Without a token: the login page, and no data request succeeded.
+    c.goto(&gw.url()).await.unwrap();
+    wait_text(&c, "body", "Log in to dcos", long).await;
+    let data_requests: Vec<(String, u64)> = requests(&c, "/")
+        .await
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("/assets/"))
+        .collect();
+    assert!(!data_requests.is_empty(), "the page checked its session");
+    assert!(
+        data_requests.iter().all(|(_, s)| *s == 401),
+        "a data request succeeded without a token: {data_requests:?}"
+    );
+    // A page under a client route is the same login page (no data).
+    c.goto(&format!("{}/services", gw.url())).await.unwrap();
+    wait_text(&c, "body", "Log in to dcos", long).await;
+    shot(&c, "login").await;
+    accessible(&c, "login").await;
+
+    // A wrong password is refused in words; the right one opens the Overview.
+    let uid = c.find(Locator::Css("input[name=uid]")).await.unwrap();
+    uid.send_keys("admin").await.unwrap();
+    let pw = c.find(Locator::Css("input[name=password]")).await.unwrap();
+    pw.send_keys("wrong-password").await.unwrap();
+    click_button(&c, "Log in").await;
+    wait_text(&c, "[role=alert]", "wrong", long).await;
+    pw.clear().await.unwrap();
+    pw.send_keys(&gw.admin_password).await.unwrap();
+    click_button(&c, "Log in").await;
+    // The login landed on /services (the URL typed before logging in).
+    wait_text(&c, "main h1", "Services", long).await;
+    wait_text(&c, "main", "No services yet", long).await;
+    // From here on, a reload would lose this marker.
+    c.execute("window.__noReload = 'still here'; return 1;", vec![])
+        .await
+        .unwrap();
+
+    click_link(&c, "Overview").await;
+    wait_text(&c, "main h1", "Overview", long).await;
+    wait_text(&c, "[data-testid=usage-cpu]", "of 4 allocated", long).await;
+    wait_text(&c, "main", "Gateway", long).await; // component health
+    wait_text(&c, ".stream", "live", long).await; // Marathon's event stream
+    shot(&c, "overview-empty").await;
+    accessible(&c, "overview").await;
+
+    // Create an app through the JSON editor.
+    click_link(&c, "Services").await;
+    wait_text(&c, "main h1", "Services", long).await;
+    click_link(&c, "Create an app").await;
+    wait_text(&c, "main h1", "Create an app", long).await;
+    let app = json!({
+        "id": "/e2e/hello",
+        "cmd": "i=0; while true; do i=$((i+1)); echo hello-line-$i; sleep 1; done",
+        "cpus": 0.1, "mem": 32, "instances": 1,
+    });
+    let editor = c.find(Locator::Css("textarea#app-json")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor.send_keys("{ not json").await.unwrap();
+    wait_text(&c, "#app-json-problem", "Not valid JSON", long).await;
+    editor.clear().await.unwrap();
+    editor.send_keys(&app.to_string()).await.unwrap();
+    wait_text(&c, "#app-json-problem", "Valid JSON", long).await;
+    shot(&c, "create-app").await;
+    accessible(&c, "create app").await;
+    click_button(&c, "Create").await;
+
+    // Its page: it reaches running without a reload.
+    wait_text(&c, "main h1", "/e2e/hello", long).await;
+    let created = Instant::now();
+    wait_text(&c, "[data-testid=instances]", "1 running of 1", long).await;
+    wait_text(&c, ".status", "Running", long).await;
+    println!(
+        "dashboard: the app page showed it running {:?} after it opened",
+        created.elapsed()
+    );
+    wait_text(&c, "table.tasks", "running", long).await;
+    shot(&c, "app-running").await;
+
+    // Scale it to 2 from the page.
+    let instances = c.find(Locator::Css("input[name=instances]")).await.unwrap();
+    instances.clear().await.unwrap();
+    instances.send_keys("2").await.unwrap();
+    click_button(&c, "Scale").await;
+    wait_text(&c, "main", "Scaled to 2", long).await;
+    wait_text(&c, "[data-testid=instances]", "2 running of 2", long).await;
+    shot(&c, "app-scaled").await;
+    accessible(&c, "app").await;
+
+    // The configuration as JSON.
+    click_button(&c, "JSON").await;
+    wait_text(&c, "pre.json", "hello-line", long).await;
+
+    // The services tree: the group and the app, running 2 of 2.
+    click_link(&c, "Services").await;
+    let tree = wait_text(&c, "table.services", "hello", long).await;
+    assert!(tree.contains("e2e/"), "{tree}");
+    wait_text(&c, "table.services", "Running", long).await;
+    wait_text(&c, "table.services", "2 / — / 2", long).await;
+    shot(&c, "services").await;
+    accessible(&c, "services").await;
+
+    // An app that cannot be placed says why it waits; destroyed from its page.
+    let token = gw.admin_token().await;
+    let stuck = json!({"id": "/e2e/stuck", "cmd": "sleep 1000", "cpus": 0.1, "mem": 32,
+                       "instances": 1, "constraints": [["hostname", "CLUSTER", "no-such-host"]]});
+    let (status, body) = gw
+        .request("POST", "/marathon/v2/apps", Some(&token), Some(stuck))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    wait_text(&c, "table.services", "stuck", long).await;
+    wait_text(&c, "table.services", "Waiting", long).await;
+    click_link(&c, "stuck").await;
+    let why = wait_text(&c, ".waiting", "no agent satisfies the constraint", long).await;
+    assert!(why.contains("hostname"), "{why}");
+    assert!(why.contains("declined"), "{why}");
+    shot(&c, "app-waiting").await;
+    accessible(&c, "waiting app").await;
+    click_button(&c, "Destroy").await;
+    click_button(&c, "Yes, destroy").await;
+    wait_text(&c, "main h1", "Services", long).await;
+    let start = Instant::now();
+    while text(&c, "table.services").await.contains("stuck") {
+        assert!(start.elapsed() < long, "the destroyed app stays listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A task's log: its output, and new lines while the page is open.
+    click_link(&c, "hello").await;
+    wait_text(&c, "table.tasks", "running", long).await;
+    c.find(Locator::Css("table.tasks tbody th a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&c, "main h1", "Log of", long).await;
+    let first = wait_text(&c, "[data-testid=log]", "hello-line-", long).await;
+    let last_line = |t: &str| {
+        t.lines()
+            .filter_map(|l| l.strip_prefix("hello-line-")?.trim().parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    let seen = last_line(&first);
+    let start = Instant::now();
+    loop {
+        let now = last_line(&text(&c, "[data-testid=log]").await);
+        if now >= seen + 2 {
+            println!("dashboard: the log grew from line {seen} to {now} live");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the log did not grow past line {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Its sandbox: listed, and stdout downloads with the output in it.
+    let files = wait_text(&c, "table.files", "stdout", long).await;
+    assert!(files.contains("stderr"), "{files}");
+    let downloaded = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const a = [...document.querySelectorAll('table.files a')].find(a => a.textContent === 'stdout');
+             fetch(a.href, {credentials: 'same-origin'}).then(r => r.text()).then(done, e => done(String(e)));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        downloaded
+            .as_str()
+            .is_some_and(|t| t.contains("hello-line-1")),
+        "{downloaded}"
+    );
+    shot(&c, "task-log").await;
+    accessible(&c, "task log").await;
+
+    // Jobs: a job created in the JSON editor, run from its page.
+    click_link(&c, "Jobs").await;
+    wait_text(&c, "main", "No jobs yet", long).await;
+    click_link(&c, "Create a job").await;
+    wait_text(&c, "main h1", "Create a job", long).await;
+    let job = json!({"id": "e2e.nightly", "description": "an e2e job",
+                     "run": {"cmd": "echo job ran", "cpus": 0.1, "mem": 32, "disk": 0}});
+    let editor = c.find(Locator::Css("textarea#job-json")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor.send_keys(&job.to_string()).await.unwrap();
+    wait_text(&c, "#job-json-problem", "Valid JSON", long).await;
+    click_button(&c, "Create").await;
+    wait_text(&c, "main h1", "e2e.nightly", long).await;
+    click_link(&c, "Jobs").await;
+    wait_text(&c, "main table", "e2e.nightly", long).await;
+    click_link(&c, "e2e.nightly").await;
+    wait_text(&c, "main h1", "e2e.nightly", long).await;
+    wait_text(&c, "main", "Active runs", long).await;
+    click_button(&c, "Run now").await;
+    wait_text(&c, "main", "Started a run", long).await;
+    wait_text(&c, "main table", "succeeded", Duration::from_secs(90)).await;
+    shot(&c, "job").await;
+    accessible(&c, "job").await;
+    click_link(&c, "Jobs").await;
+    wait_text(&c, "main table", "succeeded", long).await;
+    shot(&c, "jobs").await;
+    accessible(&c, "jobs").await;
+
+    // Nodes: the agent with its resources and attributes.
+    click_link(&c, "Nodes").await;
+    let nodes = wait_text(&c, "main table", &agent.id, long).await;
+    assert!(nodes.contains("rack:r1"), "{nodes}");
+    assert!(nodes.contains("active"), "{nodes}");
+    shot(&c, "nodes").await;
+    accessible(&c, "nodes").await;
+
+    // The Overview now shows the tasks and the events that came in.
+    click_link(&c, "Overview").await;
+    wait_text(&c, "[data-testid=tasks-running]", "2", long).await;
+    wait_text(&c, "[data-testid=usage-cpu]", "0.2 of 4", long).await;
+    // The last events, from the master's stream and Marathon's.
+    wait_text(&c, "ol.events", "TASK_UPDATED", long).await;
+    wait_text(&c, "ol.events", "deployment_success", long).await;
+    shot(&c, "overview").await;
+
+    // A phone's width: the services page still fits.
+    c.set_window_size(390, 844).await.unwrap();
+    click_link(&c, "Services").await;
+    wait_text(&c, "table.services", "hello", long).await;
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "the page scrolls sideways at 390 px: {overflow}"
+    );
+    shot(&c, "services-phone").await;
+    c.set_window_size(1366, 768).await.unwrap();
+
+    // Settings: add a user, who is listed, then remove them.
+    click_link(&c, "Settings").await;
+    wait_text(&c, "main table", "admin", long).await;
+    for (name, value) in [
+        ("new-uid", "bob"),
+        ("new-password", "bobs-password"),
+        ("new-description", "Bob from the e2e test"),
+    ] {
+        c.find(Locator::Css(&format!("input[name={name}]")))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    click_button(&c, "Add").await;
+    wait_text(&c, "main table", "Bob from the e2e test", long).await;
+    assert_eq!(gw.login("bob", "bobs-password").await.0, 200);
+    shot(&c, "settings").await;
+    accessible(&c, "settings").await;
+    click_button(&c, "Remove").await;
+    click_button(&c, "Yes, remove").await;
+    let start = Instant::now();
+    while text(&c, "main table").await.contains("bob") {
+        assert!(start.elapsed() < long, "the removed user stays listed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(gw.login("bob", "bobs-password").await.0, 401);
+
+    // Drain the node: its tasks are killed and it gets no more offers;
+    // then reactivate it.
+    click_link(&c, "Nodes").await;
+    wait_text(&c, "[data-testid=node-state]", "active", long).await;
+    click_button(&c, "Drain").await;
+    click_button(&c, "Yes, drain").await;
+    wait_text(&c, "main", "Draining 127.0.0.1", long).await;
+    wait_text(&c, "[data-testid=node-state]", "drain", long).await;
+    wait_text(&c, "[data-testid=node-state]", "drained", long).await;
+    shot(&c, "nodes-drained").await;
+    click_button(&c, "Reactivate").await;
+    wait_text(&c, "main", "Reactivated 127.0.0.1", long).await;
+    wait_text(&c, "[data-testid=node-state]", "active", long).await;
+
+    // No reload happened through all of that.
+    let marker = c
+        .execute("return window.__noReload;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, json!("still here"));
+
+    // Logging out: the login page, and the browser's cookie is gone.
+    click_button(&c, "Log out").await;
+    wait_text(&c, "body", "Log in to dcos", long).await;
+    let status = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch('/marathon/v2/apps', {credentials: 'same-origin'}).then(r => done(r.status));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status,
+        json!(401),
+        "after logout the API refuses the browser"
+    );
+
+    let _ = c.close().await;
+    let (status, _) = gw
+        .request("DELETE", "/marathon/v2/apps/e2e/hello", Some(&token), None)
+        .await;
+    assert_eq!(status, 200);
+}

@@ -1,0 +1,168 @@
+// Jobs (Metronome v1 through the gateway): the list with schedule, next
+// run and last result; a job's detail with active runs and run history
+// with durations; run now and stop a run.
+import { useState } from 'preact/hooks';
+import { useLocation, useRoute } from 'preact-iso';
+import { api } from '../api.js';
+import { useApi, useAction } from '../hooks.js';
+import { ErrorBox, Loading, ConfirmButton, fmtTime, fmtAgo, fmtDuration } from '../ui.jsx';
+
+const M = '/service/metronome/v1';
+const jobHref = (id) => `/jobs/${encodeURIComponent(id)}`;
+
+function lastResult(h) {
+  if (!h) return '—';
+  const ok = h.lastSuccessAt ? new Date(h.lastSuccessAt).getTime() : 0;
+  const bad = h.lastFailureAt ? new Date(h.lastFailureAt).getTime() : 0;
+  if (!ok && !bad) return 'never ran';
+  return ok >= bad ? `succeeded ${fmtAgo(h.lastSuccessAt)}` : `failed ${fmtAgo(h.lastFailureAt)}`;
+}
+
+export function Jobs() {
+  const { data, error, reload } = useApi(`${M}/jobs?embed=activeRuns&embed=schedules&embed=historySummary`, { every: 10000 });
+  const action = useAction();
+  if (!data) return error ? <ErrorBox error={error} what="Cannot list the jobs" /> : <Loading what="jobs" />;
+  const jobs = [...data].sort((a, b) => a.id.localeCompare(b.id));
+  return (
+    <section data-loaded="jobs">
+      <div class="titlebar">
+        <h1>Jobs</h1>
+        <a class="button primary" href="/jobs/new">Create a job</a>
+      </div>
+      <ErrorBox error={error} what="Not up to date" />
+      <ErrorBox error={action.error} what="That did not work" />
+      <p class="notice" aria-live="polite">{action.done || ''}</p>
+      {jobs.length === 0 ? <p class="empty">No jobs yet. <a href="/jobs/new">Create a job</a> or run <code>dcos job add job.json</code>.</p> : (
+        <div class="scroll">
+          <table>
+            <thead><tr><th scope="col">Job</th><th scope="col">Schedule</th><th scope="col">Next run</th><th scope="col">Last run</th><th scope="col">Running</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+            <tbody>
+              {jobs.map((j) => {
+                const s = (j.schedules || [])[0];
+                return (
+                  <tr>
+                    <th scope="row"><a href={jobHref(j.id)}>{j.id}</a><div class="muted small">{j.description}</div></th>
+                    <td>{s ? <><code>{s.cron}</code> {s.timezone || ''}{s.enabled === false ? ' (disabled)' : ''}</> : 'on demand'}</td>
+                    <td>{s && s.nextRunAt ? fmtAgo(s.nextRunAt) : '—'}</td>
+                    <td>{lastResult(j.historySummary)}</td>
+                    <td>{(j.activeRuns || []).length}</td>
+                    <td><button type="button" disabled={action.busy}
+                      onClick={() => action.run(`Started a run of ${j.id}`, () => api(`${M}/jobs/${encodeURIComponent(j.id)}/runs`, { method: 'POST' })).then(reload)}>Run now</button></td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+export function JobDetail() {
+  const { id } = useRoute().params;
+  const base = `${M}/jobs/${encodeURIComponent(id)}`;
+  const { data, error, reload } = useApi(`${base}?embed=activeRuns&embed=history&embed=schedules`, { every: 5000, deps: [id] });
+  const action = useAction();
+  if (!data) {
+    return <section><h1>{id}</h1>{error ? <ErrorBox error={error} what={error.status === 404 ? 'There is no such job' : 'Cannot load the job'} /> : <Loading what="the job" />}</section>;
+  }
+  const h = data.history || {};
+  const runs = [
+    ...(h.successfulFinishedRuns || []).map((r) => ({ ...r, result: 'succeeded' })),
+    ...(h.failedFinishedRuns || []).map((r) => ({ ...r, result: 'failed' })),
+  ].sort((a, b) => (b.createdAt || '').localeCompare(a.createdAt || ''));
+  const act = (what, fn) => action.run(what, fn).then(reload);
+  return (
+    <section>
+      <nav class="crumbs" aria-label="Breadcrumb"><a href="/jobs">Jobs</a> / {id}</nav>
+      <div class="titlebar">
+        <h1>{id}</h1>
+        <button type="button" class="primary" disabled={action.busy} onClick={() => act('Started a run', () => api(`${base}/runs`, { method: 'POST' }))}>Run now</button>
+      </div>
+      {data.description && <p>{data.description}</p>}
+      <ErrorBox error={action.error} what="That did not work" />
+      <ErrorBox error={error} what="Not up to date" />
+      <p class="notice" aria-live="polite">{action.done || ''}</p>
+      <dl class="facts">
+        <div><dt>Command</dt><dd><code>{(data.run || {}).cmd || '—'}</code></dd></div>
+        <div><dt>Schedules</dt><dd>{(data.schedules || []).map((s) => `${s.cron} ${s.timezone || ''} (next ${fmtAgo(s.nextRunAt)})`).join('; ') || 'on demand'}</dd></div>
+        <div><dt>Runs</dt><dd>{h.successCount || 0} succeeded, {h.failureCount || 0} failed</dd></div>
+      </dl>
+      <h2>Active runs</h2>
+      {(data.activeRuns || []).length === 0 ? <p class="empty">None.</p> : (
+        <ul>
+          {data.activeRuns.map((r) => (
+            <li>{r.id}: {r.status} since {fmtTime(r.createdAt)}{' '}
+              <ConfirmButton label="Stop" confirm="Stop this run?" disabled={action.busy}
+                onConfirm={() => act('Stopped', () => api(`${base}/runs/${encodeURIComponent(r.id)}/actions/stop`, { method: 'POST' }))} />
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>History</h2>
+      {runs.length === 0 ? <p class="empty">No finished run yet.</p> : (
+        <div class="scroll">
+          <table>
+            <thead><tr><th scope="col">Run</th><th scope="col">Result</th><th scope="col">Started</th><th scope="col">Took</th></tr></thead>
+            <tbody>
+              {runs.map((r) => (
+                <tr>
+                  <th scope="row">{r.id}</th>
+                  <td class={r.result === 'failed' ? 'bad' : 'good'}>{r.result}</td>
+                  <td>{fmtTime(r.createdAt)}</td>
+                  <td>{r.finishedAt && r.createdAt ? fmtDuration((new Date(r.finishedAt) - new Date(r.createdAt)) / 1000) : '—'}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+const JOB_TEMPLATE = `{
+  "id": "hello.job",
+  "description": "says hello",
+  "run": { "cmd": "echo hello from a job", "cpus": 0.1, "mem": 32, "disk": 0 }
+}`;
+
+/** A new job from its Metronome JSON (`POST /v1/jobs`). */
+export function CreateJob() {
+  const [text, setText] = useState(JOB_TEMPLATE);
+  const action = useAction();
+  const { route } = useLocation();
+  let parsed = null;
+  let problem = null;
+  try {
+    parsed = JSON.parse(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problem = 'The job must be a JSON object.';
+    else if (!parsed.id) problem = 'The job needs an "id", such as "nightly.backup".';
+  } catch (e) {
+    problem = `Not valid JSON yet: ${e.message}`;
+  }
+  const submit = async (e) => {
+    e.preventDefault();
+    if (problem) return;
+    const created = await action.run('Created', () => api(`${M}/jobs`, { method: 'POST', body: parsed }));
+    if (created) route(jobHref(parsed.id));
+  };
+  return (
+    <section>
+      <nav class="crumbs" aria-label="Breadcrumb"><a href="/jobs">Jobs</a> / New job</nav>
+      <h1>Create a job</h1>
+      <form onSubmit={submit} class="editor">
+        <label for="job-json">Metronome job definition (JSON)</label>
+        <textarea id="job-json" name="job-json" spellcheck={false} rows={14} value={text}
+          aria-invalid={problem ? 'true' : 'false'} aria-describedby="job-json-problem"
+          onInput={(e) => setText(e.currentTarget.value)} />
+        <p id="job-json-problem" class={problem ? 'error' : 'muted'} aria-live="polite">
+          {problem || 'Valid JSON. Metronome checks the rest when you create it.'}
+        </p>
+        <ErrorBox error={action.error} what="Metronome refused the job" />
+        <button type="submit" class="primary" disabled={!!problem || action.busy}>{action.busy ? 'Creating…' : 'Create'}</button>
+      </form>
+    </section>
+  );
+}
