@@ -103,6 +103,26 @@ async fn packages_install_render_upgrade_and_uninstall_through_marathon() {
     node.setup();
     let http = reqwest::Client::new();
 
+    // Cosmos is a component of the installed cluster, healthy on the
+    // gateway's health page.
+    let health: Value = http
+        .get(format!("{}/system/health/v1", node.gateway()))
+        .header("Authorization", format!("token={}", node.token()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        health["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "Cosmos" && u["health"] == 0),
+        "{health}"
+    );
+
     // The built-in catalog is the first repository of a fresh cluster.
     let repos = json(&node.dcos_ok(&["package", "repo", "list", "--json"]));
     assert_eq!(repos[0]["name"], "Universe", "{repos}");

@@ -344,6 +344,13 @@ async fn health(State(gw): State<Arc<Gateway>>) -> Response {
             "/ping",
             "runs scheduled jobs",
         ),
+        (
+            up.cosmos_all(),
+            "dcos-cosmos",
+            "Cosmos",
+            "/capabilities",
+            "installs packages from the catalog",
+        ),
     ] {
         for b in urls {
             checks.push(Box::pin(async move {

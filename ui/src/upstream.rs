@@ -180,6 +180,10 @@ impl Upstreams {
         &self.chronos
     }
 
+    pub fn cosmos_all(&self) -> &[String] {
+        &self.cosmos
+    }
+
     /// The leading master's base URL (cached).
     pub async fn leader(&self) -> Result<String, UpstreamError> {
         if let Some(l) = self
