@@ -401,6 +401,15 @@ async fn render_call(
         responses: &[("package.render-response", 1)],
     };
     let (req, rt) = decode::<RenderRequest>(&headers, &body, &CALL)?;
+    let (_, json) = rendered(&c, &req).await?;
+    Ok(reply(StatusCode::OK, rt, json!({ "marathonJson": json })))
+}
+
+/// The package a render or install request names, and its Marathon JSON.
+async fn rendered(
+    c: &Cosmos,
+    req: &RenderRequest,
+) -> Result<(Found, Map<String, Value>), CosmosError> {
     let found = c
         .catalog
         .resolve(&req.package_name, req.package_version.as_deref())
@@ -412,7 +421,7 @@ async fn render_call(
         req.options.as_ref(),
         app_id.as_deref(),
     )?;
-    Ok(reply(StatusCode::OK, rt, json!({ "marathonJson": json })))
+    Ok((found, json))
 }
 
 async fn install(
@@ -428,19 +437,9 @@ async fn install(
         ],
     };
     let (req, rt) = decode::<RenderRequest>(&headers, &body, &CALL)?;
-    let found = c
-        .catalog
-        .resolve(&req.package_name, req.package_version.as_deref())
-        .await?;
-    let app_id = req.app_id.as_deref().map(normalize_id);
     // Everything is checked before Marathon is asked: one create, so a
     // failure leaves nothing behind.
-    let spec = render::render(
-        &found.package,
-        &found.repository.uri,
-        req.options.as_ref(),
-        app_id.as_deref(),
-    )?;
+    let (found, spec) = rendered(&c, &req).await?;
     let id = spec
         .get("id")
         .and_then(Value::as_str)
