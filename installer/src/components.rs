@@ -271,9 +271,16 @@ mod tests {
         assert!(c[1]
             .command_line()
             .contains("--master http://10.0.0.1:5050,http://10.0.0.2:5050"));
-        assert!(c[4]
+        assert_eq!(c[4].health_url, "http://10.0.0.1:7070/capabilities");
+        assert!(c[4].command_line().contains(
+            "--marathon http://10.0.0.1:8080 --listen 10.0.0.1:7070 --data-dir /d/cosmos"
+        ));
+        assert!(c[5]
             .command_line()
             .contains("--secret-file /d/secrets/cluster-secret"));
+        assert!(c[5]
+            .command_line()
+            .contains("--cosmos http://10.0.0.1:7070"));
     }
 
     #[test]
