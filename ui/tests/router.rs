@@ -609,8 +609,9 @@ async fn health_lists_every_backend() {
         .await;
     assert_eq!(status, StatusCode::OK);
     let units = body["units"].as_array().unwrap();
-    assert_eq!(units.len(), 6, "{body}");
+    assert_eq!(units.len(), 7, "{body}");
     assert!(units.iter().all(|u| u["health"] == 0), "{body}");
+    assert!(units.iter().any(|u| u["name"] == "Cosmos"), "{body}");
     assert!(units
         .iter()
         .any(|u| u["name"] == "Marathon" && u["id"].as_str().unwrap().contains("127.0.0.1")));
