@@ -330,17 +330,23 @@ async fn a_failing_command_is_backed_off_in_the_queue() {
     assert_eq!(item["count"], 1);
     let app = marathon.app("/crash").await;
     assert_eq!(app["lastTaskFailure"]["state"], "TASK_FAILED");
-    // The deployment says why it does not finish.
+    // The deployment says why it does not finish. While a relaunched
+    // task runs its 0.3 s it says "running but not healthy" instead (a
+    // CI run caught that moment): wait for the backed-off answer.
     let deployments = marathon.get("/v2/deployments").await;
-    let id = deployments[0]["id"].as_str().unwrap();
-    let d = marathon.get(&format!("/v2/deployments/{id}")).await;
-    assert!(
-        d["waitingFor"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("backed off"),
-        "{d}"
-    );
+    let id = deployments[0]["id"].as_str().unwrap().to_string();
+    wait_until(
+        Duration::from_secs(30),
+        "the deployment says the app is backed off",
+        || async {
+            let d = marathon.get(&format!("/v2/deployments/{id}")).await;
+            d["waitingFor"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("backed off")
+        },
+    )
+    .await;
     // Resetting the delay launches at once.
     let resp = reqwest::Client::new()
         .delete(format!("{}/v2/queue/crash/delay", marathon.url()))
