@@ -658,15 +658,7 @@ async fn deployment(api: &Api, cmd: DeploymentCmd) -> anyhow::Result<()> {
                 .map(|d| {
                     vec![
                         d["id"].as_str().unwrap_or("").to_string(),
-                        d["affectedApps"]
-                            .as_array()
-                            .map(|a| {
-                                a.iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join(",")
-                            })
-                            .unwrap_or_default(),
+                        output::comma_list(&d["affectedApps"]),
                         format!("{}/{}", d["currentStep"], d["totalSteps"]),
                         d["version"].as_str().unwrap_or("").to_string(),
                     ]

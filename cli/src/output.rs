@@ -40,6 +40,19 @@ pub fn print_value(v: &serde_json::Value) {
     }
 }
 
+/// The strings of a JSON array, comma-separated (a table cell); empty
+/// for anything else.
+pub fn comma_list(v: &serde_json::Value) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(serde_json::Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
 /// Reads a JSON document from `file`, or from stdin without one.
 pub fn read_json(file: Option<&std::path::Path>) -> anyhow::Result<serde_json::Value> {
     use anyhow::Context;

@@ -405,15 +405,7 @@ async fn endpoints(
         .map(|e| {
             vec![
                 e["appId"].as_str().unwrap_or("").to_string(),
-                e["address"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join(",")
-                    })
-                    .unwrap_or_default(),
+                output::comma_list(&e["address"]),
             ]
         })
         .collect();

@@ -32,18 +32,19 @@ fn fixtures() -> std::path::PathBuf {
     dcos_tests::workspace_root().join("tests/fixtures")
 }
 
-/// Marathon's view of an app, through the gateway.
-async fn app(node: &Node, http: &reqwest::Client, id: &str) -> Option<Value> {
-    let resp = http
-        .get(format!(
-            "{}/service/marathon/v2/apps/{}",
-            node.gateway(),
-            id.trim_start_matches('/')
-        ))
+/// An authenticated GET through the gateway.
+async fn gateway_get(node: &Node, http: &reqwest::Client, path: &str) -> reqwest::Response {
+    http.get(format!("{}{path}", node.gateway()))
         .header("Authorization", format!("token={}", node.token()))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Marathon's view of an app, through the gateway.
+async fn app(node: &Node, http: &reqwest::Client, id: &str) -> Option<Value> {
+    let path = format!("/service/marathon/v2/apps/{}", id.trim_start_matches('/'));
+    let resp = gateway_get(node, http, &path).await;
     if resp.status() == 404 {
         return None;
     }
@@ -51,12 +52,8 @@ async fn app(node: &Node, http: &reqwest::Client, id: &str) -> Option<Value> {
 }
 
 async fn app_ids(node: &Node, http: &reqwest::Client) -> Vec<String> {
-    let v: Value = http
-        .get(format!("{}/service/marathon/v2/apps", node.gateway()))
-        .header("Authorization", format!("token={}", node.token()))
-        .send()
+    let v: Value = gateway_get(node, http, "/service/marathon/v2/apps")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -105,12 +102,8 @@ async fn packages_install_render_upgrade_and_uninstall_through_marathon() {
 
     // Cosmos is a component of the installed cluster, healthy on the
     // gateway's health page.
-    let health: Value = http
-        .get(format!("{}/system/health/v1", node.gateway()))
-        .header("Authorization", format!("token={}", node.token()))
-        .send()
+    let health: Value = gateway_get(&node, &http, "/system/health/v1")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
