@@ -114,9 +114,16 @@ pub async fn catalog(args: CosmosArgs) -> anyhow::Result<()> {
         std::fs::metadata(&file)?.len() / 1024
     );
     let http = reqwest::Client::new();
+    let kv: Arc<dyn dcos_store::Kv> = Arc::new(dcos_store::MemStore::new());
     let cosmos = Arc::new(Cosmos {
+        artifacts: dcos_packaging::artifacts::Artifacts::new(
+            dir.path().join("artifacts"),
+            kv.clone(),
+            http.clone(),
+            "http://127.0.0.1:1".into(),
+        )?,
         catalog: Catalog::new(
-            Arc::new(dcos_store::MemStore::new()),
+            kv,
             vec![Repository {
                 name: "bench".into(),
                 uri: file.display().to_string(),

@@ -149,6 +149,52 @@ impl Api {
         }
     }
 
+    /// The same client with another whole-request timeout (calls that
+    /// wait for downloads).
+    pub fn with_timeout(&self, timeout: Duration) -> Api {
+        Api {
+            base: self.base.clone(),
+            token: self.token.clone(),
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Sends `body` as is and returns the status and the JSON answer
+    /// whatever the status (callers that act on error details, such as
+    /// an upload's offset); only an unreachable cluster is an error.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(u16, Value), ApiError> {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("Authorization", format!("token={}", self.token))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ApiError::Unreachable {
+                url: self.base.clone(),
+                message: e.to_string(),
+            })?;
+        let status = resp.status().as_u16();
+        if status == 401 {
+            return Err(ApiError::Unauthorized(self.base.clone()));
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Ok((
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        ))
+    }
+
     /// The attached cluster's client.
     pub fn attached() -> anyhow::Result<Api> {
         let c = attached()?;

@@ -9,7 +9,7 @@
 //! - [`cluster`]: `dcos cluster setup|list|attach|remove|join-token`.
 //! - [`marathon`]: `dcos marathon app|group|deployment|task`.
 //! - [`job`]: `dcos job …` (Metronome v1).
-//! - [`package`]: `dcos package …` (the Cosmos API).
+//! - [`package`]: `dcos package …` (the Cosmos API); [`bundle`]: `dcos package bundle …`.
 //! - [`task`]: `dcos task`, `dcos node`, `dcos service`.
 //! - [`security`]: `dcos security org users`.
 //! - [`store`]: `dcos store ...`, the store's command-line client.
@@ -20,6 +20,7 @@
 //! logged in (no cluster attached, or the token was refused); 4 not
 //! found.
 
+pub mod bundle;
 pub mod client;
 pub mod cluster;
 pub mod daemon;

@@ -77,6 +77,10 @@ pub enum PackageCmd {
     /// Package repositories: add, list, remove.
     #[command(subcommand)]
     Repo(RepoCmd),
+    /// Offline bundles of packages' artifacts: build one where there is
+    /// a way out, import it into a cluster without.
+    #[command(subcommand)]
+    Bundle(crate::bundle::BundleCmd),
 }
 
 #[derive(Debug, Args)]
@@ -154,7 +158,7 @@ fn media(kind: &str, version: u32) -> String {
 
 /// One Cosmos call: `path` with the request media type `kind-request`
 /// v1 and the response `response` v`version`.
-async fn call(
+pub(crate) async fn call(
     api: &Api,
     path: &str,
     request: &str,
@@ -341,6 +345,7 @@ pub async fn run(cmd: PackageCmd) -> anyhow::Result<()> {
         }
         PackageCmd::Endpoints { name, app_id, json } => endpoints(&api, &name, app_id, json).await,
         PackageCmd::Repo(r) => repo(&api, r).await,
+        PackageCmd::Bundle(b) => crate::bundle::run(&api, b).await,
     }
 }
 
@@ -502,15 +507,52 @@ async fn install(api: &Api, a: InstallArgs) -> anyhow::Result<()> {
             a.name
         );
     }
-    let v = call(
-        api,
+    // Cosmos first brings the package's artifacts into the cluster (from
+    // their URLs, up to hundreds of MB): say which have arrived meanwhile.
+    let wanted = dcos_packaging::artifacts::wanted(pkg.get("resource")).unwrap_or_default();
+    let slow = api.with_timeout(Duration::from_secs(30 * 60));
+    let body = json!({"packageName": a.name, "packageVersion": version,
+                      "options": opts, "appId": a.app_id});
+    let request = call(
+        &slow,
         "/package/install",
         "package.install-request",
         ("package.install-response", 2),
-        &json!({"packageName": a.name, "packageVersion": version,
-                "options": opts, "appId": a.app_id}),
-    )
-    .await?;
+        &body,
+    );
+    let v = if wanted.is_empty() {
+        request.await?
+    } else {
+        let progress = dcos_installer::progress::Progress::new(a.json);
+        let step = progress.begin(format!(
+            "bringing {} artifacts into the cluster's artifact store",
+            wanted.len()
+        ));
+        tokio::pin!(request);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                r = &mut request => {
+                    match &r {
+                        Ok(_) => step.done("all there"),
+                        Err(_) => step.fail("failed"),
+                    }
+                    break r?;
+                }
+                _ = tick.tick() => {
+                    let Ok(list) = api.get("/cosmos/artifacts").await else { continue };
+                    let have: Vec<&str> = list["artifacts"].as_array().into_iter().flatten()
+                        .filter_map(|r| r["url"].as_str()).collect();
+                    let n = wanted.iter().filter(|w| have.contains(&w.url.as_str())).count();
+                    if n != seen {
+                        progress.line(&format!("  {n}/{} artifacts in the cluster", wanted.len()));
+                        seen = n;
+                    }
+                }
+            }
+        }
+    };
     let app_id = v["appId"].as_str().unwrap_or("").to_string();
     if !a.no_wait {
         wait_healthy(api, &app_id, a.timeout, a.json).await?;

@@ -1,6 +1,9 @@
 //! The Cosmos HTTP API: `POST /package/<call>` and
 //! `/package/repository/<call>`, `POST /cosmos/service/<call>` (also
-//! served at `/service/<call>`), `GET /capabilities`.
+//! served at `/service/<call>`), `GET /capabilities`; and the artifact
+//! store's `GET /artifacts/<key>/<name>` (agents' fetchers),
+//! `GET /cosmos/artifacts`, `PUT /cosmos/artifacts/uploads/<sha256>`,
+//! `POST /cosmos/artifacts/add` (plain JSON, [`crate::artifacts`]).
 //!
 //! Every call is checked as Cosmos checked it: the `Accept` header must
 //! name a response media type (and version) the call serves, the
@@ -12,15 +15,16 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::artifacts::{self, Artifacts};
 use crate::catalog::{Catalog, Found};
 use crate::error::CosmosError;
 use crate::marathon::{Installed, Kind, Marathon};
@@ -33,6 +37,8 @@ pub struct Cosmos {
     pub catalog: Catalog,
     /// Where installs go.
     pub marathon: Marathon,
+    /// The files packages' tasks fetch.
+    pub artifacts: Artifacts,
 }
 
 /// `application/vnd.dcos.<kind>+json;charset=utf-8;version=v<version>`.
@@ -232,6 +238,13 @@ pub fn router(cosmos: Arc<Cosmos>) -> Router {
         .route("/cosmos/service/update", post(service_update))
         .route("/service/describe", post(service_describe))
         .route("/service/update", post(service_update))
+        .route("/artifacts/{key}/{name}", get(artifact_get))
+        .route("/cosmos/artifacts", get(artifact_list))
+        .route(
+            "/cosmos/artifacts/uploads/{sha256}",
+            put(artifact_upload).layer(DefaultBodyLimit::max(UPLOAD_CHUNK_LIMIT)),
+        )
+        .route("/cosmos/artifacts/add", post(artifact_add))
         .with_state(cosmos)
 }
 
@@ -415,8 +428,11 @@ async fn rendered(
         .resolve(&req.package_name, req.package_version.as_deref())
         .await?;
     let app_id = req.app_id.as_deref().map(normalize_id);
-    let json = render::render(
+    let json = render::render_with(
         &found.package,
+        c.artifacts
+            .localize(found.package.resource.as_ref())
+            .as_ref(),
         &found.repository.uri,
         req.options.as_ref(),
         app_id.as_deref(),
@@ -451,6 +467,8 @@ async fn install(
                 None,
             )
         })?;
+    // The artifacts its tasks fetch are in the cluster before the app is.
+    c.artifacts.ensure(found.package.resource.as_ref()).await?;
     c.marathon.create(&spec).await?;
     tracing::info!(package = %found.package.name, version = %found.package.version, app = %id, "installed");
     let p = &found.package;
@@ -804,8 +822,11 @@ async fn service_update(
     if let Some(o) = &req.options {
         render::merge(&mut options, o);
     }
-    let spec = render::render(
+    let spec = render::render_with(
         &target.package,
+        c.artifacts
+            .localize(target.package.resource.as_ref())
+            .as_ref(),
         &target.repository.uri,
         Some(&options),
         Some(&installed.id),
@@ -817,6 +838,7 @@ async fn service_update(
             None,
         ));
     }
+    c.artifacts.ensure(target.package.resource.as_ref()).await?;
     let answer = c
         .marathon
         .replace(&installed.id, installed.kind, &spec)
@@ -929,4 +951,76 @@ mod tests {
         .unwrap();
         assert_eq!((r.package_name.as_str(), rt.1), ("kafka", 2));
     }
+}
+
+/// The largest upload chunk accepted (the CLI sends 16 MiB; the gateway
+/// forwards at most 64 MiB).
+pub const UPLOAD_CHUNK_LIMIT: usize = 48 << 20;
+
+fn plain_json(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn artifact_get(
+    State(c): Shared,
+    axum::extract::Path((key, _name)): axum::extract::Path<(String, String)>,
+) -> Response {
+    c.artifacts.serve(&key).await
+}
+
+async fn artifact_list(State(c): Shared) -> Result<Response, CosmosError> {
+    let records = c.artifacts.list().await?;
+    Ok(plain_json(StatusCode::OK, artifacts::list_body(&records)))
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    offset: u64,
+    total: u64,
+}
+
+async fn artifact_upload(
+    State(c): Shared,
+    axum::extract::Path(sha256): axum::extract::Path<String>,
+    query: Result<axum::extract::Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
+    body: Bytes,
+) -> Result<Response, CosmosError> {
+    let Ok(axum::extract::Query(q)) = query else {
+        return Err(CosmosError::bad(
+            "InvalidUpload",
+            "an upload chunk needs ?offset=<byte>&total=<size>",
+            None,
+        ));
+    };
+    let answer = c
+        .artifacts
+        .upload(&sha256, q.offset, q.total, &body)
+        .await?;
+    Ok(plain_json(StatusCode::OK, answer))
+}
+
+#[derive(Debug, Deserialize)]
+struct AddRequest {
+    url: String,
+    sha256: String,
+}
+
+async fn artifact_add(State(c): Shared, body: Bytes) -> Result<Response, CosmosError> {
+    let req: AddRequest = serde_json::from_slice(&body).map_err(|e| {
+        CosmosError::bad(
+            "not_parsed",
+            format!("expected {{\"url\": …, \"sha256\": …}}: {e}"),
+            None,
+        )
+    })?;
+    let record = c
+        .artifacts
+        .add(&req.url, &req.sha256.to_ascii_lowercase())
+        .await?;
+    Ok(plain_json(StatusCode::OK, json!(record)))
 }

@@ -13,7 +13,9 @@
 //! compiled into the binary.
 
 pub mod api;
+pub mod artifacts;
 pub mod builtin;
+pub mod bundle;
 pub mod catalog;
 pub mod error;
 pub mod fetch;
@@ -52,6 +54,10 @@ pub struct CosmosFlags {
     /// More default repositories, `NAME=URI`, after the built-in one.
     #[arg(long = "repository", value_name = "NAME=URI")]
     pub repositories: Vec<String>,
+    /// How agents reach this instance (`http://host:port`), for the
+    /// artifact URLs tasks fetch; defaults to `http://<--listen>`.
+    #[arg(long)]
+    pub advertise: Option<String>,
     /// Seconds a repository's content is cached before it is read again.
     #[arg(long, default_value_t = 30)]
     pub cache_secs: u64,
@@ -103,6 +109,35 @@ pub async fn run(flags: CosmosFlags) -> anyhow::Result<()> {
         .connect_timeout(Duration::from_secs(5))
         .build()?;
     let kv: Arc<dyn dcos_store::Kv> = Arc::new(dcos_store::Client::new(store_urls));
+    let listener = tokio::net::TcpListener::bind(&flags.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", flags.listen))?;
+    let local = listener.local_addr()?;
+    let advertise = match &flags.advertise {
+        Some(a) => a.clone(),
+        None if local.ip().is_unspecified() => anyhow::bail!(
+            "--listen {} is every address: say which one agents reach with --advertise http://HOST:PORT",
+            flags.listen
+        ),
+        None => format!("http://{local}"),
+    };
+    // Without a data dir (tests, trials) the blobs live as long as the process.
+    let scratch;
+    let artifacts_dir = match &flags.data_dir {
+        Some(d) => d.join("artifacts"),
+        None => {
+            scratch = tempfile::tempdir()?;
+            scratch.path().join("artifacts")
+        }
+    };
+    let artifacts =
+        artifacts::Artifacts::new(artifacts_dir.clone(), kv.clone(), http.clone(), advertise)
+            .with_context(|| {
+                format!(
+                    "cannot create the artifact store in {}",
+                    artifacts_dir.display()
+                )
+            })?;
     let cosmos = Arc::new(api::Cosmos {
         catalog: Catalog::new(
             kv,
@@ -111,11 +146,8 @@ pub async fn run(flags: CosmosFlags) -> anyhow::Result<()> {
             Duration::from_secs(flags.cache_secs),
         ),
         marathon: marathon::Marathon::new(split(&flags.marathon), http),
+        artifacts,
     });
-    let listener = tokio::net::TcpListener::bind(&flags.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", flags.listen))?;
-    let local = listener.local_addr()?;
     println!("dcos cosmos listening on {local}");
     axum::serve(listener, api::router(cosmos))
         .with_graceful_shutdown(shutdown())

@@ -199,12 +199,24 @@ pub fn render(
     user: Option<&Map<String, Value>>,
     app_id: Option<&str>,
 ) -> Result<Map<String, Value>, RenderError> {
+    render_with(pkg, pkg.resource.as_ref(), source, user, app_id)
+}
+
+/// [`render`] with the template seeing `resource` in place of the
+/// package's own (its artifact URLs pointed at the cluster's store).
+pub fn render_with(
+    pkg: &Package,
+    resource: Option<&Value>,
+    source: &str,
+    user: Option<&Map<String, Value>>,
+    app_id: Option<&str>,
+) -> Result<Map<String, Value>, RenderError> {
     let options = resolve_options(pkg, user)?;
     let Some(template) = pkg.template()? else {
         return Err(RenderError::NoTemplate(pkg.name.clone()));
     };
     let mut context = options.clone();
-    if let Some(r) = &pkg.resource {
+    if let Some(r) = resource {
         context.insert("resource".into(), r.clone());
     }
     let text = render_template(&template, &context)?;

@@ -35,6 +35,9 @@ use crate::upstream::{UpstreamError, Upstreams};
 pub const MAX_REQUEST_BODY: usize = 64 << 20;
 /// How long a backend may take to send its response head.
 pub const HEAD_TIMEOUT: Duration = Duration::from_secs(60);
+/// Cosmos' install and update first bring the package's artifacts into
+/// the cluster (downloads of up to hundreds of MB): they may take longer.
+pub const COSMOS_HEAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// How long a request to the leading master waits for a new leader.
 pub const FAILOVER_WAIT: Duration = Duration::from_secs(10);
 /// The pause between tries while waiting for a leader.
@@ -191,7 +194,11 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
                     .into_response()
             }
         };
-        let sent = tokio::time::timeout(HEAD_TIMEOUT, up.http.request(req)).await;
+        let head_timeout = match target {
+            Target::Cosmos => COSMOS_HEAD_TIMEOUT,
+            _ => HEAD_TIMEOUT,
+        };
+        let sent = tokio::time::timeout(head_timeout, up.http.request(req)).await;
         let resp = match sent {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
@@ -209,7 +216,7 @@ pub async fn forward(up: &Upstreams, target: &Target, out: Outgoing) -> Response
                 target.failed(up, &base);
                 return GatewayError::GatewayTimeout(format!(
                     "{base} did not answer within {}s",
-                    HEAD_TIMEOUT.as_secs()
+                    head_timeout.as_secs()
                 ))
                 .into_response();
             }
