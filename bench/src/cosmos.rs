@@ -132,6 +132,8 @@ pub async fn catalog(args: CosmosArgs) -> anyhow::Result<()> {
             Duration::from_secs(30),
         ),
         marathon: Marathon::new(vec![], http.clone()),
+        masters: vec![],
+        http: http.clone(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

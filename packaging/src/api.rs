@@ -39,6 +39,44 @@ pub struct Cosmos {
     pub marathon: Marathon,
     /// The files packages' tasks fetch.
     pub artifacts: Artifacts,
+    /// The masters' URLs (`cluster.masters` in templates).
+    pub masters: Vec<String>,
+    /// For calls to the masters.
+    pub http: reqwest::Client,
+}
+
+impl Cosmos {
+    /// After a framework package's app is deleted: once its tasks are gone
+    /// (at most 30 s), its framework is torn down at the master, which
+    /// stops what it launched. Failures are logged: the app is gone either
+    /// way, and an operator can `dcos service shutdown` the framework.
+    async fn teardown_framework(&self, id: &str, kind: Kind, name: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            match self.marathon.get(id, kind).await {
+                Ok(None) => break,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+            }
+        }
+        match crate::mesos::teardown_named(&self.http, &self.masters, name).await {
+            Ok(ids) => tracing::info!(framework = %name, ?ids, "framework torn down"),
+            Err(e) => tracing::warn!(framework = %name, error = %e, "framework not torn down"),
+        }
+    }
+
+    /// What a template sees beside the options: `resource` (artifact URLs
+    /// in the cluster's store) and `cluster`.
+    pub fn context(&self, pkg: &Package) -> Map<String, Value> {
+        let mut extra = Map::new();
+        if let Some(r) = self.artifacts.localize(pkg.resource.as_ref()) {
+            extra.insert("resource".into(), r);
+        }
+        extra.insert(
+            "cluster".into(),
+            json!({ "masters": self.masters.join(",") }),
+        );
+        extra
+    }
 }
 
 /// `application/vnd.dcos.<kind>+json;charset=utf-8;version=v<version>`.
@@ -430,9 +468,7 @@ async fn rendered(
     let app_id = req.app_id.as_deref().map(normalize_id);
     let json = render::render_with(
         &found.package,
-        c.artifacts
-            .localize(found.package.resource.as_ref())
-            .as_ref(),
+        c.context(&found.package),
         &found.repository.uri,
         req.options.as_ref(),
         app_id.as_deref(),
@@ -468,7 +504,9 @@ async fn install(
             )
         })?;
     // The artifacts its tasks fetch are in the cluster before the app is.
-    c.artifacts.ensure(found.package.resource.as_ref()).await?;
+    c.artifacts
+        .ensure(found.package.resource.as_ref(), &spec)
+        .await?;
     c.marathon.create(&spec).await?;
     tracing::info!(package = %found.package.name, version = %found.package.version, app = %id, "installed");
     let p = &found.package;
@@ -562,6 +600,11 @@ async fn uninstall(
     let mut results = Vec::new();
     for i in &matching {
         c.marathon.remove(&i.id, i.kind).await?;
+        if i.label(labels::IS_FRAMEWORK) == Some("true") {
+            if let Some(name) = i.label(labels::FRAMEWORK_NAME) {
+                c.teardown_framework(&i.id, i.kind, name).await;
+            }
+        }
         let meta = metadata_of(i);
         results.push(json!({
             "packageName": req.package_name,
@@ -824,9 +867,7 @@ async fn service_update(
     }
     let spec = render::render_with(
         &target.package,
-        c.artifacts
-            .localize(target.package.resource.as_ref())
-            .as_ref(),
+        c.context(&target.package),
         &target.repository.uri,
         Some(&options),
         Some(&installed.id),
@@ -838,7 +879,9 @@ async fn service_update(
             None,
         ));
     }
-    c.artifacts.ensure(target.package.resource.as_ref()).await?;
+    c.artifacts
+        .ensure(target.package.resource.as_ref(), &spec)
+        .await?;
     let answer = c
         .marathon
         .replace(&installed.id, installed.kind, &spec)

@@ -308,11 +308,20 @@ impl Artifacts {
         }
     }
 
-    /// Makes sure every artifact `resource` asks for is in the store with
-    /// the content its contentHash names, bringing in those that are not
-    /// (from their URL). Nothing is installed before this succeeded.
-    pub async fn ensure(&self, resource: Option<&Value>) -> Result<Vec<Record>, CosmosError> {
-        let wanted = wanted(resource)?;
+    /// Makes sure every artifact of `resource` that the rendered `app`
+    /// uses (its link appears in it) is in the store with the content its
+    /// contentHash names, bringing in those that are not (from their URL).
+    /// Nothing is installed before this succeeded.
+    pub async fn ensure(
+        &self,
+        resource: Option<&Value>,
+        app: &Map<String, Value>,
+    ) -> Result<Vec<Record>, CosmosError> {
+        let text = serde_json::to_string(app).unwrap_or_default();
+        let wanted: Vec<Wanted> = wanted(resource)?
+            .into_iter()
+            .filter(|w| text.contains(&self.link(&w.url)))
+            .collect();
         // At most four at a time, in order.
         let mut out = Vec::with_capacity(wanted.len());
         for batch in wanted.chunks(4) {
@@ -681,16 +690,31 @@ mod tests {
         let sha = format!("{:x}", Sha256::digest(b"hello"));
         let url = format!("file://{}", src.display());
         let wrong = json!({"assets": {"uris": {"t": url}, "contentHash": {"t": [{"algo": "sha256", "value": "0".repeat(64)}]}}});
-        let e = a.ensure(Some(&wrong)).await.unwrap_err();
+        let uses = |r: &Value| {
+            let mut app = Map::new();
+            app.insert(
+                "fetch".into(),
+                json!([{"uri": a.localize(Some(r)).unwrap()["assets"]["uris"]}]),
+            );
+            app
+        };
+        let e = a.ensure(Some(&wrong), &uses(&wrong)).await.unwrap_err();
         assert_eq!(e.kind, "ArtifactHashMismatch");
         assert!(a.list().await.unwrap().is_empty(), "nothing recorded");
         let right = json!({"assets": {"uris": {"t": url}, "contentHash": {"t": [{"algo": "sha256", "value": sha}]}}});
-        let got = a.ensure(Some(&right)).await.unwrap();
+        let got = a.ensure(Some(&right), &uses(&right)).await.unwrap();
         assert_eq!(got[0].sha256, sha);
         assert_eq!(got[0].holders, vec!["http://10.0.0.1:7070".to_string()]);
         // The source may go away now: the store has it.
         std::fs::remove_file(&src).unwrap();
-        a.ensure(Some(&right)).await.unwrap();
+        a.ensure(Some(&right), &uses(&right)).await.unwrap();
+        // An asset the app does not use is not brought in.
+        let unused = json!({"assets": {"uris": {"x": "bundle:never"}}});
+        assert!(a
+            .ensure(Some(&unused), &Map::new())
+            .await
+            .unwrap()
+            .is_empty());
         let local = a.localize(Some(&right)).unwrap();
         assert_eq!(
             local["assets"]["uris"]["t"],
@@ -698,7 +722,7 @@ mod tests {
         );
         // A bundle-only URL that nobody imported says what to do.
         let missing = json!({"assets": {"uris": {"b": "bundle:b.tar"}}});
-        let e = a.ensure(Some(&missing)).await.unwrap_err();
+        let e = a.ensure(Some(&missing), &uses(&missing)).await.unwrap_err();
         assert_eq!(e.kind, "ArtifactUnavailable");
         assert!(
             e.message.contains("dcos package bundle import"),

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod error;
 pub mod fetch;
 pub mod marathon;
+pub mod mesos;
 pub mod render;
 pub mod universe;
 
@@ -145,8 +146,10 @@ pub async fn run(flags: CosmosFlags) -> anyhow::Result<()> {
             http.clone(),
             Duration::from_secs(flags.cache_secs),
         ),
-        marathon: marathon::Marathon::new(split(&flags.marathon), http),
+        marathon: marathon::Marathon::new(split(&flags.marathon), http.clone()),
         artifacts,
+        masters,
+        http,
     });
     println!("dcos cosmos listening on {local}");
     axum::serve(listener, api::router(cosmos))

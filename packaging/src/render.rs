@@ -43,6 +43,8 @@ pub mod labels {
     pub const RELEASE: &str = "DCOS_PACKAGE_RELEASE";
     /// Whether it is a framework.
     pub const IS_FRAMEWORK: &str = "DCOS_PACKAGE_IS_FRAMEWORK";
+    /// The Mesos framework name of a framework package (the template's).
+    pub const FRAMEWORK_NAME: &str = "DCOS_PACKAGE_FRAMEWORK_NAME";
     /// The service's name (the gateway's `/service/<name>/`).
     pub const SERVICE_NAME: &str = "DCOS_SERVICE_NAME";
 }
@@ -199,14 +201,20 @@ pub fn render(
     user: Option<&Map<String, Value>>,
     app_id: Option<&str>,
 ) -> Result<Map<String, Value>, RenderError> {
-    render_with(pkg, pkg.resource.as_ref(), source, user, app_id)
+    let mut extra = Map::new();
+    if let Some(r) = &pkg.resource {
+        extra.insert("resource".into(), r.clone());
+    }
+    render_with(pkg, extra, source, user, app_id)
 }
 
-/// [`render`] with the template seeing `resource` in place of the
-/// package's own (its artifact URLs pointed at the cluster's store).
+/// [`render`] with the template seeing `extra` beside the options: Cosmos
+/// gives `resource` (the package's, its artifact URLs pointed at the
+/// cluster's store) and `cluster` (`cluster.masters`: the masters' URLs,
+/// comma-separated, for packages that are frameworks themselves).
 pub fn render_with(
     pkg: &Package,
-    resource: Option<&Value>,
+    extra: Map<String, Value>,
     source: &str,
     user: Option<&Map<String, Value>>,
     app_id: Option<&str>,
@@ -216,9 +224,7 @@ pub fn render_with(
         return Err(RenderError::NoTemplate(pkg.name.clone()));
     };
     let mut context = options.clone();
-    if let Some(r) = resource {
-        context.insert("resource".into(), r.clone());
-    }
+    context.extend(extra);
     let text = render_template(&template, &context)?;
     let parsed: Value = serde_json::from_str(&text).map_err(|e| {
         RenderError::NotAnObject(format!("{e} in the rendered text: {}", snippet(&text, &e)))

@@ -98,6 +98,11 @@ impl Node {
     /// A node (not yet installed) in a fresh temp dir.
     pub fn new(ip: &str, netns: Option<&str>) -> Node {
         let tmp = tempfile::tempdir().expect("tempdir");
+        // As /var/lib is: tasks that drop root to `nobody` (the catalog's
+        // packages) must be able to reach their sandboxes below it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod tempdir");
         let dir = tmp.path().join("data");
         let dcos_dir = tmp.path().join("dcos-cli");
         Node {

@@ -310,6 +310,9 @@ pub const PYTHON_CLIENTS: &[&str] = &[
     "dcos-metronome==0.3.0",
     // dcos-metronome's generated protobuf code needs the 3.20 runtime.
     "protobuf==3.20.3",
+    // The catalog's packages: Kafka (Tansu) and memcached clients.
+    "kafka-python==3.0.12",
+    "pymemcache==4.0.0",
 ];
 
 /// The Python interpreter of the test venv (`target/pyenv`, with the real

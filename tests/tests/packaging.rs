@@ -281,7 +281,9 @@ async fn packages_install_render_upgrade_and_uninstall_through_marathon() {
     .await;
     let a = app(&node, &http, "/fixture-web").await.unwrap();
     assert_eq!(a["labels"]["DCOS_PACKAGE_VERSION"], "1.1.0");
-    assert_eq!(a["env"]["ASSET"], "https://example.invalid/page.html");
+    // resource.json names an asset the app does not use (and that cannot
+    // be downloaded): it is not brought in.
+    assert!(a["env"].get("ASSET").is_none());
 
     // Bad input: a precise error, and no app left behind.
     let before = app_ids(&node, &http).await;
@@ -356,6 +358,14 @@ async fn packages_install_render_upgrade_and_uninstall_through_marathon() {
         before,
         "nothing half-installed"
     );
+    let repos = json(&node.dcos_ok(&["package", "repo", "list", "--json"]));
+    assert_eq!(repos.as_array().unwrap().len(), 3, "{repos}");
+
+    // Artifacts: a package whose resource.json names a file with its
+    // sha256. A wrong sha256 refuses the install (nothing created); the
+    // right one brings the file into the artifact store once and the
+    // agent's fetcher takes it from there.
+    artifact_packages(&node, &http).await;
     let repos = json(&node.dcos_ok(&["package", "repo", "list", "--json"]));
     assert_eq!(repos.as_array().unwrap().len(), 3, "{repos}");
 
@@ -444,4 +454,102 @@ async fn packages_install_render_upgrade_and_uninstall_through_marathon() {
 
     let d = node.dir.display().to_string();
     node.dcos_ok(&["uninstall", "--data-dir", &d, "--purge"]);
+}
+
+/// A repository with `fixture-artifact` 1.0.0 (its contentHash wrong) and
+/// 2.0.0 (right), both fetching `payload.tar.gz` (a `www/index.html`).
+fn artifact_repository(node: &Node) -> std::path::PathBuf {
+    let root = node.tmp().join("artifact-repo");
+    let payload = node.tmp().join("payload.tar.gz");
+    {
+        let f = std::fs::File::create(&payload).unwrap();
+        let gz = flate2::write::GzEncoder::new(f, flate2::Compression::default());
+        let mut tar = tar::Builder::new(gz);
+        let body = b"served from the artifact store\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, "www/index.html", &body[..])
+            .unwrap();
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+    let sha = dcos_packaging::bundle::hash_file(&payload).unwrap().0;
+    let url = format!("file://{}", payload.display());
+    for (release, version, hash) in [(0, "1.0.0", "0".repeat(64)), (1, "2.0.0", sha)] {
+        let dir = root.join(format!("repo/packages/F/fixture-artifact/{release}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let package = json!({"packagingVersion": "4.0", "name": "fixture-artifact",
+            "version": version, "maintainer": "t@localhost",
+            "description": "serves a file fetched from the artifact store", "tags": []});
+        std::fs::write(dir.join("package.json"), package.to_string()).unwrap();
+        let resource = json!({"assets": {"uris": {"payload": url},
+            "contentHash": {"payload": [{"algo": "sha256", "value": hash}]}}});
+        std::fs::write(dir.join("resource.json"), resource.to_string()).unwrap();
+        std::fs::write(
+            dir.join("marathon.json.mustache"),
+            r#"{"id": "/fixture-artifact", "instances": 1, "cpus": 0.1, "mem": 32,
+  "cmd": "exec python3 -m http.server --directory www $PORT0",
+  "fetch": [{"uri": "{{resource.assets.uris.payload}}", "extract": true}],
+  "portDefinitions": [{"port": 0}]}"#,
+        )
+        .unwrap();
+    }
+    root
+}
+
+async fn artifact_packages(node: &Node, http: &reqwest::Client) {
+    let repo = artifact_repository(node);
+    node.dcos_ok(&[
+        "package",
+        "repo",
+        "add",
+        "artifacts",
+        repo.to_str().unwrap(),
+    ]);
+    let before = app_ids(node, http).await;
+    let r = node.dcos(&[
+        "package",
+        "install",
+        "fixture-artifact",
+        "--package-version",
+        "1.0.0",
+        "--yes",
+    ]);
+    assert!(!r.ok());
+    assert!(
+        r.stderr.contains("has sha256") && r.stderr.contains(&"0".repeat(64)),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(app_ids(node, http).await, before, "nothing half-installed");
+    let listed = json(&node.dcos_ok(&["package", "bundle", "list", "--json"]));
+    assert_eq!(
+        listed["artifacts"],
+        json!([]),
+        "a refused artifact is not kept"
+    );
+
+    // The rendered app fetches from the cluster, not from the file.
+    let rendered = json(&node.dcos_ok(&["package", "describe", "fixture-artifact", "--render"]));
+    let uri = rendered["fetch"][0]["uri"].as_str().unwrap().to_string();
+    assert!(
+        uri.contains("/artifacts/") && uri.ends_with("/payload.tar.gz"),
+        "{uri}"
+    );
+    node.dcos_ok(&[
+        "package",
+        "install",
+        "fixture-artifact",
+        "--yes",
+        "--no-wait",
+    ]);
+    // The source may go: the cluster has its copy.
+    std::fs::remove_file(node.tmp().join("payload.tar.gz")).unwrap();
+    let body = get_from_task(node, http, "/fixture-artifact").await;
+    assert_eq!(body.trim(), "served from the artifact store");
+    let direct = http.get(&uri).send().await.unwrap();
+    assert_eq!(direct.status(), 200);
+    node.dcos_ok(&["package", "uninstall", "fixture-artifact"]);
+    node.dcos_ok(&["package", "repo", "remove", "artifacts"]);
 }
