@@ -513,6 +513,16 @@ async fn install(api: &Api, a: InstallArgs) -> anyhow::Result<()> {
     let slow = api.with_timeout(Duration::from_secs(30 * 60));
     let body = json!({"packageName": a.name, "packageVersion": version,
                       "options": opts, "appId": a.app_id});
+    // Options and template first (quick), so their errors are not taken
+    // for a failed download.
+    call(
+        api,
+        "/package/render",
+        "package.render-request",
+        ("package.render-response", 1),
+        &body,
+    )
+    .await?;
     let request = call(
         &slow,
         "/package/install",
