@@ -587,9 +587,27 @@ async fn wait_healthy(api: &Api, app_id: &str, timeout: u64, quiet: bool) -> any
         app_id.trim_start_matches('/')
     );
     let mut last = String::new();
+    // Tasks that failed since we started waiting: three in a row say the
+    // service cannot start; waiting longer would not help.
+    let mut failed: Vec<String> = Vec::new();
     loop {
         let app = api.get(&path).await?;
         let a = &app["app"];
+        if let Some(f) = a["lastTaskFailure"].as_object() {
+            let id = f.get("taskId").and_then(Value::as_str).unwrap_or("");
+            if !id.is_empty() && !failed.iter().any(|x| x == id) {
+                failed.push(id.to_string());
+                if failed.len() >= 3 {
+                    step.fail("its tasks keep failing");
+                    anyhow::bail!(
+                        "{app_id} is installed but its tasks keep failing ({} so far; the last: {} {}). `dcos task log --all {id} stderr` shows why; `dcos package uninstall` removes it",
+                        failed.len(),
+                        f.get("state").and_then(Value::as_str).unwrap_or(""),
+                        f.get("message").and_then(Value::as_str).unwrap_or("")
+                    );
+                }
+            }
+        }
         let target = a["instances"].as_u64().unwrap_or(0);
         let running = a["tasksRunning"].as_u64().unwrap_or(0);
         let healthy = a["tasksHealthy"].as_u64().unwrap_or(0);
