@@ -399,3 +399,188 @@ fn task_ids_or_none(node: &Node, app: &str) -> Option<Vec<String>> {
     let r = node.dcos(&["marathon", "app", "show", app]);
     r.ok().then(|| task_ids(node, app))
 }
+
+/// An authenticated request through the gateway.
+async fn gateway(
+    node: &Node,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, format!("{}{path}", node.gateway()))
+        .header("Authorization", format!("token={}", node.token()));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn await_true<F, Fut>(secs: u64, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("{what} within {secs} s");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn marathon_and_chronos_run_on_marathon_with_their_own_state() {
+    let Some(node) = cluster("32600-32699") else {
+        return;
+    };
+    // A second Marathon: the cluster's own binary, from the artifact store.
+    node.dcos_ok(&["package", "install", "marathon", "--yes"]);
+    let inner =
+        json!({"id": "/inner", "cmd": "sleep 1000", "cpus": 0.1, "mem": 16, "instances": 1});
+    let (status, body) = gateway(
+        &node,
+        reqwest::Method::POST,
+        "/service/marathon-user/v2/apps",
+        Some(inner),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    await_true(60, "the inner Marathon's app running", || async {
+        let (_, v) = gateway(
+            &node,
+            reqwest::Method::GET,
+            "/service/marathon-user/v2/apps/inner",
+            None,
+        )
+        .await;
+        v["app"]["tasksRunning"] == 1
+    })
+    .await;
+    // Its state is its own: the cluster's Marathon does not see /inner,
+    // the inner one sees only /inner.
+    let (_, outer) = gateway(
+        &node,
+        reqwest::Method::GET,
+        "/service/marathon/v2/apps",
+        None,
+    )
+    .await;
+    let outer_ids: Vec<&str> = outer["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
+    assert_eq!(outer_ids, ["/marathon-user"], "{outer}");
+    let (_, inner_apps) = gateway(
+        &node,
+        reqwest::Method::GET,
+        "/service/marathon-user/v2/apps",
+        None,
+    )
+    .await;
+    assert_eq!(
+        inner_apps["apps"].as_array().unwrap().len(),
+        1,
+        "{inner_apps}"
+    );
+    let (_, frameworks) = gateway(
+        &node,
+        reqwest::Method::GET,
+        "/mesos/master/frameworks",
+        None,
+    )
+    .await;
+    let names: Vec<&str> = frameworks["frameworks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"marathon-user") && names.contains(&"marathon"),
+        "{names:?}"
+    );
+
+    // A second Chronos: a Metronome job created and run through it.
+    node.dcos_ok(&["package", "install", "chronos", "--yes"]);
+    let job = json!({"id": "hello", "run": {"cmd": "echo hello from the second chronos", "cpus": 0.1, "mem": 16, "disk": 0}});
+    let (status, body) = gateway(
+        &node,
+        reqwest::Method::POST,
+        "/service/chronos-user/v1/jobs",
+        Some(job),
+    )
+    .await;
+    assert!(status == 201 || status == 200, "{status} {body}");
+    let (status, body) = gateway(
+        &node,
+        reqwest::Method::POST,
+        "/service/chronos-user/v1/jobs/hello/runs",
+        Some(json!({})),
+    )
+    .await;
+    assert!(status == 201 || status == 200, "{status} {body}");
+    await_true(90, "the job's run finished", || async {
+        let (_, v) = gateway(
+            &node,
+            reqwest::Method::GET,
+            "/service/chronos-user/v1/jobs/hello?embed=history",
+            None,
+        )
+        .await;
+        v["history"]["successCount"].as_u64().unwrap_or(0) >= 1
+    })
+    .await;
+    // The cluster's Chronos does not have it.
+    let (status, _) = gateway(
+        &node,
+        reqwest::Method::GET,
+        "/service/metronome/v1/jobs/hello",
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    // Uninstall tears the frameworks down: what they launched stops.
+    node.dcos_ok(&["package", "uninstall", "marathon"]);
+    node.dcos_ok(&["package", "uninstall", "chronos"]);
+    await_true(
+        60,
+        "the second Marathon's framework and task gone",
+        || async {
+            let (_, f) = gateway(
+                &node,
+                reqwest::Method::GET,
+                "/mesos/master/frameworks",
+                None,
+            )
+            .await;
+            let active: Vec<&str> = f["frameworks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|f| f["name"].as_str())
+                .collect();
+            let (_, t) = gateway(&node, reqwest::Method::GET, "/mesos/master/tasks", None).await;
+            let running_inner = t["tasks"].as_array().unwrap().iter().any(|t| {
+                t["state"] == "TASK_RUNNING" && t["id"].as_str().unwrap_or("").starts_with("inner")
+            });
+            !active.contains(&"marathon-user")
+                && !active.contains(&"chronos-user")
+                && !running_inner
+        },
+    )
+    .await;
+    let installed = json(&node.dcos_ok(&["package", "list", "--json"]));
+    assert_eq!(installed, json!([]), "{installed}");
+}
