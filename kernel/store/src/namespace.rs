@@ -56,8 +56,10 @@ pub const RESERVED_ROOTS: &[&str] = &["/mesos", "/marathon", "/chronos", "/cosmo
 
 /// Checks a namespace: it starts with `/`, does not end with `/`, has no
 /// empty segment (`//`), no NUL, is at most [`MAX_NAMESPACE_BYTES`] long,
-/// and is not under one of the [`RESERVED_ROOTS`]. The error says which
-/// rule failed, for flag parsers to show as is.
+/// and is not one of the [`RESERVED_ROOTS`] or under one (by segments:
+/// `/marathon/x` is under `/marathon`, `/marathon-user` is not, as the
+/// components only ever read `<root>/…`). The error says which rule
+/// failed, for flag parsers to show as is.
 pub fn check_namespace(ns: &str) -> Result<(), String> {
     if !ns.starts_with('/') {
         return Err(format!(
@@ -83,7 +85,11 @@ pub fn check_namespace(ns: &str) -> Result<(), String> {
             ns.len()
         ));
     }
-    if let Some(root) = RESERVED_ROOTS.iter().find(|r| ns.starts_with(**r)) {
+    let under = |root: &str| {
+        ns.strip_prefix(root)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    if let Some(root) = RESERVED_ROOTS.iter().find(|r| under(r)) {
         return Err(format!(
             "store namespace {ns:?} is under {root}, which the cluster's own components use \
              outside any namespace; choose another (e.g. /tenants/<name>)"
@@ -366,7 +372,13 @@ mod tests {
 
     #[tokio::test]
     async fn namespaces_are_checked() {
-        for good in ["/tenants/marathon-user", "/t", "/a/b/c"] {
+        for good in [
+            "/tenants/marathon-user",
+            "/t",
+            "/a/b/c",
+            "/marathon-user",
+            "/mesosphere",
+        ] {
             assert_eq!(check_namespace(good), Ok(()), "{good}");
         }
         for (bad, says) in [
