@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use dcos_store::{Client, Election};
+use dcos_store::{Client, Election, Kv, Namespaced};
 
 use crate::framework::{Engine, FrameworkConfig};
 use crate::store::{Store, LEADER_KEY};
@@ -62,9 +62,23 @@ pub struct ChronosFlags {
     /// Leader lease, in seconds.
     #[arg(long, default_value_t = 3)]
     pub leader_ttl: u64,
-    /// Framework name.
+    /// Framework name. A second Chronos on the same cluster needs its own
+    /// (e.g. `chronos-user`), besides its own `--listen` and
+    /// `--store-namespace`.
     #[arg(long, default_value = "chronos")]
     pub framework_name: String,
+    /// Keep all state (jobs, runs, the framework id, the leader
+    /// election…) under this store prefix, e.g. `/tenants/chronos-user`:
+    /// what lets a second Chronos share the store with the first.
+    /// Default: none (keys under `/chronos/`).
+    #[arg(long, value_parser = parse_store_namespace)]
+    pub store_namespace: Option<String>,
+}
+
+/// `--store-namespace`: see [`dcos_store::namespace::check_namespace`].
+pub fn parse_store_namespace(s: &str) -> Result<String, String> {
+    dcos_store::namespace::check_namespace(s)?;
+    Ok(s.to_owned())
 }
 
 fn split(list: &str) -> Vec<String> {
@@ -93,9 +107,16 @@ pub async fn run(flags: ChronosFlags) -> anyhow::Result<()> {
         .advertise
         .clone()
         .unwrap_or_else(|| format!("http://{local}"));
-    let client = Client::new(store_urls);
+    let client: Arc<dyn Kv> = Arc::new(Client::new(store_urls));
+    // The one store handle of this process: the election (and so the
+    // fence of every write) and the records go through it, so a namespace
+    // covers every key.
+    let kv: Arc<dyn Kv> = match &flags.store_namespace {
+        Some(ns) => Arc::new(Namespaced::new(client, ns)?),
+        None => client,
+    };
     let election = Election::new(
-        client.clone(),
+        Arc::clone(&kv),
         LEADER_KEY,
         me.clone(),
         Duration::from_secs(flags.leader_ttl.max(1)),
@@ -124,7 +145,7 @@ pub async fn run(flags: ChronosFlags) -> anyhow::Result<()> {
                 }
             };
             tracing::info!(%me, "leading");
-            let store = Store::new(Arc::new(client.clone()), Some(leadership.revision()));
+            let store = Store::new(Arc::clone(&kv), Some(leadership.revision()));
             if let Err(e) = engine.take_over(store).await {
                 tracing::warn!(error = %e, "could not load state; resigning");
                 leadership.resign().await;

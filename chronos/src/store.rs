@@ -322,4 +322,53 @@ mod tests {
             Err(StoreError::Conflict)
         ));
     }
+
+    /// Two Chronos in their own store namespaces (`--store-namespace`):
+    /// each leads its own election, its writes are fenced on its own
+    /// election key, and each loads only its own jobs.
+    #[tokio::test]
+    async fn two_namespaces_have_their_own_jobs_and_fences() {
+        use std::time::Duration;
+        let kv: Arc<dyn Kv> = Arc::new(MemStore::new());
+        let mut stores = Vec::new();
+        let mut leaderships = Vec::new();
+        for (ns, name) in [("/tenants/chronos", "a"), ("/tenants/chronos-user", "b")] {
+            let inner: Arc<dyn Kv> = Arc::new(dcos_store::Namespaced::new(kv.clone(), ns).unwrap());
+            let election =
+                dcos_store::Election::new(inner.clone(), LEADER_KEY, name, Duration::from_secs(3));
+            let leadership = election.campaign().await.unwrap();
+            let store = Store::new(inner, Some(leadership.revision()));
+            store.put_job(&job(name)).await.unwrap();
+            store.set_framework_id(name).await.unwrap();
+            stores.push(store);
+            leaderships.push(leadership);
+        }
+        for (store, name) in stores.iter().zip(["a", "b"]) {
+            let books = store.load(10).await.unwrap();
+            assert_eq!(books.jobs.keys().collect::<Vec<_>>(), [name]);
+            assert_eq!(store.framework_id().await.unwrap().as_deref(), Some(name));
+        }
+        // A fence on b's election revision fails in a's namespace.
+        let inner_a: Arc<dyn Kv> =
+            Arc::new(dcos_store::Namespaced::new(kv.clone(), "/tenants/chronos").unwrap());
+        let wrong = Store::new(inner_a, Some(leaderships[1].revision()));
+        assert!(matches!(
+            wrong.put_job(&job("c")).await,
+            Err(StoreError::Conflict)
+        ));
+        let plain = kv
+            .range(RangeRequest {
+                key: "/tenants/".into(),
+                prefix: true,
+                count_only: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(plain.count, 6, "job, framework id, leader key in each");
+        assert!(kv.get(LEADER_KEY).await.unwrap().is_none());
+        for l in leaderships {
+            l.resign().await;
+        }
+    }
 }

@@ -93,3 +93,43 @@ fn status_of_a_dir_without_an_install_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nothing is installed"), "{err}");
 }
+
+/// `--store-namespace` of Marathon and Chronos: in their help, and a bad
+/// one is a usage error that says which rule it breaks (before anything
+/// is started).
+#[test]
+fn store_namespace_flags_are_documented_and_checked() {
+    for daemon in ["marathon", "chronos"] {
+        let out = dcos().args(["daemon", daemon, "--help"]).output().unwrap();
+        assert!(out.status.success());
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("--store-namespace"), "{daemon}: {help}");
+        assert!(help.contains("--framework-name"), "{daemon}: {help}");
+        for (bad, says) in [
+            ("tenants/x", "must start with '/'"),
+            ("/tenants/x/", "must not end with '/'"),
+            ("/tenants//x", "empty segment"),
+            ("/marathon/two", "is under /marathon"),
+            ("/mesos", "is under /mesos"),
+        ] {
+            let out = dcos()
+                .args(["daemon", daemon, "--listen", "127.0.0.1:0"])
+                .args(["--store-namespace", bad])
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(2), "{daemon} {bad}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("--store-namespace") && err.contains(says),
+                "{daemon} {bad}: {err}"
+            );
+        }
+        let long = format!("/{}", "x".repeat(300));
+        let out = dcos()
+            .args(["daemon", daemon, "--store-namespace", &long])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("limit of 256 bytes"));
+    }
+}

@@ -328,8 +328,8 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "elected": l.elected,
         "leader": l.leader,
         "frameworkId": shared.framework_id.lock().unwrap().clone(),
-        "marathon_config": {"master": "", "framework_name": "marathon", "hostname": shared.me, "leader_proxy_connection_timeout_ms": 5000},
-        "zookeeper_config": {"zk": "dcos-store:/marathon"},
+        "marathon_config": {"master": "", "framework_name": shared.identity.framework_name, "hostname": shared.me, "leader_proxy_connection_timeout_ms": 5000},
+        "zookeeper_config": {"zk": format!("dcos-store:{}{}", shared.identity.store_namespace.as_deref().unwrap_or(""), crate::state::PREFIX)},
         "http_config": {"http_port": shared.me.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())},
         // Only the leader delivers (standbys answer null).
         "event_subscriber": l.elected.then(|| json!({"type": "http_callback", "http_endpoints": shared.callbacks.urls()})),
@@ -1784,8 +1784,10 @@ pub(crate) mod tests {
     /// refused before any write, or reads (also used by `pods_api`'s tests).
     pub(crate) fn shared() -> Arc<Shared> {
         let s = Shared::new(
-            dcos_store::Client::new(["http://127.0.0.1:1"])
-                .with_retry_for(Duration::from_millis(1)),
+            Arc::new(
+                dcos_store::Client::new(["http://127.0.0.1:1"])
+                    .with_retry_for(Duration::from_millis(1)),
+            ),
             "127.0.0.1:8080".into(),
         );
         s.leader.send_replace(LeaderInfo {
@@ -1946,7 +1948,7 @@ pub(crate) mod tests {
                 .unwrap()
         });
         let s = Shared::new(
-            dcos_store::Client::new([url]).with_retry_for(Duration::from_secs(5)),
+            Arc::new(dcos_store::Client::new([url]).with_retry_for(Duration::from_secs(5))),
             "127.0.0.1:8080".into(),
         );
         s.leader.send_replace(LeaderInfo {
@@ -1954,6 +1956,52 @@ pub(crate) mod tests {
             leader: Some("127.0.0.1:8080".into()),
         });
         s
+    }
+
+    /// `--store-namespace`: the books are written and read under the
+    /// prefix, the plain keyspace stays empty, and `/v2/info` says which
+    /// framework and where its state is.
+    #[tokio::test]
+    async fn a_namespaced_marathon_keeps_its_books_under_its_prefix() {
+        use dcos_store::{Kv, MemStore, Namespaced};
+        let plain: Arc<dyn Kv> = Arc::new(MemStore::new());
+        let ns: Arc<dyn Kv> =
+            Arc::new(Namespaced::new(plain.clone(), "/tenants/marathon-user").unwrap());
+        let s = Shared::with_identity(
+            ns.clone(),
+            "127.0.0.1:8081".into(),
+            crate::runtime::Identity {
+                framework_name: "marathon-user".into(),
+                store_namespace: Some("/tenants/marathon-user".into()),
+            },
+        );
+        s.leader.send_replace(LeaderInfo {
+            elected: true,
+            leader: Some("127.0.0.1:8081".into()),
+        });
+        let (st, body, _) = call(&s, "POST", "/v2/apps", r#"{"id": "/b", "cmd": "sleep 1"}"#).await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        assert!(plain
+            .get("/tenants/marathon-user/marathon/apps/b")
+            .await
+            .unwrap()
+            .is_some());
+        assert!(plain.get("/marathon/apps/b").await.unwrap().is_none());
+        let (books, _) = crate::runtime::load(&*ns).await.unwrap();
+        assert!(books.apps.contains_key("/b"));
+        let (books, _) = crate::runtime::load(&*plain).await.unwrap();
+        assert!(
+            books.apps.is_empty(),
+            "a Marathon without the namespace sees nothing"
+        );
+        let (_, info, _) = call(&s, "GET", "/v2/info", "").await;
+        assert_eq!(info["marathon_config"]["framework_name"], "marathon-user");
+        assert_eq!(
+            info["zookeeper_config"]["zk"],
+            "dcos-store:/tenants/marathon-user/marathon"
+        );
+        let (_, info, _) = call(&shared(), "GET", "/v2/info", "").await;
+        assert_eq!(info["zookeeper_config"]["zk"], "dcos-store:/marathon");
     }
 
     /// Versions are millisecond timestamps: the next change must not share

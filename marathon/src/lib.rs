@@ -54,9 +54,17 @@ pub struct MarathonFlags {
     /// The Mesos role to register with.
     #[arg(long, default_value = "*")]
     pub mesos_role: String,
-    /// The framework name.
+    /// The framework name. A second Marathon on the same cluster needs
+    /// its own (e.g. `marathon-user`), besides its own `--listen` and
+    /// `--store-namespace`.
     #[arg(long, default_value = "marathon")]
     pub framework_name: String,
+    /// Keep all state (apps, instances, the framework id, the leader
+    /// election…) under this store prefix, e.g. `/tenants/marathon-user`:
+    /// what lets a second Marathon ("Marathon on Marathon") share the
+    /// store with the first. Default: none (keys under `/marathon`).
+    #[arg(long, value_parser = parse_store_namespace)]
+    pub store_namespace: Option<String>,
     /// Seconds a leader's lease lives without renewal.
     #[arg(long, default_value_t = 3.0)]
     pub leader_ttl: f64,
@@ -64,6 +72,12 @@ pub struct MarathonFlags {
     /// oldest are pruned.
     #[arg(long, default_value_t = crate::history::DEFAULT_MAX_VERSIONS)]
     pub max_versions: usize,
+}
+
+/// `--store-namespace`: see [`dcos_store::namespace::check_namespace`].
+pub fn parse_store_namespace(s: &str) -> Result<String, String> {
+    dcos_store::namespace::check_namespace(s)?;
+    Ok(s.to_owned())
 }
 
 /// Runs Marathon until SIGINT/SIGTERM.

@@ -19,7 +19,7 @@ use dcos_api::v1::{
     FrameworkInfo, KillPolicy, OfferOperation, TaskId, TaskStatus,
 };
 use dcos_store::types::{DeleteRequest, PutRequest, RangeRequest, TxnOp, TxnRequest};
-use dcos_store::{Client, Kv, KvError};
+use dcos_store::{Client, Kv, KvError, Namespaced};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -69,8 +69,12 @@ pub struct Shared {
     pub events: broadcast::Sender<BusEvent>,
     /// Wakes the scheduler loop after a change.
     pub wake: Notify,
-    /// The store.
-    pub store: Client,
+    /// The store: the cluster's, or the part of it under
+    /// `--store-namespace`. Every key Marathon reads or writes (the leader
+    /// election's too) goes through it.
+    pub store: Arc<dyn Kv>,
+    /// Who this Marathon is, for `/v2/info`.
+    pub identity: Identity,
     /// Leadership.
     pub leader: watch::Sender<LeaderInfo>,
     /// This process's `host:port`.
@@ -89,14 +93,38 @@ pub struct Shared {
     pub callbacks: Arc<crate::subscriptions::Callbacks>,
 }
 
+/// The framework name and store namespace this Marathon runs with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// `--framework-name`.
+    pub framework_name: String,
+    /// `--store-namespace`, if any.
+    pub store_namespace: Option<String>,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            framework_name: "marathon".into(),
+            store_namespace: None,
+        }
+    }
+}
+
 impl Shared {
     /// Fresh, not leading.
-    pub fn new(store: Client, me: String) -> Arc<Self> {
+    pub fn new(store: Arc<dyn Kv>, me: String) -> Arc<Self> {
+        Self::with_identity(store, me, Identity::default())
+    }
+
+    /// Fresh, not leading, with a framework name and store namespace.
+    pub fn with_identity(store: Arc<dyn Kv>, me: String, identity: Identity) -> Arc<Self> {
         Arc::new(Shared {
             books: Mutex::new(Books::default()),
             events: broadcast::channel(16384).0,
             wake: Notify::new(),
             store,
+            identity,
             leader: watch::Sender::new(LeaderInfo::default()),
             me,
             handle: Mutex::new(None),
@@ -215,7 +243,7 @@ impl Shared {
 
 /// Reads every key under `prefix`, page by page.
 async fn range_all(
-    store: &Client,
+    store: &dyn Kv,
     prefix: &str,
 ) -> Result<Vec<dcos_store::types::KeyValue>, KvError> {
     let mut out = Vec::new();
@@ -239,7 +267,7 @@ async fn range_all(
 }
 
 /// Loads the books from the store.
-pub async fn load(store: &Client) -> Result<(Books, Option<String>), KvError> {
+pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
     let mut books = Books::default();
     for prefix in ["apps", "pods"] {
         for kv in range_all(store, &format!("{}/{prefix}/", state::PREFIX)).await? {
@@ -296,7 +324,7 @@ pub async fn load(store: &Client) -> Result<(Books, Option<String>), KvError> {
 }
 
 /// The stored event subscriptions (callback URLs).
-pub async fn load_subscriptions(store: &Client) -> Result<Vec<String>, KvError> {
+pub async fn load_subscriptions(store: &dyn Kv) -> Result<Vec<String>, KvError> {
     Ok(
         range_all(store, &crate::subscriptions::subscriptions_prefix())
             .await?
@@ -320,11 +348,26 @@ pub async fn run(flags: MarathonFlags) -> anyhow::Result<()> {
         Some(s) => s.split(',').map(|s| s.trim().to_owned()).collect(),
         None => masters.clone(),
     };
-    let store = Client::new(store_urls).with_retry_for(Duration::from_secs(30));
+    let client: Arc<dyn Kv> =
+        Arc::new(Client::new(store_urls).with_retry_for(Duration::from_secs(30)));
+    // The one store handle of this process: the books, the framework id,
+    // the subscriptions and both elections below all go through it, so a
+    // namespace covers every key.
+    let store: Arc<dyn Kv> = match &flags.store_namespace {
+        Some(ns) => Arc::new(Namespaced::new(client, ns)?),
+        None => client,
+    };
     let listener = tokio::net::TcpListener::bind(&flags.listen).await?;
     let addr = listener.local_addr()?;
     let me = advertised(flags.hostname.as_deref(), addr);
-    let shared = Shared::new(store.clone(), me.clone());
+    let shared = Shared::with_identity(
+        store,
+        me.clone(),
+        Identity {
+            framework_name: flags.framework_name.clone(),
+            store_namespace: flags.store_namespace.clone(),
+        },
+    );
     let shutdown = CancellationToken::new();
     let app = crate::api::router(shared.clone());
     let serve_cancel = shutdown.clone();

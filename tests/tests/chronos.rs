@@ -1,7 +1,8 @@
 //! Chronos with real processes: one master (with its store), one real
 //! agent, and one or two `dcos daemon chronos` processes. Jobs run real
 //! shell commands on the agent; what they did is read back from files
-//! they write and from both APIs.
+//! they write and from both APIs. A second Chronos in its own
+//! `--store-namespace` runs beside the first.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -588,4 +589,88 @@ fn parse_secs(iso: &str) -> i64 {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_chronos_in_its_own_store_namespace_runs_beside_the_first() {
+    let c = cluster();
+    c.chronos.wait_leader(Duration::from_secs(30)).await;
+    // Same master and store; its own namespace, name and port. It leads
+    // while the first does (its own election key).
+    let second = Chronos::start(
+        &c.master.url(),
+        &[
+            "--store-namespace",
+            "/tenants/chronos-user",
+            "--framework-name",
+            "chronos-user",
+        ],
+    );
+    second.wait_leader(Duration::from_secs(30)).await;
+    assert!(c.chronos.is_leader().await);
+    let job = |name: &str| {
+        json!({
+            "name": name, "command": "true", "schedule": "R//PT2S",
+            "owner": "ops@example.com", "cpus": 0.1, "mem": 32, "disk": 0,
+        })
+    };
+    for (chronos, name) in [(&c.chronos, "tick"), (&second, "tock")] {
+        let (status, body) = chronos
+            .send("POST", "/v1/scheduler/iso8601", Some(&job(name)))
+            .await;
+        assert_eq!(status, 204, "{body}");
+    }
+    for (chronos, name) in [(&c.chronos, "tick"), (&second, "tock")] {
+        wait_until(
+            Duration::from_secs(60),
+            &format!("{name} succeeded"),
+            || async { counts(chronos, name).await.0 >= 1 },
+        )
+        .await;
+    }
+    let names = |jobs: Value| -> Vec<String> {
+        jobs.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|j| j["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(
+        names(c.chronos.get("/v1/scheduler/jobs").await.unwrap().1),
+        ["tick"]
+    );
+    assert_eq!(
+        names(second.get("/v1/scheduler/jobs").await.unwrap().1),
+        ["tock"]
+    );
+    // Both frameworks are registered at the master.
+    let state: Value = reqwest::get(format!("{}/master/state", c.master.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut frameworks: Vec<&str> = state["frameworks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    frameworks.sort_unstable();
+    assert_eq!(frameworks, ["chronos", "chronos-user"]);
+    // Its keys are under its prefix, the first's where they always were.
+    use dcos_store::Kv;
+    let store = c.master.client().with_retry_for(Duration::from_secs(5));
+    assert!(store.get("/chronos/jobs/tick").await.unwrap().is_some());
+    assert!(store.get("/chronos/jobs/tock").await.unwrap().is_none());
+    assert!(store
+        .get("/tenants/chronos-user/chronos/jobs/tock")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .get("/tenants/chronos-user/chronos/leader")
+        .await
+        .unwrap()
+        .is_some());
 }

@@ -25,7 +25,11 @@
 //!   health check, a sidecar) runs as task groups: two STABLE instances,
 //!   kill -9 of a server or an API kill replaces its instance (the sidecar
 //!   dies with it), a failover resumes the same instances, a new version
-//!   rolls, scale to 0 leaves no task, DELETE removes it; bad pods are 422s.
+//!   rolls, scale to 0 leaves no task, DELETE removes it; bad pods are 422s;
+//! * "Marathon on Marathon": a second Marathon with its own
+//!   `--store-namespace` and `--framework-name` on the same master and
+//!   store leads at the same time as the first, each lists and runs only
+//!   its own apps, and a kill -9 of the second resumes its own framework.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -1739,4 +1743,168 @@ async fn a_pods_containers_share_its_ephemeral_volume() {
         marathon.get("/v2/pods/shared::status").await["status"] == "STABLE"
     })
     .await;
+}
+
+/// Non-terminal tasks the master knows per framework name, with the
+/// framework ids: `name → (id, task names)`.
+async fn master_frameworks(
+    master: &Master,
+) -> std::collections::BTreeMap<String, (String, Vec<String>)> {
+    let state: Value = match reqwest::get(format!("{}/master/state", master.url())).await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => return Default::default(),
+    };
+    state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|f| {
+            let running = f["tasks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["state"] == "TASK_RUNNING")
+                .map(|t| t["name"].as_str().unwrap_or_default().to_string())
+                .collect();
+            (
+                f["name"].as_str().unwrap_or_default().to_string(),
+                (f["id"].as_str().unwrap_or_default().to_string(), running),
+            )
+        })
+        .collect()
+}
+
+/// The app ids `/v2/apps` lists.
+async fn app_ids(marathon: &Marathon) -> Vec<String> {
+    let mut ids: Vec<String> = marathon.get("/v2/apps").await["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_marathon_in_its_own_store_namespace_runs_beside_the_first() {
+    use dcos_store::Kv;
+    let tmp = tempfile::tempdir().unwrap();
+    let (master, _agents) = cluster(tmp.path(), 1);
+    let first = elected_marathon(&master, &[]).await;
+    // Same master, same store: its own namespace, name and port. It is
+    // elected while the first leads (each has its own election key).
+    let mut second = elected_marathon(
+        &master,
+        &[
+            "--store-namespace",
+            "/tenants/marathon-user",
+            "--framework-name",
+            "marathon-user",
+        ],
+    )
+    .await;
+    assert!(first.is_leader().await, "the first still leads");
+
+    let info = second.get("/v2/info").await;
+    assert_eq!(info["marathon_config"]["framework_name"], "marathon-user");
+    assert_eq!(
+        info["zookeeper_config"]["zk"],
+        "dcos-store:/tenants/marathon-user/marathon"
+    );
+    assert_eq!(
+        first.get("/v2/info").await["zookeeper_config"]["zk"],
+        "dcos-store:/marathon"
+    );
+
+    let app = |id: &str| {
+        json!({"id": id, "cmd": "sleep 1000", "instances": 1, "cpus": 0.05, "mem": 16}).to_string()
+    };
+    let (status, body) = first.send("POST", "/v2/apps", &app("/a")).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = second.send("POST", "/v2/apps", &app("/b")).await;
+    assert_eq!(status, 201, "{body}");
+
+    wait_until(Duration::from_secs(60), "/a runs on the first", || {
+        first.settled("/a", 1)
+    })
+    .await;
+    wait_until(Duration::from_secs(60), "/b runs on the second", || {
+        second.settled("/b", 1)
+    })
+    .await;
+    assert_eq!(app_ids(&first).await, ["/a"]);
+    assert_eq!(app_ids(&second).await, ["/b"]);
+    assert_eq!(second.app("/a").await, Value::Null);
+    assert_eq!(first.app("/b").await, Value::Null);
+
+    // Both frameworks are registered at the master, each with its task.
+    let frameworks = master_frameworks(&master).await;
+    let (first_id, first_tasks) = frameworks.get("marathon").expect("marathon registered");
+    let (second_id, second_tasks) = frameworks
+        .get("marathon-user")
+        .expect("marathon-user registered");
+    assert_ne!(first_id, second_id);
+    assert_eq!(first_tasks, &["/a"]);
+    assert_eq!(second_tasks, &["/b"]);
+
+    // In the store: the first's keys where they always were, the
+    // second's (framework id and election key included) under its prefix.
+    let store = master.client().with_retry_for(Duration::from_secs(5));
+    let value = |key: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .get(key)
+                .await
+                .unwrap()
+                .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
+        }
+    };
+    assert!(value("/marathon/apps/a").await.is_some());
+    assert!(value("/marathon/apps/b").await.is_none());
+    assert!(value("/tenants/marathon-user/marathon/apps/b")
+        .await
+        .is_some());
+    assert_eq!(
+        value("/marathon/framework-id").await.as_ref(),
+        Some(first_id)
+    );
+    assert_eq!(
+        value("/tenants/marathon-user/marathon/framework-id")
+            .await
+            .as_ref(),
+        Some(second_id)
+    );
+    assert_eq!(value("/marathon/leader").await, Some(first.addr()));
+    assert_eq!(
+        value("/tenants/marathon-user/marathon/leader").await,
+        Some(second.addr())
+    );
+
+    // kill -9 of the second: it comes back to its own books and framework
+    // (the id read from its namespace), with its task, and the first is
+    // untouched.
+    second.restart();
+    wait_until(
+        Duration::from_secs(60),
+        "the second is re-elected with /b running",
+        || async { second.is_leader().await && second.settled("/b", 1).await },
+    )
+    .await;
+    assert_eq!(
+        second.get("/v2/info").await["frameworkId"].as_str(),
+        Some(second_id.as_str())
+    );
+    assert_eq!(app_ids(&second).await, ["/b"]);
+    assert_eq!(app_ids(&first).await, ["/a"]);
+    let after = master_frameworks(&master).await;
+    assert_eq!(
+        after.get("marathon-user").map(|f| &f.1),
+        Some(&vec!["/b".to_string()])
+    );
+    assert_eq!(
+        after.get("marathon").map(|f| &f.1),
+        Some(&vec!["/a".to_string()])
+    );
 }

@@ -42,6 +42,46 @@ pub trait Kv: Send + Sync {
     async fn lease_revoke(&self, id: u64) -> Result<LeaseRevokeResponse, KvError>;
 }
 
+/// A shared handle is a store too, so one client can serve several users
+/// (an [`crate::Election`] and the component's own reads, say).
+#[async_trait]
+impl<K: Kv + ?Sized> Kv for std::sync::Arc<K> {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, KvError> {
+        (**self).get(key).await
+    }
+    async fn range(&self, req: RangeRequest) -> Result<RangeResponse, KvError> {
+        (**self).range(req).await
+    }
+    async fn put(&self, req: PutRequest) -> Result<PutResponse, KvError> {
+        (**self).put(req).await
+    }
+    async fn delete(&self, req: DeleteRequest) -> Result<DeleteResponse, KvError> {
+        (**self).delete(req).await
+    }
+    async fn txn(&self, req: TxnRequest) -> Result<TxnResponse, KvError> {
+        (**self).txn(req).await
+    }
+    async fn watch(&self, req: WatchRequest) -> Result<WatchStream, KvError> {
+        (**self).watch(req).await
+    }
+    async fn lease_grant(&self, req: LeaseGrantRequest) -> Result<Lease, KvError> {
+        (**self).lease_grant(req).await
+    }
+    async fn lease_keepalive(&self, id: u64) -> Result<Lease, KvError> {
+        (**self).lease_keepalive(id).await
+    }
+    async fn lease_revoke(&self, id: u64) -> Result<LeaseRevokeResponse, KvError> {
+        (**self).lease_revoke(id).await
+    }
+}
+
+/// So that structures holding an `Arc<dyn Kv>` can derive `Debug`.
+impl std::fmt::Debug for dyn Kv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Kv")
+    }
+}
+
 pub fn validate_key(key: &str) -> Result<(), KvError> {
     if key.is_empty() {
         return Err(KvError::invalid("key must not be empty"));

@@ -13,6 +13,8 @@
 //! - [`leases`]: the leader's lease clock.
 //! - [`election`]: leader election for components that run several copies.
 //! - [`mem`]: [`MemStore`], the in-memory implementation for harness tests.
+//! - [`namespace`]: [`Namespaced`], a `Kv` confined to the keys under one
+//!   prefix (a second Marathon or Chronos beside the first).
 //! - [`sqlite`]: the Raft log and state machine in one SQLite file (sqlx).
 //! - [`raft`]: openraft types and the HTTP transport between nodes.
 //! - [`node`]: [`StoreNode`], a replicated member (writes through Raft,
@@ -30,6 +32,7 @@ pub mod kv;
 pub mod leases;
 pub mod machine;
 pub mod mem;
+pub mod namespace;
 pub mod node;
 pub mod raft;
 pub mod shared;
@@ -42,4 +45,5 @@ pub use election::{Election, Leadership};
 pub use error::KvError;
 pub use kv::{Kv, WatchStream};
 pub use mem::MemStore;
+pub use namespace::Namespaced;
 pub use node::{NodeConfig, StoreNode};

@@ -101,3 +101,30 @@ async fn state_survives_a_restart_from_the_sqlite_file() {
     assert_eq!(hist as u64, rev);
     node.shutdown().await;
 }
+
+/// The suite through a namespace, three times at once on one store: two
+/// namespaces and a caller without one, all under the same root. Each
+/// check counts the keys under its prefix, so a namespace that leaked
+/// into another (or into the plain keyspace) fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_over_mem_store() {
+    use dcos_store::{Kv, Namespaced};
+    let store: Arc<dyn Kv> = Arc::new(MemStore::new());
+    let a = Namespaced::new(Arc::clone(&store), "/tenants/a").unwrap();
+    let b = Namespaced::new(Arc::clone(&store), "/tenants/a-b").unwrap();
+    tokio::join!(
+        conformance::run_all(&a, "/mem"),
+        conformance::run_all(&b, "/mem"),
+        conformance::run_all(&store, "/mem"),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_http_client_against_sqlite_node() {
+    use dcos_store::Namespaced;
+    let dir = tempfile::tempdir().unwrap();
+    let (node, addr) = start_node(dir.path()).await;
+    let ns = Namespaced::new(Arc::new(Client::new([addr])), "/tenants/http").unwrap();
+    conformance::run_all(&ns, "/http").await;
+    node.shutdown().await;
+}
