@@ -37,6 +37,7 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/overview",
     "/services",
     "/jobs",
+    "/catalog",
     "/nodes",
     "/tasks",
     "/settings",

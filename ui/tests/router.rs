@@ -735,6 +735,8 @@ async fn the_dashboard_shell_and_assets_need_no_token_and_hold_no_data() {
         "/nodes",
         "/tasks/t.1/logs",
         "/overview",
+        "/catalog",
+        "/catalog/hello-world",
     ] {
         let (status, _, body) = f.call(get(path, false)).await;
         assert_eq!((status, &body), (StatusCode::OK, &shell), "{path}");
