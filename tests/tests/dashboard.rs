@@ -24,7 +24,16 @@
 //!   reactivated;
 //! * logging out shows the login page and the API refuses the browser.
 //!
-//! Each page is saved as a PNG under `target/ui-shots/` for review.
+//! And on a cluster from `dcos install` (as root: it has Cosmos), the
+//! catalog: search, a package's page with its install form generated from
+//! its options' schema (defaults filled, a bad value refused inline), the
+//! rendered Marathon app reviewed with the changed options in it,
+//! installed, seen running in Services with no reload, uninstalled from
+//! the installed list; a repository added in Settings (its packages in the
+//! catalog, an icon that does not load drawn as a letter) and removed.
+//!
+//! Each page is saved as a PNG under `target/ui-shots/` for review. The
+//! two tests take turns (each runs a cluster and a Chromium).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use dcos_tests::chronos::Chronos;
 use dcos_tests::gateway::Gateway;
+use dcos_tests::install::Node;
 use dcos_tests::marathon::Marathon;
 use dcos_tests::{free_port, require_tool, wait_until, workspace_root, Agent, Master};
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -161,6 +171,75 @@ async fn click_button(c: &Client, label: &str) {
     .unwrap_or_else(|e| panic!("click {label:?}: {e}"));
 }
 
+/// Waits until the text under `css` no longer contains `needle`.
+async fn wait_gone(c: &Client, css: &str, needle: &str, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let t = text(c, css).await;
+        if !t.contains(needle) {
+            return;
+        }
+        if start.elapsed() > timeout {
+            shot(c, "failed-still-there").await;
+            panic!("after {timeout:?}, {css} still shows {needle:?}:\n{t}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the script (an expression) is true in the page.
+async fn wait_js(c: &Client, what: &str, expr: &str, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let v = c.execute(&format!("return !!({expr});"), vec![]).await;
+        if matches!(v, Ok(Value::Bool(true))) {
+            return;
+        }
+        if start.elapsed() > timeout {
+            shot(c, "failed-condition").await;
+            panic!("after {timeout:?}, not yet: {what} ({expr})");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Replaces what the input under `css` holds with `value`, as typed.
+async fn fill(c: &Client, css: &str, value: &str) {
+    let input = c
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no input {css}: {e}"));
+    input.clear().await.unwrap();
+    input.send_keys(value).await.unwrap();
+}
+
+/// The `value` of the input under `css`.
+async fn value_of(c: &Client, css: &str) -> String {
+    c.execute(
+        "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
+        vec![json!(css)],
+    )
+    .await
+    .ok()
+    .and_then(|v| v.as_str().map(str::to_string))
+    .unwrap_or_else(|| panic!("no input {css}"))
+}
+
+/// Asserts the page does not scroll sideways (a phone's width).
+async fn fits(c: &Client, page: &str) {
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "the {page} page scrolls sideways: {overflow} px"
+    );
+}
+
 async fn click_link(c: &Client, label: &str) {
     c.find(Locator::LinkText(label))
         .await
@@ -262,11 +341,15 @@ async fn requests(c: &Client, prefix: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// One browser test at a time: each runs a cluster and a Chromium.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_runs_a_cluster_from_a_browser() {
     if !require_tool("chromium") || !require_tool("chromedriver") {
         return;
     }
+    let _turn = ONE_AT_A_TIME.lock().await;
     let tmp = tempfile::tempdir().unwrap();
     let master = Master::start(&tmp.path().join("master"), None, &[]);
     let agent = Agent::start(
@@ -614,4 +697,237 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
         .request("DELETE", "/marathon/v2/apps/e2e/hello", Some(&token), None)
         .await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_installs_a_package_and_manages_repositories_from_a_browser() {
+    if !require_tool("chromium") || !require_tool("chromedriver") {
+        return;
+    }
+    if !dcos_skip::is_root() {
+        dcos_skip::skip("the catalog's browser test installs a cluster, which needs root");
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let node = Node::new("127.0.0.1", None);
+    let r = node.install(&[
+        "--resources",
+        "cpus:4;mem:4096;disk:1000;ports:[32500-32599]",
+    ]);
+    assert!(r.ok(), "install failed:\n{}\n{}", r.stdout, r.stderr);
+    node.setup();
+    let driver = Driver::start(&node.tmp().join("chromium"));
+    let c = driver.connect().await;
+    let long = Duration::from_secs(60);
+
+    // A link to the catalog asks for a login first, then shows it.
+    c.goto(&format!("{}/catalog", node.gateway()))
+        .await
+        .unwrap();
+    wait_text(&c, "body", "Log in to dcos", long).await;
+    fill(&c, "input[name=uid]", "admin").await;
+    fill(&c, "input[name=password]", &node.admin_password()).await;
+    click_button(&c, "Log in").await;
+    wait_text(&c, "main h1", "Catalog", long).await;
+    c.execute("window.__noReload = 'still here'; return 1;", vec![])
+        .await
+        .unwrap();
+
+    // The built-in packages, then a search that keeps only hello-world.
+    let cards = wait_text(&c, "ul.cards", "hello-world", long).await;
+    assert!(cards.contains("kafka"), "{cards}");
+    assert!(cards.contains("Selected"), "{cards}");
+    wait_text(&c, "main", "Nothing installed from the catalog", long).await;
+    shot(&c, "catalog").await;
+    accessible(&c, "catalog").await;
+    fill(&c, "#catalog-query", "hello").await;
+    wait_text(&c, "[data-testid=found]", "1 package matches “hello”", long).await;
+    let cards = text(&c, "ul.cards").await;
+    assert!(cards.contains("hello-world"), "{cards}");
+    assert!(cards.contains("1.0.0"), "{cards}");
+    assert!(!cards.contains("kafka"), "the search keeps kafka: {cards}");
+    // No icon: its first letter.
+    assert_eq!(text(&c, "ul.cards .pkg-icon.letter").await, "H");
+
+    // Its page: the notes, the version, the form with the schema's defaults.
+    click_link(&c, "hello-world").await;
+    wait_text(&c, "main h1", "hello-world", long).await;
+    wait_text(&c, "main", "This installs one small HTTP server", long).await;
+    wait_text(&c, "#pkg-version", "1.0.0", long).await;
+    wait_text(&c, "form.install legend", "service", long).await;
+    let name_input = "input[name='/service/name']";
+    let message_input = "input[name='/service/message']";
+    let instances_input = "input[name='/service/instances']";
+    assert_eq!(value_of(&c, name_input).await, "hello-world");
+    assert_eq!(value_of(&c, message_input).await, "Hello from DC/OS");
+    assert_eq!(value_of(&c, instances_input).await, "1");
+    let help = text(&c, "form.install").await;
+    assert!(help.contains("How many servers"), "{help}");
+    shot(&c, "package").await;
+    accessible(&c, "package").await;
+
+    // A bad value is refused next to its field, before anything is asked.
+    fill(&c, instances_input, "-1").await;
+    wait_text(&c, "form.install", "Must be at least 1", long).await;
+    fill(&c, name_input, "Not A Name").await;
+    wait_text(&c, "form.install", "Does not match the pattern", long).await;
+    click_button(&c, "Review").await;
+    wait_text(
+        &c,
+        "form.install [role=alert]",
+        "2 fields need a change",
+        long,
+    )
+    .await;
+    let focused = c
+        .execute("return document.activeElement.name;", vec![])
+        .await
+        .unwrap();
+    // Cosmos lists the properties by name: instances comes before name.
+    assert_eq!(
+        focused,
+        json!("/service/instances"),
+        "the first wrong field has the focus"
+    );
+    assert!(text(&c, "main").await.contains("Review"));
+    assert_eq!(
+        text(&c, "[data-testid=rendered]").await,
+        "",
+        "no review yet"
+    );
+    shot(&c, "package-invalid").await;
+    accessible(&c, "package with errors").await;
+
+    // Options changed: the rendered app has them.
+    fill(&c, instances_input, "1").await;
+    fill(&c, name_input, "greeter").await;
+    fill(&c, message_input, "hi from the dashboard").await;
+    wait_gone(&c, "form.install", "Must be at least", long).await;
+    click_button(&c, "Review").await;
+    let rendered = wait_text(&c, "[data-testid=rendered]", "hi from the dashboard", long).await;
+    assert!(rendered.contains(r#""id": "/greeter""#), "{rendered}");
+    assert!(
+        rendered.contains(r#""DCOS_SERVICE_NAME": "greeter""#),
+        "{rendered}"
+    );
+    shot(&c, "package-review").await;
+    accessible(&c, "review").await;
+    click_button(&c, "Install").await;
+    wait_text(
+        &c,
+        "[data-testid=installed]",
+        "Installed hello-world as /greeter",
+        long,
+    )
+    .await;
+    wait_text(
+        &c,
+        "[data-testid=installed]",
+        "hello-world is starting",
+        long,
+    )
+    .await;
+    shot(&c, "package-installed").await;
+
+    // In Services it reaches running (healthy), with no reload.
+    click_link(&c, "See /greeter in Services").await;
+    wait_text(&c, "main h1", "/greeter", long).await;
+    wait_text(&c, "[data-testid=instances]", "1 running of 1", long).await;
+    wait_text(&c, ".status", "Running", Duration::from_secs(90)).await;
+    shot(&c, "package-running").await;
+
+    // The installed list, and an uninstall from it.
+    click_link(&c, "Catalog").await;
+    let installed = wait_text(&c, "table.installed", "/greeter", long).await;
+    assert!(installed.contains("hello-world"), "{installed}");
+    assert!(installed.contains("1.0.0"), "{installed}");
+    shot(&c, "catalog-installed").await;
+    click_button(&c, "Uninstall").await;
+    wait_text(&c, "table.installed", "Uninstall /greeter?", long).await;
+    click_button(&c, "Yes, uninstall").await;
+    wait_text(
+        &c,
+        "main",
+        "Uninstalled /greeter. hello-world is removed.",
+        long,
+    )
+    .await;
+    wait_text(&c, "main", "Nothing installed from the catalog", long).await;
+    let apps = node.dcos_ok(&["marathon", "app", "list", "--json"]);
+    assert!(!apps.contains("/greeter"), "Marathon still runs it: {apps}");
+
+    // Settings: the repositories in order; the fixture repository added.
+    click_link(&c, "Settings").await;
+    wait_text(&c, "table.repositories", "Universe", long).await;
+    let fixture = workspace_root().join("tests/fixtures/universe");
+    fill(&c, "#repo-name", "fixtures").await;
+    fill(&c, "#repo-uri", "relative/path").await;
+    click_button(&c, "Add repository").await;
+    wait_text(&c, "main [role=alert]", "absolute path", long).await;
+    fill(&c, "#repo-uri", fixture.to_str().unwrap()).await;
+    click_button(&c, "Add repository").await;
+    wait_text(&c, "main", "Added the repository fixtures", long).await;
+    let repos = wait_text(&c, "table.repositories", "fixtures", long).await;
+    let (universe, fixtures) = (
+        repos.find("Universe").unwrap(),
+        repos.find("fixtures").unwrap(),
+    );
+    assert!(universe < fixtures, "added last: {repos}");
+    assert!(repos.contains(fixture.to_str().unwrap()), "{repos}");
+    c.execute(
+        "document.getElementById('repositories').scrollIntoView(); return 1;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "settings-repositories").await;
+    accessible(&c, "settings").await;
+
+    // Its packages are in the catalog; an icon that does not load is a letter.
+    click_link(&c, "Catalog").await;
+    fill(&c, "#catalog-query", "fixture").await;
+    wait_text(&c, "ul.cards", "fixture-web", long).await;
+    wait_js(
+        &c,
+        "the icon that cannot load is replaced",
+        "document.querySelectorAll('ul.cards img').length === 0",
+        long,
+    )
+    .await;
+    shot(&c, "catalog-fixtures").await;
+
+    // Removed again.
+    click_link(&c, "Settings").await;
+    wait_text(&c, "table.repositories", "fixtures", long).await;
+    c.find(Locator::XPath(
+        "//table[contains(@class,'repositories')]//tr[th[normalize-space()='fixtures']]//button[normalize-space()='Remove']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    click_button(&c, "Yes, remove").await;
+    wait_text(&c, "main", "Removed the repository fixtures", long).await;
+    wait_gone(&c, "table.repositories", "fixtures", long).await;
+    let repos = node.dcos_ok(&["package", "repo", "list", "--json"]);
+    assert!(!repos.contains("fixtures"), "{repos}");
+
+    // A phone's width: the catalog and a package's form fit.
+    c.set_window_size(390, 844).await.unwrap();
+    click_link(&c, "Catalog").await;
+    wait_text(&c, "ul.cards", "hello-world", long).await;
+    fits(&c, "catalog").await;
+    shot(&c, "catalog-phone").await;
+    click_link(&c, "hello-world").await;
+    wait_text(&c, "form.install", "message", long).await;
+    fits(&c, "package").await;
+    shot(&c, "package-phone").await;
+
+    let marker = c
+        .execute("return window.__noReload;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, json!("still here"), "the page was reloaded");
+    let _ = c.close().await;
 }

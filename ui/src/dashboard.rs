@@ -37,6 +37,7 @@ pub const CLIENT_ROUTES: &[&str] = &[
     "/overview",
     "/services",
     "/jobs",
+    "/catalog",
     "/nodes",
     "/tasks",
     "/settings",
@@ -47,9 +48,14 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// The shell is checked on every load (cheap: a 304 by ETag).
 const NO_CACHE: &str = "no-cache";
 /// What the shell may load: only this origin (inline styles for the
-/// charts' and bars' widths, `data:` for the empty favicon).
-const CSP: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-                   connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// charts' and bars' widths, `data:` for the empty favicon), and images
+/// over https: the icons package repositories name (a catalog card falls
+/// back to a letter when one does not load). No script, style or
+/// connection goes anywhere else.
+const CSP: &str = concat!(
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; ",
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+);
 
 /// The public routes of the dashboard, to merge beside the API.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {

@@ -721,7 +721,11 @@ async fn the_dashboard_shell_and_assets_need_no_token_and_hold_no_data() {
     assert_eq!(status, StatusCode::OK);
     assert!(header_of(&headers, header::CONTENT_TYPE).starts_with("text/html"));
     assert_eq!(header_of(&headers, header::CACHE_CONTROL), "no-cache");
-    assert!(header_of(&headers, header::CONTENT_SECURITY_POLICY).contains("default-src 'self'"));
+    let csp = header_of(&headers, header::CONTENT_SECURITY_POLICY);
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    // Package icons over https, nothing else from elsewhere.
+    assert!(csp.contains("img-src 'self' data: https:;"), "{csp}");
+    assert!(csp.contains("connect-src 'self';"), "{csp}");
     let html = String::from_utf8(shell.clone()).unwrap();
     assert!(html.contains("<div id=\"app\">"), "{html}");
     assert!(
@@ -735,6 +739,8 @@ async fn the_dashboard_shell_and_assets_need_no_token_and_hold_no_data() {
         "/nodes",
         "/tasks/t.1/logs",
         "/overview",
+        "/catalog",
+        "/catalog/hello-world",
     ] {
         let (status, _, body) = f.call(get(path, false)).await;
         assert_eq!((status, &body), (StatusCode::OK, &shell), "{path}");

@@ -33,13 +33,17 @@ function describe(status, body, text) {
   return text ? `${status}: ${text.slice(0, 300)}` : `the request failed (${status})`;
 }
 
-/** A JSON request through the gateway; resolves to the parsed body (or text). */
-export async function api(path, { method = 'GET', body } = {}) {
+/**
+ * A JSON request through the gateway; resolves to the parsed body (or
+ * text). `headers` replace the JSON defaults (Cosmos' media types).
+ */
+export async function api(path, { method = 'GET', body, headers = {} } = {}) {
   const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' } };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
   }
+  Object.assign(init.headers, headers);
   let res;
   try {
     res = await fetch(path, init);

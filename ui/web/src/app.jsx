@@ -12,6 +12,7 @@ import { Jobs, JobDetail, CreateJob } from './pages/jobs.jsx';
 import { Nodes } from './pages/nodes.jsx';
 import { TaskLog } from './pages/tasklog.jsx';
 import { Settings } from './pages/settings.jsx';
+import { Catalog, PackageDetail } from './pages/catalog.jsx';
 
 export function App() {
   useEffect(() => {
@@ -31,6 +32,8 @@ export function App() {
           <Route path="/jobs" component={Jobs} />
           <Route path="/jobs/new" component={CreateJob} />
           <Route path="/jobs/:id" component={JobDetail} />
+          <Route path="/catalog" component={Catalog} />
+          <Route path="/catalog/:name" component={PackageDetail} />
           <Route path="/nodes" component={Nodes} />
           <Route path="/tasks/:id/logs" component={TaskLog} />
           <Route path="/settings" component={Settings} />
@@ -83,6 +86,7 @@ const NAV = [
   ['/', 'Overview'],
   ['/services', 'Services'],
   ['/jobs', 'Jobs'],
+  ['/catalog', 'Catalog'],
   ['/nodes', 'Nodes'],
   ['/settings', 'Settings'],
 ];

@@ -8,29 +8,42 @@ import { marathonTick, masterTick } from './live.js';
  * change, when an event stream moves (`live: 'marathon'` or `'master'`),
  * and every `every` ms if given. Keeps the last good data while reloading.
  */
-export function useApi(path, { live = null, every = 0, deps = [] } = {}) {
+export function useApi(path, opts = {}) {
+  return useLoad(
+    path && JSON.stringify(path),
+    () => (Array.isArray(path) ? Promise.all(path.map((p) => api(p))) : api(path)),
+    opts,
+  );
+}
+
+/**
+ * As `useApi`, for any request: `load()` is called again when `key` (a
+ * string naming what it asks; falsy: nothing yet) or `deps` change, on
+ * ticks and every `every` ms. An answer to an older key is dropped.
+ */
+export function useLoad(key, load, { live = null, every = 0, deps = [] } = {}) {
   const [state, setState] = useState({ data: undefined, error: null, loading: true });
   const tick = live === 'marathon' ? marathonTick.value : live === 'master' ? masterTick.value : 0;
   const seq = useRef(0);
-  const load = useCallback(async () => {
-    if (!path) return;
+  const run = useCallback(async () => {
+    if (!key) return;
     const mine = ++seq.current;
     try {
-      const data = Array.isArray(path) ? await Promise.all(path.map((p) => api(p))) : await api(path);
+      const data = await load();
       if (mine === seq.current) setState({ data, error: null, loading: false });
     } catch (error) {
       if (mine === seq.current) setState((s) => ({ data: s.data, error, loading: false }));
     }
-  }, [JSON.stringify(path), ...deps]);
+  }, [key, ...deps]);
   useEffect(() => {
-    load();
-  }, [load, tick]);
+    run();
+  }, [run, tick]);
   useEffect(() => {
     if (!every) return undefined;
-    const t = setInterval(load, every);
+    const t = setInterval(run, every);
     return () => clearInterval(t);
-  }, [load, every]);
-  return { ...state, reload: load };
+  }, [run, every]);
+  return { ...state, reload: run };
 }
 
 /** Runs an action, remembering whether it is busy and what went wrong. */
@@ -53,5 +66,5 @@ export function useAction() {
       setBusy(false);
     }
   };
-  return { busy, error, done, run };
+  return { busy, error, done, run, setDone };
 }

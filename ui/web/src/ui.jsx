@@ -1,5 +1,5 @@
 // Small presentational pieces shared by the pages.
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 export function ErrorBox({ error, what }) {
   if (!error) return null;
@@ -44,12 +44,24 @@ export function fmtDuration(s) {
   return `${Math.floor(s / 86400)} d ${Math.round((s % 86400) / 3600)} h`;
 }
 
-/** A two-step button: the first press asks, the second does. */
+/**
+ * A two-step button: the first press asks, the second does. While it
+ * asks, the focus is on Cancel (a keyboard's Enter does no harm), and
+ * back on the button after.
+ */
 export function ConfirmButton({ label, confirm, onConfirm, disabled, danger }) {
   const [asking, setAsking] = useState(false);
+  const cancel = useRef(null);
+  const button = useRef(null);
+  const asked = useRef(false);
+  useEffect(() => {
+    if (asking) cancel.current?.focus();
+    else if (asked.current) button.current?.focus(); // back where it was
+    asked.current = asking;
+  }, [asking]);
   if (!asking) {
     return (
-      <button type="button" class={danger ? 'danger' : ''} disabled={disabled} onClick={() => setAsking(true)}>
+      <button type="button" ref={button} class={danger ? 'danger' : ''} disabled={disabled} onClick={() => setAsking(true)}>
         {label}
       </button>
     );
@@ -60,7 +72,7 @@ export function ConfirmButton({ label, confirm, onConfirm, disabled, danger }) {
       <button type="button" class="danger" onClick={() => { setAsking(false); onConfirm(); }}>
         Yes, {label.toLowerCase()}
       </button>
-      <button type="button" onClick={() => setAsking(false)}>Cancel</button>
+      <button type="button" ref={cancel} onClick={() => setAsking(false)}>Cancel</button>
     </span>
   );
 }
