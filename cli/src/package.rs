@@ -375,18 +375,23 @@ async fn endpoints(
         !ids.is_empty(),
         "package {name} is not installed (`dcos package list` shows what is)"
     );
+    // An installation is an app, or a group of apps (its id a prefix).
+    let apps = api
+        .get("/service/marathon/v2/apps?embed=apps.tasks")
+        .await?;
     let mut out = Vec::new();
     for id in ids {
-        let app = api
-            .get(&format!(
-                "/service/marathon/v2/apps/{}",
-                id.trim_start_matches('/')
-            ))
-            .await?;
-        let mut address: Vec<String> = app["app"]["tasks"]
+        let within = format!("{}/", id.trim_end_matches('/'));
+        let mut address: Vec<String> = apps["apps"]
             .as_array()
             .into_iter()
             .flatten()
+            .filter(|a| {
+                a["id"]
+                    .as_str()
+                    .is_some_and(|a| a == id || a.starts_with(&within))
+            })
+            .flat_map(|a| a["tasks"].as_array().cloned().unwrap_or_default())
             .filter(|t| t["state"] == "TASK_RUNNING")
             .flat_map(|t| {
                 let host = t["host"].as_str().unwrap_or("").to_string();

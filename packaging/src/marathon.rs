@@ -1,8 +1,10 @@
 //! Cosmos' only way to run anything: Marathon's HTTP API, as a
-//! third-party client uses it. Apps (`/v2/apps`) and pods (`/v2/pods`,
-//! a rendered template with `containers`); installations are the apps
-//! and pods labelled `DCOS_PACKAGE_NAME`, so the list is always what
-//! Marathon runs.
+//! third-party client uses it. Apps (`/v2/apps`), pods (`/v2/pods`, a
+//! rendered template with `containers`) and groups (`/v2/groups`, a
+//! template with `apps`/`groups`); installations are the apps and pods
+//! labelled `DCOS_PACKAGE_NAME` (a group's apps all carry the labels and
+//! `DCOS_PACKAGE_GROUP`, and count as one installation), so the list is
+//! always what Marathon runs.
 //!
 //! Owns the requests and turning Marathon's answers into
 //! [`MarathonError`]s; not what a package is.
@@ -44,13 +46,22 @@ pub enum Kind {
     App,
     /// `/v2/pods`.
     Pod,
+    /// `/v2/groups`.
+    Group,
 }
 
 impl Kind {
-    /// What a rendered template is (a pod has `containers`).
+    /// What a rendered template is: a pod has `containers`, a group
+    /// `apps` or `groups` and no command of its own.
     pub fn of(spec: &Map<String, Value>) -> Kind {
         if spec.contains_key("containers") {
             Kind::Pod
+        } else if (spec.contains_key("apps") || spec.contains_key("groups"))
+            && !["cmd", "args", "container"]
+                .iter()
+                .any(|k| spec.contains_key(*k))
+        {
+            Kind::Group
         } else {
             Kind::App
         }
@@ -60,6 +71,7 @@ impl Kind {
         match self {
             Kind::App => "/v2/apps",
             Kind::Pod => "/v2/pods",
+            Kind::Group => "/v2/groups",
         }
     }
 }
@@ -208,7 +220,7 @@ impl Marathon {
         match status {
             200..=299 => Ok(Some(match kind {
                 Kind::App => body.get("app").cloned().unwrap_or(body),
-                Kind::Pod => body,
+                Kind::Pod | Kind::Group => body,
             })),
             404 => Ok(None),
             _ => Err(Self::refused(status, &body)),
@@ -235,9 +247,18 @@ impl Marathon {
             .into_iter()
             .flatten()
         {
-            if let Some(i) = installed_of(app, Kind::App) {
-                out.push(i);
+            let Some(mut i) = installed_of(app, Kind::App) else {
+                continue;
+            };
+            // The apps of a package group are one installation: the group.
+            if let Some(group) = i.label(labels::GROUP).map(str::to_owned) {
+                if out.iter().any(|o: &Installed| o.id == group) {
+                    continue;
+                }
+                i.id = group;
+                i.kind = Kind::Group;
             }
+            out.push(i);
         }
         let (status, body) = self.send(reqwest::Method::GET, "/v2/pods", None).await?;
         if (200..300).contains(&status) {

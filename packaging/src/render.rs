@@ -43,6 +43,8 @@ pub mod labels {
     pub const RELEASE: &str = "DCOS_PACKAGE_RELEASE";
     /// Whether it is a framework.
     pub const IS_FRAMEWORK: &str = "DCOS_PACKAGE_IS_FRAMEWORK";
+    /// On each app of a package installed as a group: the group's id.
+    pub const GROUP: &str = "DCOS_PACKAGE_GROUP";
     /// The Mesos framework name of a framework package (the template's).
     pub const FRAMEWORK_NAME: &str = "DCOS_PACKAGE_FRAMEWORK_NAME";
     /// The service's name (the gateway's `/service/<name>/`).
@@ -237,6 +239,19 @@ pub fn render_with(
     if let Some(id) = app_id {
         app.insert("id".into(), Value::String(id.to_string()));
     }
+    if crate::marathon::Kind::of(&app) == crate::marathon::Kind::Group {
+        // Marathon's groups have no labels: every app of the group gets
+        // the package's, and the group's id.
+        let group = app
+            .get("id")
+            .and_then(Value::as_str)
+            .map(|id| format!("/{}", id.trim_matches('/')))
+            .ok_or_else(|| RenderError::NotAnObject("a group template needs an id".into()))?;
+        let mut extra = package_labels(pkg, source, user);
+        extra.push((labels::GROUP, group));
+        label_group_apps(&mut app, &extra)?;
+        return Ok(app);
+    }
     let mut own = app
         .get("labels")
         .and_then(Value::as_object)
@@ -259,6 +274,53 @@ pub fn render_with(
     }
     app.insert("labels".into(), Value::Object(own));
     Ok(app)
+}
+
+/// Adds `extra` to the labels of every app of a group template, nested
+/// groups included.
+fn label_group_apps(
+    group: &mut Map<String, Value>,
+    extra: &[(&'static str, String)],
+) -> Result<(), RenderError> {
+    for app in group
+        .get_mut("apps")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        let Some(app) = app.as_object_mut() else {
+            return Err(RenderError::NotAnObject(
+                "a group's apps must be JSON objects".into(),
+            ));
+        };
+        let labels = app
+            .entry("labels")
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Some(labels) = labels.as_object_mut() else {
+            return Err(RenderError::NotAnObject(
+                "an app's labels must be an object of strings".into(),
+            ));
+        };
+        if let Some((k, _)) = labels.iter().find(|(_, v)| !v.is_string()) {
+            return Err(RenderError::NotAnObject(format!(
+                "label {k} must be a string (Marathon labels are strings)"
+            )));
+        }
+        for (k, v) in extra {
+            labels.insert((*k).into(), Value::String(v.clone()));
+        }
+    }
+    for g in group
+        .get_mut("groups")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(g) = g.as_object_mut() {
+            label_group_apps(g, extra)?;
+        }
+    }
+    Ok(())
 }
 
 fn snippet(text: &str, e: &serde_json::Error) -> String {
@@ -755,5 +817,25 @@ mod tests {
             None,
         );
         assert_eq!(render(&p, "s", None, None).unwrap()["id"], json!("kafka-3"));
+    }
+
+    #[test]
+    fn a_group_template_labels_every_app_and_not_the_group() {
+        let template = r#"{"id": "/shop", "apps": [{"id": "web", "cmd": "x"}],
+            "groups": [{"id": "db", "apps": [{"id": "pg", "cmd": "y", "labels": {"OWN": "kept"}}]}]}"#;
+        let p = pkg(template, None, None);
+        let g = render(&p, "file:///r", None, None).unwrap();
+        assert_eq!(crate::marathon::Kind::of(&g), crate::marathon::Kind::Group);
+        assert!(g.get("labels").is_none(), "Marathon groups have no labels");
+        let web = &g["apps"][0]["labels"];
+        let pg = &g["groups"][0]["apps"][0]["labels"];
+        for l in [web, pg] {
+            assert_eq!(l[labels::GROUP], "/shop");
+            assert_eq!(l[labels::NAME], p.name.as_str());
+        }
+        assert_eq!(pg["OWN"], "kept");
+        // --app-id moves the whole group.
+        let moved = render(&p, "file:///r", None, Some("/team/shop")).unwrap();
+        assert_eq!(moved["apps"][0]["labels"][labels::GROUP], "/team/shop");
     }
 }

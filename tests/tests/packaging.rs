@@ -366,6 +366,34 @@ async fn packages_install_render_upgrade_and_uninstall_through_marathon() {
     // right one brings the file into the artifact store once and the
     // agent's fetcher takes it from there.
     artifact_packages(&node, &http).await;
+
+    // A package whose template is a Marathon group: one installation of
+    // two apps, listed once, uninstalled as a whole.
+    node.dcos_ok(&["package", "install", "fixture-group", "--yes", "--no-wait"]);
+    let body = get_from_task(&node, &http, "/fixture-group/web").await;
+    assert_eq!(body.trim(), "from a package group");
+    let worker = app(&node, &http, "/fixture-group/worker")
+        .await
+        .expect("the worker");
+    assert_eq!(worker["labels"]["ROLE"], "worker");
+    assert_eq!(worker["labels"]["DCOS_PACKAGE_GROUP"], "/fixture-group");
+    let listed = json(&node.dcos_ok(&["package", "list", "fixture-group", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed[0]["appId"], "/fixture-group", "{listed}");
+    let ends = json(&node.dcos_ok(&["package", "endpoints", "fixture-group", "--json"]));
+    assert_eq!(ends[0]["address"].as_array().unwrap().len(), 1, "{ends}");
+    node.dcos_ok(&["package", "uninstall", "fixture-group"]);
+    wait_until(Duration::from_secs(30), "the group's apps gone", || {
+        let node = &node;
+        let http = &http;
+        async move {
+            !app_ids(node, http)
+                .await
+                .iter()
+                .any(|id| id.starts_with("/fixture-group/"))
+        }
+    })
+    .await;
     let repos = json(&node.dcos_ok(&["package", "repo", "list", "--json"]));
     assert_eq!(repos.as_array().unwrap().len(), 3, "{repos}");
 
