@@ -289,7 +289,7 @@ fn elected(shared: &Shared) -> bool {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let c = &shared.counters;
     let (apps, instances, deployments, queued) = {
-        let b = shared.books.lock().unwrap();
+        let b = shared.books.lock();
         (
             b.apps.len(),
             b.instances.len(),
@@ -327,7 +327,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "buildref": "dcos-marathon",
         "elected": l.elected,
         "leader": l.leader,
-        "frameworkId": shared.framework_id.lock().unwrap().clone(),
+        "frameworkId": shared.framework_id.lock().clone(),
         "marathon_config": {"master": "", "framework_name": shared.identity.framework_name, "hostname": shared.me, "leader_proxy_connection_timeout_ms": 5000},
         "zookeeper_config": {"zk": format!("dcos-store:{}{}", shared.identity.store_namespace.as_deref().unwrap_or(""), crate::state::PREFIX)},
         "http_config": {"http_port": shared.me.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())},
@@ -597,7 +597,7 @@ pub(crate) async fn apply(
     }
     let t = now();
     let (change, kills, kill_writes) = {
-        let mut books = shared.books.lock().unwrap();
+        let mut books = shared.books.lock();
         let change = books.change(
             target,
             removed,
@@ -640,7 +640,7 @@ async fn list_apps(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -
         apps: Vec<AppView<'a>>,
     }
     let body = {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let apps = books
             .apps
             .values()
@@ -678,7 +678,7 @@ async fn create_app(
 ) -> Result<Response> {
     let force = flag(&query(&raw), "force");
     let app = parse_app(body_json(&body).await?, "/")?;
-    if shared.books.lock().unwrap().apps.contains_key(&app.id) {
+    if shared.books.lock().apps.contains_key(&app.id) {
         return Err(ChangeError::Exists(app.id).into());
     }
     let change = apply(
@@ -690,7 +690,7 @@ async fn create_app(
         vec![],
     )
     .await?;
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let stored = books.apps.get(&app.id).cloned().unwrap_or(app);
     let mut resp = (
         StatusCode::CREATED,
@@ -742,7 +742,7 @@ async fn updated_app(shared: &Shared, id: &str, mut body: Value) -> Result<AppDe
     obj.remove("version");
     obj.remove("versionInfo");
     obj.insert("id".into(), json!(id));
-    let current = shared.books.lock().unwrap().apps.get(id).cloned();
+    let current = shared.books.lock().apps.get(id).cloned();
     let merged = match current {
         Some(cur) => {
             let mut base = serde_json::to_value(&cur).unwrap_or_default();
@@ -828,7 +828,6 @@ async fn app_route(
     if shared
         .books
         .lock()
-        .unwrap()
         .apps
         .get(&id)
         .is_some_and(|a| a.pod.is_some())
@@ -842,7 +841,7 @@ async fn app_route(
     }
     match method {
         Method::GET => {
-            let books = shared.books.lock().unwrap();
+            let books = shared.books.lock();
             let app = books
                 .apps
                 .get(&id)
@@ -852,7 +851,7 @@ async fn app_route(
         }
         Method::PUT | Method::PATCH => {
             let app = updated_app(&shared, &id, body_json(&body).await?).await?;
-            let existed = shared.books.lock().unwrap().apps.contains_key(&id);
+            let existed = shared.books.lock().apps.contains_key(&id);
             let change = apply(&shared, vec![app], vec![], BTreeSet::new(), force, vec![]).await?;
             Ok(deployment_response(
                 &change,
@@ -887,7 +886,6 @@ async fn restart(shared: &Shared, id: &str, force: bool) -> Result<Response> {
     let app = shared
         .books
         .lock()
-        .unwrap()
         .apps
         .get(id)
         .cloned()
@@ -913,7 +911,7 @@ async fn app_tasks(
     q: &[(String, String)],
 ) -> Result<Response> {
     let (app_checks, tasks): (Vec<HealthCheckDef>, Vec<Instance>) = {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let app = books
             .apps
             .get(id)
@@ -971,7 +969,7 @@ async fn app_tasks(
 }
 
 pub(crate) async fn kill(shared: &Shared, ids: &[String]) -> Result<()> {
-    let (kills, writes) = shared.books.lock().unwrap().kill_instances(ids, now());
+    let (kills, writes) = shared.books.lock().kill_instances(ids, now());
     shared.commit(writes).await?;
     shared.send_kills(kills);
     shared.wake.notify_one();
@@ -988,7 +986,7 @@ async fn scale_down(
     let mut target = Vec::new();
     let mut all = Vec::new();
     {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         for (app_id, ids) in per_app {
             if let Some(app) = books.apps.get(app_id) {
                 let mut app = app.clone();
@@ -1004,7 +1002,7 @@ async fn scale_down(
 async fn versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
     let version = tail.trim_start_matches('/');
     if version.is_empty() {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let mut v = books
             .versions
             .get(id)
@@ -1027,7 +1025,7 @@ async fn versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
 async fn list_tasks(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Json<Value> {
     let q = query(&raw);
     let status = param(&q, "status").map(str::to_owned);
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let tasks: Vec<Value> = books
         .instances
         .values()
@@ -1067,7 +1065,7 @@ async fn delete_tasks(
         .collect();
     let mut per_app: BTreeMap<String, Vec<String>> = BTreeMap::new();
     {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         for id in &ids {
             if let Some(i) = books.instances.get(id) {
                 per_app
@@ -1145,7 +1143,7 @@ fn group_exists(books: &Books, id: &str) -> bool {
 }
 
 async fn get_root_group(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     Json(group_json(
         &books,
         "/",
@@ -1173,7 +1171,7 @@ async fn create_group(
                 format!("must fully match regular expression '{}'", app::ID_PATTERN),
             )
         })?;
-    if group_exists(&shared.books.lock().unwrap(), &id) {
+    if group_exists(&shared.books.lock(), &id) {
         return Err(ApiError::Conflict(format!(
             "Group {id} is already created. Use PUT to change this group."
         )));
@@ -1209,7 +1207,7 @@ async fn record_groups(shared: &Shared, groups: Vec<String>) -> Result<()> {
         .map(|g| state::Write::Put(format!("{}/groups{g}", state::PREFIX), b"{}".to_vec()))
         .collect();
     shared.commit(writes).await?;
-    shared.books.lock().unwrap().groups.extend(groups);
+    shared.books.lock().groups.extend(groups);
     Ok(())
 }
 
@@ -1239,7 +1237,7 @@ async fn group_route(
     let q = query(&raw);
     match method {
         Method::GET => {
-            let books = shared.books.lock().unwrap();
+            let books = shared.books.lock();
             if !group_exists(&books, &id) {
                 return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
             }
@@ -1257,7 +1255,7 @@ async fn group_route(
         Method::PUT | Method::PATCH => put_group(State(shared), id, RawQuery(raw), body).await,
         Method::DELETE => {
             let (removed, groups): (Vec<String>, Vec<String>) = {
-                let books = shared.books.lock().unwrap();
+                let books = shared.books.lock();
                 if !group_exists(&books, &id) {
                     return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
                 }
@@ -1291,7 +1289,7 @@ async fn group_route(
                 .collect();
             shared.commit(writes).await?;
             {
-                let mut books = shared.books.lock().unwrap();
+                let mut books = shared.books.lock();
                 for g in &groups {
                     books.groups.remove(g);
                 }
@@ -1314,7 +1312,6 @@ async fn put_group(
     let current: BTreeMap<String, AppDefinition> = shared
         .books
         .lock()
-        .unwrap()
         .apps
         .iter()
         .filter(|(a, _)| under(a, &id))
@@ -1399,7 +1396,7 @@ fn group_versions_path(rest: &str) -> Option<(String, &str)> {
 async fn group_versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
     let version = tail.trim_start_matches('/');
     let versions = {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let versions = books.group_versions.get(id).cloned().unwrap_or_default();
         if !group_exists(&books, id) && (version.is_empty() || versions.is_empty()) {
             return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
@@ -1507,7 +1504,6 @@ async fn rollback_target(
     let versions = shared
         .books
         .lock()
-        .unwrap()
         .group_versions
         .get(id)
         .cloned()
@@ -1541,7 +1537,7 @@ async fn rollback_target(
 // ---- deployments, queue -------------------------------------------------
 
 async fn list_deployments(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     Json(json!(books
         .deployments
         .values()
@@ -1555,7 +1551,7 @@ async fn get_deployment(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let d = books
         .deployments
         .get(&id)
@@ -1574,13 +1570,12 @@ async fn delete_deployment(
     let d = shared
         .books
         .lock()
-        .unwrap()
         .deployments
         .get(&id)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("DeploymentPlan {id} does not exist")))?;
     if flag(&q, "force") {
-        shared.books.lock().unwrap().deployments.remove(&id);
+        shared.books.lock().deployments.remove(&id);
         shared
             .commit(vec![state::Write::Delete(state::deployment_key(&id))])
             .await?;
@@ -1590,7 +1585,7 @@ async fn delete_deployment(
     // Roll back: the original definitions, the new apps removed.
     let mut target = Vec::new();
     let mut removed = Vec::new();
-    let present: BTreeSet<String> = shared.books.lock().unwrap().apps.keys().cloned().collect();
+    let present: BTreeSet<String> = shared.books.lock().apps.keys().cloned().collect();
     for (app_id, original) in d.original {
         match original {
             Some(mut a) => {
@@ -1607,7 +1602,7 @@ async fn delete_deployment(
 
 async fn queue(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let t = now();
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let mut ids: BTreeSet<&String> = books.queue.keys().collect();
     ids.extend(
         books
@@ -1660,7 +1655,7 @@ async fn reset_delay(
         .strip_suffix("/delay")
         .ok_or_else(|| ApiError::NotFound("no such resource".into()))?;
     let known = {
-        let mut books = shared.books.lock().unwrap();
+        let mut books = shared.books.lock();
         let known = books.apps.contains_key(id);
         books.delays.remove(id);
         known
@@ -1877,14 +1872,14 @@ pub(crate) mod tests {
         assert_eq!(st, StatusCode::NOT_FOUND);
         let (_, body, _) = call(&s, "GET", "/v2/apps", "").await;
         assert_eq!(body["apps"], json!([]), "nothing was stored");
-        assert!(s.books.lock().unwrap().deployments.is_empty());
+        assert!(s.books.lock().deployments.is_empty());
     }
 
     #[tokio::test]
     async fn locked_apps_answer_409_and_reads_render_marathon_shapes() {
         let s = shared();
         {
-            let mut b = s.books.lock().unwrap();
+            let mut b = s.books.lock();
             let app =
                 parse_app(json!({"id": "/web", "cmd": "sleep 1", "instances": 2}), "/").unwrap();
             b.change(
@@ -2137,7 +2132,7 @@ pub(crate) mod tests {
             actions.contains(&("/g/a".into(), "RestartApplication".into())),
             "{actions:?}"
         );
-        assert!(s.books.lock().unwrap().apps.contains_key("/g/sub/c"));
+        assert!(s.books.lock().apps.contains_key("/g/sub/c"));
 
         next_millisecond().await;
         let (st, body, headers) = call(&s, "PUT", "/v2/groups/g?force=true", &rollback).await;
@@ -2146,7 +2141,7 @@ pub(crate) mod tests {
         assert!(!id.is_empty());
         assert_eq!(headers["Marathon-Deployment-Id"], id);
         {
-            let b = s.books.lock().unwrap();
+            let b = s.books.lock();
             let apps: Vec<(&str, &str, i64)> = b
                 .apps
                 .values()

@@ -9,7 +9,9 @@
 //! after what they changed is committed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle};
@@ -212,7 +214,7 @@ impl Shared {
         if kills.is_empty() {
             return;
         }
-        let Some(handle) = self.handle.lock().unwrap().clone() else {
+        let Some(handle) = self.handle.lock().clone() else {
             return;
         };
         self.counters
@@ -485,8 +487,8 @@ async fn lead(
             }
         };
         books.max_versions = Some(flags.max_versions);
-        *shared.books.lock().unwrap() = books;
-        *shared.framework_id.lock().unwrap() = framework_id.clone();
+        *shared.books.lock() = books;
+        *shared.framework_id.lock() = framework_id.clone();
         let stop = shutdown.child_token();
         shared
             .callbacks
@@ -506,9 +508,9 @@ async fn lead(
         if let Err(e) = result {
             tracing::error!(error = %e, "scheduler loop ended");
         }
-        *shared.handle.lock().unwrap() = None;
+        *shared.handle.lock() = None;
         shared.leader.send_replace(LeaderInfo::default());
-        *shared.books.lock().unwrap() = Books::default();
+        *shared.books.lock() = Books::default();
         if shutdown.is_cancelled() {
             // Hand over at once on a clean stop.
             leadership.resign().await;
@@ -591,8 +593,8 @@ async fn drive_loop(
             match ev {
                 SchedulerEvent::Connected { framework_id, .. } => {
                     tracing::info!(%framework_id, "subscribed");
-                    *shared.framework_id.lock().unwrap() = Some(framework_id.value.clone());
-                    *shared.handle.lock().unwrap() = Some(handle.clone());
+                    *shared.framework_id.lock() = Some(framework_id.value.clone());
+                    *shared.handle.lock() = Some(handle.clone());
                     shared
                         .commit(vec![Write::Put(
                             state::FRAMEWORK_ID_KEY.to_owned(),
@@ -621,11 +623,11 @@ async fn drive_loop(
             on_probed(shared, probed).await?;
         }
         let t = now();
-        let drive = shared.books.lock().unwrap().drive(t);
+        let drive = shared.books.lock().drive(t);
         shared.commit(drive.writes).await?;
         shared.publish(drive.events);
         shared.send_kills(drive.kills);
-        let wants = shared.books.lock().unwrap().wants_offers(t);
+        let wants = shared.books.lock().wants_offers(t);
         if handle.is_connected() && suppressed != Some(!wants) {
             let r = if wants {
                 handle.revive(Vec::new()).await
@@ -644,7 +646,7 @@ async fn drive_loop(
         // Every instance is looked at: not on every event batch.
         let due = if t - last_health >= 0.1 {
             last_health = t;
-            shared.books.lock().unwrap().due_probes(t)
+            shared.books.lock().due_probes(t)
         } else {
             Vec::new()
         };
@@ -693,7 +695,7 @@ async fn fold_into_books<T, K: IntoIterator<Item = Kill>>(
     let mut events = Vec::new();
     let mut kills = Vec::new();
     {
-        let mut books = shared.books.lock().unwrap();
+        let mut books = shared.books.lock();
         for item in items {
             let (w, e, k) = f(&mut books, item);
             writes.extend(w);
@@ -710,7 +712,7 @@ async fn fold_into_books<T, K: IntoIterator<Item = Kill>>(
 /// Probes readiness of the instances that need it (once a second, in
 /// the background); a ready instance lets its deployment go on.
 fn probe_readiness(shared: &Arc<Shared>) {
-    let probes = shared.books.lock().unwrap().readiness_probes();
+    let probes = shared.books.lock().readiness_probes();
     if probes.is_empty() {
         return;
     }
@@ -724,7 +726,7 @@ fn probe_readiness(shared: &Arc<Shared>) {
                 .send()
                 .await;
             if resp.is_ok_and(|r| codes.contains(&r.status().as_u16())) {
-                if let Some(i) = shared.books.lock().unwrap().instances.get_mut(&task_id) {
+                if let Some(i) = shared.books.lock().instances.get_mut(&task_id) {
                     i.ready = true;
                 }
                 shared.wake.notify_one();
@@ -739,7 +741,6 @@ async fn reconcile(shared: &Shared, handle: &SchedulerHandle) {
     let tasks: Vec<ReconcileTask> = shared
         .books
         .lock()
-        .unwrap()
         .instances
         .values()
         .flat_map(|i| {
@@ -770,7 +771,7 @@ async fn on_offers(
         .fetch_add(offers.len() as u64, Ordering::Relaxed);
     let t = now();
     let (matched, wants) = {
-        let mut books = shared.books.lock().unwrap();
+        let mut books = shared.books.lock();
         let m = books.match_offers(&offers, "*", t);
         (m, books.wants_offers(t))
     };
