@@ -193,3 +193,65 @@ impl Books {
 pub fn group_key(id: &str) -> String {
     format!("{}/groups{id}", crate::state::PREFIX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::app_key;
+
+    fn change(app: serde_json::Value) -> Action {
+        let mut app = AppDefinition::from_value(app).unwrap();
+        app.normalize("/");
+        Action::Change {
+            target: vec![app],
+            removed: vec![],
+            restart: BTreeSet::new(),
+            force: false,
+            kill: vec![],
+            remove_groups: vec![],
+            deployment_id: "d1".into(),
+        }
+    }
+
+    /// Planning changes nothing: the new books and the writes come back,
+    /// a refused action is an error.
+    #[test]
+    fn plan_leaves_the_books_alone() {
+        let books = Books::default();
+        let first = plan(
+            &books,
+            change(serde_json::json!({"id": "/a", "cmd": "sleep 1", "instances": 2})),
+            1.0e9,
+        )
+        .unwrap();
+        assert!(books.apps.is_empty() && books.deployments.is_empty());
+        assert!(first.books.apps.contains_key("/a"));
+        assert!(first.books.deployments.contains_key("d1"));
+        assert!(first
+            .effects
+            .writes
+            .iter()
+            .any(|w| w.key() == app_key("/a")));
+        assert!(first
+            .effects
+            .writes
+            .iter()
+            .any(|w| w.key() == deployment_key("d1")));
+        assert_eq!(first.effects.change.unwrap().deployment.unwrap().id, "d1");
+        // The app is in deployment d1 now: a second change is locked.
+        let again = plan(
+            &first.books,
+            change(serde_json::json!({"id": "/a", "cmd": "sleep 2"})),
+            1.0e9 + 1.0,
+        );
+        assert!(matches!(again, Err(ChangeError::Locked(_))));
+        assert!(matches!(
+            plan(&books, Action::CancelDeployment("nope".into()), 0.0),
+            Err(ChangeError::NotFound(_))
+        ));
+        assert!(matches!(
+            plan(&books, Action::ResetDelay("/nope".into()), 0.0),
+            Err(ChangeError::NotFound(_))
+        ));
+    }
+}
