@@ -1,6 +1,6 @@
-//! The Marathon REST API v2 (axum): parse each request into a change of
-//! the books ([`crate::state::Books::change`]) or a read of them, commit
-//! the change to the store, answer in Marathon's JSON shapes (422
+//! The Marathon REST API v2 (axum): parse each request into an
+//! [`Action`] (carried out by [`Shared::act`]: planned, committed to the
+//! store, then applied to the books) or a read of the books, answer in Marathon's JSON shapes (422
 //! `{message, details}`, 409 locks, `Marathon-Deployment-Id`). Standbys
 //! proxy every request but `/ping`, `/metrics`, `/v2/info` and
 //! `/v2/leader` to the leader, event streams included.
@@ -29,9 +29,11 @@ use dcos_store::Kv;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::action::Action;
 use crate::app::{self, at_least, under, AppDefinition, HealthCheckDef, Invalid, ParseError};
+use crate::commit::CommitError;
 use crate::history;
-use crate::runtime::{now, Shared};
+use crate::runtime::{now, ActError, Shared};
 use crate::state::{self, Books, ChangeError, Instance};
 use crate::subscriptions;
 
@@ -79,6 +81,21 @@ impl From<ParseError> for ApiError {
 impl From<dcos_store::KvError> for ApiError {
     fn from(e: dcos_store::KvError) -> Self {
         ApiError::Unavailable(format!("store: {e}"))
+    }
+}
+
+impl From<CommitError> for ApiError {
+    fn from(e: CommitError) -> Self {
+        ApiError::Unavailable(e.to_string())
+    }
+}
+
+impl From<ActError> for ApiError {
+    fn from(e: ActError) -> Self {
+        match e {
+            ActError::Refused(e) => ApiError::Change(e),
+            ActError::Commit(e) => e.into(),
+        }
     }
 }
 
@@ -289,7 +306,7 @@ fn elected(shared: &Shared) -> bool {
 async fn metrics(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let c = &shared.counters;
     let (apps, instances, deployments, queued) = {
-        let b = shared.books.lock().unwrap();
+        let b = shared.books.lock();
         (
             b.apps.len(),
             b.instances.len(),
@@ -327,7 +344,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "buildref": "dcos-marathon",
         "elected": l.elected,
         "leader": l.leader,
-        "frameworkId": shared.framework_id.lock().unwrap().clone(),
+        "frameworkId": shared.framework_id.lock().clone(),
         "marathon_config": {"master": "", "framework_name": shared.identity.framework_name, "hostname": shared.me, "leader_proxy_connection_timeout_ms": 5000},
         "zookeeper_config": {"zk": format!("dcos-store:{}{}", shared.identity.store_namespace.as_deref().unwrap_or(""), crate::state::PREFIX)},
         "http_config": {"http_port": shared.me.rsplit(':').next().and_then(|p| p.parse::<u16>().ok())},
@@ -583,7 +600,8 @@ fn deployment_response(change: &state::Change, status: StatusCode) -> Response {
 
 // ---- changes ------------------------------------------------------------
 
-/// Applies a change to the books, commits it, tells the world.
+/// Changes apps (see [`Action::Change`]): planned, committed, applied,
+/// told to the world.
 pub(crate) async fn apply(
     shared: &Shared,
     target: Vec<AppDefinition>,
@@ -592,30 +610,41 @@ pub(crate) async fn apply(
     force: bool,
     kill: Vec<String>,
 ) -> Result<state::Change> {
+    change(shared, target, removed, restart, force, kill, vec![]).await
+}
+
+/// [`apply`], forgetting explicit groups in the same commit.
+async fn change(
+    shared: &Shared,
+    target: Vec<AppDefinition>,
+    removed: Vec<String>,
+    restart: BTreeSet<String>,
+    force: bool,
+    kill: Vec<String>,
+    remove_groups: Vec<String>,
+) -> Result<state::Change> {
+    let effects = act(
+        shared,
+        Action::Change {
+            target,
+            removed,
+            restart,
+            force,
+            kill,
+            remove_groups,
+            deployment_id: uuid::Uuid::new_v4().to_string(),
+        },
+    )
+    .await?;
+    Ok(effects.change.expect("a change"))
+}
+
+/// Carries an action out, on the leader only.
+async fn act(shared: &Shared, action: Action) -> Result<crate::action::Effects> {
     if !elected(shared) {
         return Err(ApiError::Unavailable("not the leader".into()));
     }
-    let t = now();
-    let (change, kills, kill_writes) = {
-        let mut books = shared.books.lock().unwrap();
-        let change = books.change(
-            target,
-            removed,
-            &restart,
-            force,
-            uuid::Uuid::new_v4().to_string(),
-            t,
-        )?;
-        let (kills, writes) = books.kill_instances(&kill, t);
-        (change, kills, writes)
-    };
-    let mut writes = change.writes.clone();
-    writes.extend(kill_writes);
-    shared.commit(writes).await?;
-    shared.publish(change.events.clone());
-    shared.send_kills(kills);
-    shared.wake.notify_one();
-    Ok(change)
+    Ok(shared.act(action).await?)
 }
 
 pub(crate) async fn body_json(body: &Bytes) -> Result<Value> {
@@ -640,7 +669,7 @@ async fn list_apps(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -
         apps: Vec<AppView<'a>>,
     }
     let body = {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let apps = books
             .apps
             .values()
@@ -678,7 +707,7 @@ async fn create_app(
 ) -> Result<Response> {
     let force = flag(&query(&raw), "force");
     let app = parse_app(body_json(&body).await?, "/")?;
-    if shared.books.lock().unwrap().apps.contains_key(&app.id) {
+    if shared.books.lock().apps.contains_key(&app.id) {
         return Err(ChangeError::Exists(app.id).into());
     }
     let change = apply(
@@ -690,7 +719,7 @@ async fn create_app(
         vec![],
     )
     .await?;
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let stored = books.apps.get(&app.id).cloned().unwrap_or(app);
     let mut resp = (
         StatusCode::CREATED,
@@ -742,7 +771,7 @@ async fn updated_app(shared: &Shared, id: &str, mut body: Value) -> Result<AppDe
     obj.remove("version");
     obj.remove("versionInfo");
     obj.insert("id".into(), json!(id));
-    let current = shared.books.lock().unwrap().apps.get(id).cloned();
+    let current = shared.books.lock().apps.get(id).cloned();
     let merged = match current {
         Some(cur) => {
             let mut base = serde_json::to_value(&cur).unwrap_or_default();
@@ -828,7 +857,6 @@ async fn app_route(
     if shared
         .books
         .lock()
-        .unwrap()
         .apps
         .get(&id)
         .is_some_and(|a| a.pod.is_some())
@@ -842,7 +870,7 @@ async fn app_route(
     }
     match method {
         Method::GET => {
-            let books = shared.books.lock().unwrap();
+            let books = shared.books.lock();
             let app = books
                 .apps
                 .get(&id)
@@ -852,7 +880,7 @@ async fn app_route(
         }
         Method::PUT | Method::PATCH => {
             let app = updated_app(&shared, &id, body_json(&body).await?).await?;
-            let existed = shared.books.lock().unwrap().apps.contains_key(&id);
+            let existed = shared.books.lock().apps.contains_key(&id);
             let change = apply(&shared, vec![app], vec![], BTreeSet::new(), force, vec![]).await?;
             Ok(deployment_response(
                 &change,
@@ -887,7 +915,6 @@ async fn restart(shared: &Shared, id: &str, force: bool) -> Result<Response> {
     let app = shared
         .books
         .lock()
-        .unwrap()
         .apps
         .get(id)
         .cloned()
@@ -913,7 +940,7 @@ async fn app_tasks(
     q: &[(String, String)],
 ) -> Result<Response> {
     let (app_checks, tasks): (Vec<HealthCheckDef>, Vec<Instance>) = {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let app = books
             .apps
             .get(id)
@@ -971,10 +998,7 @@ async fn app_tasks(
 }
 
 pub(crate) async fn kill(shared: &Shared, ids: &[String]) -> Result<()> {
-    let (kills, writes) = shared.books.lock().unwrap().kill_instances(ids, now());
-    shared.commit(writes).await?;
-    shared.send_kills(kills);
-    shared.wake.notify_one();
+    act(shared, Action::Kill(ids.to_vec())).await?;
     Ok(())
 }
 
@@ -988,7 +1012,7 @@ async fn scale_down(
     let mut target = Vec::new();
     let mut all = Vec::new();
     {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         for (app_id, ids) in per_app {
             if let Some(app) = books.apps.get(app_id) {
                 let mut app = app.clone();
@@ -1004,7 +1028,7 @@ async fn scale_down(
 async fn versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
     let version = tail.trim_start_matches('/');
     if version.is_empty() {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let mut v = books
             .versions
             .get(id)
@@ -1027,7 +1051,7 @@ async fn versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
 async fn list_tasks(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Json<Value> {
     let q = query(&raw);
     let status = param(&q, "status").map(str::to_owned);
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let tasks: Vec<Value> = books
         .instances
         .values()
@@ -1067,7 +1091,7 @@ async fn delete_tasks(
         .collect();
     let mut per_app: BTreeMap<String, Vec<String>> = BTreeMap::new();
     {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         for id in &ids {
             if let Some(i) = books.instances.get(id) {
                 per_app
@@ -1145,7 +1169,7 @@ fn group_exists(books: &Books, id: &str) -> bool {
 }
 
 async fn get_root_group(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     Json(group_json(
         &books,
         "/",
@@ -1173,7 +1197,7 @@ async fn create_group(
                 format!("must fully match regular expression '{}'", app::ID_PATTERN),
             )
         })?;
-    if group_exists(&shared.books.lock().unwrap(), &id) {
+    if group_exists(&shared.books.lock(), &id) {
         return Err(ApiError::Conflict(format!(
             "Group {id} is already created. Use PUT to change this group."
         )));
@@ -1204,12 +1228,7 @@ fn nested_groups(value: &Value, base: &str) -> Vec<String> {
 }
 
 async fn record_groups(shared: &Shared, groups: Vec<String>) -> Result<()> {
-    let writes = groups
-        .iter()
-        .map(|g| state::Write::Put(format!("{}/groups{g}", state::PREFIX), b"{}".to_vec()))
-        .collect();
-    shared.commit(writes).await?;
-    shared.books.lock().unwrap().groups.extend(groups);
+    act(shared, Action::AddGroups(groups)).await?;
     Ok(())
 }
 
@@ -1239,7 +1258,7 @@ async fn group_route(
     let q = query(&raw);
     match method {
         Method::GET => {
-            let books = shared.books.lock().unwrap();
+            let books = shared.books.lock();
             if !group_exists(&books, &id) {
                 return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
             }
@@ -1257,7 +1276,7 @@ async fn group_route(
         Method::PUT | Method::PATCH => put_group(State(shared), id, RawQuery(raw), body).await,
         Method::DELETE => {
             let (removed, groups): (Vec<String>, Vec<String>) = {
-                let books = shared.books.lock().unwrap();
+                let books = shared.books.lock();
                 if !group_exists(&books, &id) {
                     return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
                 }
@@ -1276,26 +1295,16 @@ async fn group_route(
                         .collect(),
                 )
             };
-            let change = apply(
+            let change = change(
                 &shared,
                 vec![],
                 removed,
                 BTreeSet::new(),
                 flag(&q, "force"),
                 vec![],
+                groups,
             )
             .await?;
-            let writes = groups
-                .iter()
-                .map(|g| state::Write::Delete(format!("{}/groups{g}", state::PREFIX)))
-                .collect();
-            shared.commit(writes).await?;
-            {
-                let mut books = shared.books.lock().unwrap();
-                for g in &groups {
-                    books.groups.remove(g);
-                }
-            }
             Ok(deployment_response(&change, StatusCode::OK))
         }
         _ => Err(ApiError::NotFound(format!("no such method {method}"))),
@@ -1314,7 +1323,6 @@ async fn put_group(
     let current: BTreeMap<String, AppDefinition> = shared
         .books
         .lock()
-        .unwrap()
         .apps
         .iter()
         .filter(|(a, _)| under(a, &id))
@@ -1399,7 +1407,7 @@ fn group_versions_path(rest: &str) -> Option<(String, &str)> {
 async fn group_versions(shared: &Shared, id: &str, tail: &str) -> Result<Response> {
     let version = tail.trim_start_matches('/');
     let versions = {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let versions = books.group_versions.get(id).cloned().unwrap_or_default();
         if !group_exists(&books, id) && (version.is_empty() || versions.is_empty()) {
             return Err(ApiError::NotFound(format!("Group '{id}' does not exist")));
@@ -1507,7 +1515,6 @@ async fn rollback_target(
     let versions = shared
         .books
         .lock()
-        .unwrap()
         .group_versions
         .get(id)
         .cloned()
@@ -1541,7 +1548,7 @@ async fn rollback_target(
 // ---- deployments, queue -------------------------------------------------
 
 async fn list_deployments(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     Json(json!(books
         .deployments
         .values()
@@ -1555,7 +1562,7 @@ async fn get_deployment(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>> {
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let d = books
         .deployments
         .get(&id)
@@ -1574,23 +1581,18 @@ async fn delete_deployment(
     let d = shared
         .books
         .lock()
-        .unwrap()
         .deployments
         .get(&id)
         .cloned()
         .ok_or_else(|| ApiError::NotFound(format!("DeploymentPlan {id} does not exist")))?;
     if flag(&q, "force") {
-        shared.books.lock().unwrap().deployments.remove(&id);
-        shared
-            .commit(vec![state::Write::Delete(state::deployment_key(&id))])
-            .await?;
-        shared.wake.notify_one();
+        act(&shared, Action::CancelDeployment(id)).await?;
         return Ok(StatusCode::ACCEPTED.into_response());
     }
     // Roll back: the original definitions, the new apps removed.
     let mut target = Vec::new();
     let mut removed = Vec::new();
-    let present: BTreeSet<String> = shared.books.lock().unwrap().apps.keys().cloned().collect();
+    let present: BTreeSet<String> = shared.books.lock().apps.keys().cloned().collect();
     for (app_id, original) in d.original {
         match original {
             Some(mut a) => {
@@ -1607,7 +1609,7 @@ async fn delete_deployment(
 
 async fn queue(State(shared): State<Arc<Shared>>) -> Json<Value> {
     let t = now();
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     let mut ids: BTreeSet<&String> = books.queue.keys().collect();
     ids.extend(
         books
@@ -1659,19 +1661,7 @@ async fn reset_delay(
     let id = rest
         .strip_suffix("/delay")
         .ok_or_else(|| ApiError::NotFound("no such resource".into()))?;
-    let known = {
-        let mut books = shared.books.lock().unwrap();
-        let known = books.apps.contains_key(id);
-        books.delays.remove(id);
-        known
-    };
-    if !known {
-        return Err(ApiError::NotFound(format!("App '{id}' does not exist")));
-    }
-    shared
-        .commit(vec![state::Write::Delete(state::delay_key(id))])
-        .await?;
-    shared.wake.notify_one();
+    act(&shared, Action::ResetDelay(id.to_owned())).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1877,14 +1867,14 @@ pub(crate) mod tests {
         assert_eq!(st, StatusCode::NOT_FOUND);
         let (_, body, _) = call(&s, "GET", "/v2/apps", "").await;
         assert_eq!(body["apps"], json!([]), "nothing was stored");
-        assert!(s.books.lock().unwrap().deployments.is_empty());
+        assert!(s.books.lock().deployments.is_empty());
     }
 
     #[tokio::test]
     async fn locked_apps_answer_409_and_reads_render_marathon_shapes() {
         let s = shared();
         {
-            let mut b = s.books.lock().unwrap();
+            let mut b = s.books.lock();
             let app =
                 parse_app(json!({"id": "/web", "cmd": "sleep 1", "instances": 2}), "/").unwrap();
             b.change(
@@ -2002,6 +1992,144 @@ pub(crate) mod tests {
         );
         let (_, info, _) = call(&shared(), "GET", "/v2/info", "").await;
         assert_eq!(info["zookeeper_config"]["zk"], "dcos-store:/marathon");
+    }
+
+    /// A leader on a store that fails on demand.
+    fn shared_on_faulty() -> (Arc<Shared>, Arc<crate::commit::faulty::Faulty>) {
+        let kv = Arc::new(crate::commit::faulty::Faulty::default());
+        let s = Shared::new(kv.clone(), "127.0.0.1:8080".into());
+        s.leader.send_replace(LeaderInfo {
+            elected: true,
+            leader: Some("127.0.0.1:8080".into()),
+        });
+        (s, kv)
+    }
+
+    /// A failed commit: 503 with Marathon's `{"message"}`, the books and
+    /// the store unchanged; once the store is back a retry succeeds.
+    #[tokio::test]
+    async fn a_failed_commit_answers_503_changes_nothing_and_a_retry_succeeds() {
+        use std::sync::atomic::Ordering;
+        let (s, kv) = shared_on_faulty();
+        let app = r#"{"id": "/a", "cmd": "sleep 1"}"#;
+        kv.down.store(true, Ordering::SeqCst);
+        let (st, body, _) = call(&s, "POST", "/v2/apps", app).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("store"),
+            "{body}"
+        );
+        {
+            let b = s.books.lock();
+            assert!(b.apps.is_empty() && b.deployments.is_empty() && b.versions.is_empty());
+        }
+        assert!(kv.inner.get("/marathon/apps/a").await.unwrap().is_none());
+        let (st, _, _) = call(&s, "GET", "/v2/apps/a", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        kv.down.store(false, Ordering::SeqCst);
+        let (st, body, _) = call(&s, "POST", "/v2/apps", app).await;
+        assert_eq!(st, StatusCode::CREATED, "{body}");
+        assert!(s.books.lock().apps.contains_key("/a"));
+        assert!(kv.inner.get("/marathon/apps/a").await.unwrap().is_some());
+        let (books, _) = crate::runtime::load(&kv.inner).await.unwrap();
+        assert_eq!(books.deployments.len(), 1);
+    }
+
+    /// A group of 150 apps is one change: more writes than one
+    /// transaction (and than the old batches of 100). The store failing
+    /// midway leaves none of it, in the books or the store; the retry
+    /// stores all of it.
+    #[tokio::test]
+    async fn a_group_of_many_apps_is_committed_whole_or_not_at_all() {
+        use std::sync::atomic::Ordering;
+        let (s, kv) = shared_on_faulty();
+        let apps: Vec<Value> = (0..150)
+            .map(|i| json!({"id": format!("app-{i:03}"), "cmd": "sleep 1"}))
+            .collect();
+        let group = json!({"id": "/big", "apps": apps}).to_string();
+        // Staging goes through; the marker (the commit point) fails.
+        let before = kv.txns.load(Ordering::SeqCst);
+        kv.fail_from.store(before + 2, Ordering::SeqCst);
+        let (st, body, _) = call(&s, "PUT", "/v2/groups/big", &group).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(s.books.lock().apps.is_empty());
+        kv.fail_from.store(0, Ordering::SeqCst);
+        let (books, _) = crate::runtime::load(&kv.inner).await.unwrap();
+        assert!(books.apps.is_empty() && books.deployments.is_empty());
+        let (st, body, _) = call(&s, "PUT", "/v2/groups/big", &group).await;
+        assert_eq!(st, StatusCode::OK, "{body}");
+        assert_eq!(s.books.lock().apps.len(), 150);
+        let (books, _) = crate::runtime::load(&kv.inner).await.unwrap();
+        assert_eq!(books.apps.len(), 150);
+        assert_eq!(books.deployments.len(), 1);
+        for prefix in ["/marathon/staged/", "/marathon/committed/"] {
+            let left = kv
+                .inner
+                .range(dcos_store::types::RangeRequest {
+                    key: prefix.into(),
+                    prefix: true,
+                    count_only: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(left.count, 0, "{prefix}");
+        }
+    }
+
+    /// A leader whose fence no longer holds answers 503, writes nothing
+    /// and steps down.
+    #[tokio::test]
+    async fn a_deposed_leader_answers_503_and_writes_nothing() {
+        let (s, kv) = shared_on_faulty();
+        let put = |who: &'static str| dcos_store::types::PutRequest {
+            key: state::LEADER_KEY.into(),
+            value: who.into(),
+            ..Default::default()
+        };
+        kv.inner.put(put("me")).await.unwrap();
+        let mine = kv.inner.get(state::LEADER_KEY).await.unwrap().unwrap();
+        *s.fence.lock() = Some(mine.create_revision);
+        let (st, _, _) = call(&s, "POST", "/v2/apps", r#"{"id": "/a", "cmd": "x"}"#).await;
+        assert_eq!(st, StatusCode::CREATED);
+        // Another Marathon is elected (our lease ran out unnoticed).
+        kv.inner
+            .delete(dcos_store::types::DeleteRequest {
+                key: state::LEADER_KEY.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        kv.inner.put(put("other")).await.unwrap();
+        let revision = kv
+            .inner
+            .get(state::LEADER_KEY)
+            .await
+            .unwrap()
+            .unwrap()
+            .mod_revision;
+        let deposed = s.deposed.notified();
+        let (st, body, _) = call(&s, "POST", "/v2/apps", r#"{"id": "/b", "cmd": "x"}"#).await;
+        assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("not the leader"));
+        tokio::time::timeout(Duration::from_secs(5), deposed)
+            .await
+            .expect("told to step down");
+        assert!(!s.books.lock().apps.contains_key("/b"));
+        let newest = kv
+            .inner
+            .range(dcos_store::types::RangeRequest {
+                key: "/".into(),
+                prefix: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .kvs
+            .iter()
+            .map(|kv| kv.mod_revision)
+            .max();
+        assert_eq!(newest, Some(revision), "nothing written after the election");
     }
 
     /// Versions are millisecond timestamps: the next change must not share
@@ -2137,7 +2265,7 @@ pub(crate) mod tests {
             actions.contains(&("/g/a".into(), "RestartApplication".into())),
             "{actions:?}"
         );
-        assert!(s.books.lock().unwrap().apps.contains_key("/g/sub/c"));
+        assert!(s.books.lock().apps.contains_key("/g/sub/c"));
 
         next_millisecond().await;
         let (st, body, headers) = call(&s, "PUT", "/v2/groups/g?force=true", &rollback).await;
@@ -2146,7 +2274,7 @@ pub(crate) mod tests {
         assert!(!id.is_empty());
         assert_eq!(headers["Marathon-Deployment-Id"], id);
         {
-            let b = s.books.lock().unwrap();
+            let b = s.books.lock();
             let apps: Vec<(&str, &str, i64)> = b
                 .apps
                 .values()

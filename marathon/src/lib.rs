@@ -10,17 +10,21 @@
 //! | [`pod`] | the PodDefinition, its validation, its LAUNCH_GROUP and status (pure) |
 //! | [`matcher`] | pure: does an instance fit an offer (resources, ports, roles, constraints) |
 //! | [`health`] | Marathon-side health checks (HTTP, HTTPS, TCP): results, the grace/failure state machine, the probe |
+//! | [`action`] | pure: the one action type (API changes, scheduler decisions) and `plan` |
+//! | [`commit`] | a plan's writes to the store: one fenced transaction, or staged under a marker; recovery |
 //! | [`state`] | the books (apps, instances, deployments, queue) and the decisions on them, clock passed in |
 //! | [`history`] | pure: group versions (one small key per group and version), bounded |
 //! | [`subscriptions`] | HTTP callback event subscribers: one ordered, bounded queue each |
-//! | [`runtime`] | I/O: store persistence, the scheduler loop, leader election |
+//! | [`runtime`] | I/O: plan → commit → apply, loading, the scheduler loop, leader election |
 //! | [`pods_api`] | `/v2/pods`: pods in, PodStatus out (on the app machinery) |
 //! | [`api`] | the Marathon v2 HTTP API (axum), SSE events, proxying to the leader |
 //!
 //! See `README.md` for the pipeline and the words.
 
+pub mod action;
 pub mod api;
 pub mod app;
+pub mod commit;
 pub mod health;
 pub mod history;
 pub mod matcher;

@@ -74,7 +74,7 @@ fn status_of(books: &Books, spec: &AppDefinition, t: f64) -> Value {
 }
 
 async fn list(State(shared): State<Arc<Shared>>) -> Json<Value> {
-    let books = shared.books.lock().unwrap();
+    let books = shared.books.lock();
     Json(Value::Array(
         books
             .apps
@@ -107,7 +107,7 @@ async fn create(
 ) -> Result<Response> {
     let force = flag(&query(&raw), "force");
     let pod = parse(body_json(&body).await?, None)?;
-    if shared.books.lock().unwrap().apps.contains_key(&pod.id) {
+    if shared.books.lock().apps.contains_key(&pod.id) {
         return Err(ApiError::Conflict(format!(
             "A pod with id [{}] already exists.",
             pod.id
@@ -123,7 +123,7 @@ async fn create(
     )
     .await?;
     let body = {
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         pod_of(&books, &pod.id).map(pod::render)?
     };
     let mut resp = with_deployment((StatusCode::CREATED, Json(body)).into_response(), &change);
@@ -154,7 +154,7 @@ async fn pod_route(
     let (id, sub) = split(&rest);
     if id == "/" && sub == "::status" {
         let t = now();
-        let books = shared.books.lock().unwrap();
+        let books = shared.books.lock();
         let all: Vec<Value> = books
             .apps
             .values()
@@ -171,12 +171,12 @@ async fn pod_route(
     })?;
     match (sub, &method) {
         ("::status", &Method::GET) => {
-            let books = shared.books.lock().unwrap();
+            let books = shared.books.lock();
             let spec = pod_of(&books, &id)?;
             Ok(Json(status_of(&books, spec, now())).into_response())
         }
         ("::versions", &Method::GET) => {
-            let books = shared.books.lock().unwrap();
+            let books = shared.books.lock();
             pod_of(&books, &id)?;
             let mut v = books.versions.get(&id).cloned().unwrap_or_default();
             v.reverse();
@@ -205,7 +205,7 @@ async fn pod_route(
                 })?,
             };
             let (views, known) = {
-                let books = shared.books.lock().unwrap();
+                let books = shared.books.lock();
                 let spec = pod_of(&books, &id)?;
                 let pod = spec.pod.as_deref().expect("a pod");
                 let t = now();
@@ -233,13 +233,13 @@ async fn pod_route(
             }
         }
         ("", &Method::GET) => {
-            let books = shared.books.lock().unwrap();
+            let books = shared.books.lock();
             Ok(Json(pod::render(pod_of(&books, &id)?)).into_response())
         }
         ("", &Method::PUT) => {
             let pod = parse(body_json(&body).await?, Some(&id))?;
             let existed = {
-                let books = shared.books.lock().unwrap();
+                let books = shared.books.lock();
                 match books.apps.get(&id) {
                     Some(a) if a.pod.is_none() => {
                         return Err(ApiError::Conflict(format!(
@@ -260,13 +260,13 @@ async fn pod_route(
             .await;
             let change = match change {
                 Err(ApiError::Change(state::ChangeError::NoChange)) => {
-                    let books = shared.books.lock().unwrap();
+                    let books = shared.books.lock();
                     return Ok(Json(pod::render(pod_of(&books, &id)?)).into_response());
                 }
                 other => other?,
             };
             let body = {
-                let books = shared.books.lock().unwrap();
+                let books = shared.books.lock();
                 pod_of(&books, &id).map(pod::render)?
             };
             let status = if existed {
@@ -280,7 +280,7 @@ async fn pod_route(
             ))
         }
         ("", &Method::DELETE) => {
-            pod_of(&shared.books.lock().unwrap(), &id)?;
+            pod_of(&shared.books.lock(), &id)?;
             let change = apply(&shared, vec![], vec![id], BTreeSet::new(), force, vec![]).await?;
             let body = json!({"deploymentId": change.deployment.as_ref().map(|d| d.id.clone()), "version": change.version});
             Ok(with_deployment(
@@ -336,7 +336,7 @@ mod tests {
         )
         .unwrap();
         {
-            let mut books = s.books.lock().unwrap();
+            let mut books = s.books.lock();
             books
                 .change(
                     vec![pod.run_spec()],

@@ -1,15 +1,18 @@
-//! The I/O around the books: loading and committing them to the store
-//! (many small keys under `/marathon/`, written in batched transactions),
-//! the leader election, and the leader's scheduler loop (offers, status
-//! updates, kills, revive/suppress, reconciliation) built on the SDK in
-//! `dcos_api::client`.
+//! The I/O around the books: loading them from the store (many small keys
+//! under `/marathon/`), carrying actions out (plan → fenced commit →
+//! apply: [`Shared::act`]), the leader election, and the leader's
+//! scheduler loop (offers, status updates, kills, revive/suppress,
+//! reconciliation) built on the SDK in `dcos_api::client`.
 //!
-//! Decisions are not made here: [`crate::state::Books`] decides, this
-//! module carries the decisions out. Status updates are acknowledged only
-//! after what they changed is committed.
+//! Decisions are not made here: [`crate::action`] and
+//! [`crate::state::Books`] decide, this module carries the decisions out.
+//! Status updates are acknowledged only after what they changed is
+//! committed.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dcos_api::client::{Scheduler, SchedulerConfig, SchedulerEvent, SchedulerHandle};
@@ -18,14 +21,16 @@ use dcos_api::v1::{
     AgentId, DurationInfo, Filters, FrameworkCapability, FrameworkCapabilityType, FrameworkId,
     FrameworkInfo, KillPolicy, OfferOperation, TaskId, TaskStatus,
 };
-use dcos_store::types::{DeleteRequest, PutRequest, RangeRequest, TxnOp, TxnRequest};
+use dcos_store::types::RangeRequest;
 use dcos_store::{Client, Kv, KvError, Namespaced};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::action::{self, Action, Effects};
+use crate::commit::{self, CommitError, Committed};
 use crate::health::{self, Outcome, Probe};
-use crate::state::{self, Books, BusEvent, Kill, Write};
+use crate::state::{self, Books, BusEvent, ChangeError, Kill, Write};
 use crate::MarathonFlags;
 
 /// Unix seconds now (the runtime's clock; cores get it passed in).
@@ -85,12 +90,43 @@ pub struct Shared {
     pub framework_id: Mutex<Option<String>>,
     /// Counters.
     pub counters: Counters,
-    /// Serializes store commits, so writes to one key land in order.
-    pub commit_lock: tokio::sync::Mutex<()>,
+    /// Held from planning an action to applying it (and around every
+    /// other commit): one change at a time, so a plan is never made from
+    /// books another change is about to replace, and writes to one key
+    /// land in order. Readers take only `books`.
+    pub order: tokio::sync::Mutex<()>,
+    /// The `create_revision` of the election key this leader was elected
+    /// at: every commit compares it (`None`: unfenced, single-process
+    /// tests).
+    pub fence: Mutex<Option<u64>>,
+    /// A commit's outcome is unknown (the store failed or timed out):
+    /// reload the books from the store before the next action.
+    pub stale: AtomicBool,
+    /// A staged change is committed but not applied: recover first.
+    pub roll_forward_due: AtomicBool,
+    /// A commit found another leader's fence: step down.
+    pub deposed: Notify,
     /// `DELETE /v2/leader`: give leadership up.
     pub abdicate: Notify,
     /// HTTP callback event subscribers (delivering while leading).
     pub callbacks: Arc<crate::subscriptions::Callbacks>,
+}
+
+/// Why an action was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum ActError {
+    /// Planning refused it.
+    #[error(transparent)]
+    Refused(#[from] ChangeError),
+    /// The commit failed: the books are unchanged.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+}
+
+impl From<KvError> for ActError {
+    fn from(e: KvError) -> Self {
+        ActError::Commit(CommitError::Store(e))
+    }
 }
 
 /// The framework name and store namespace this Marathon runs with.
@@ -130,7 +166,11 @@ impl Shared {
             handle: Mutex::new(None),
             framework_id: Mutex::new(None),
             counters: Counters::default(),
-            commit_lock: tokio::sync::Mutex::new(()),
+            order: tokio::sync::Mutex::new(()),
+            fence: Mutex::new(None),
+            stale: AtomicBool::new(false),
+            roll_forward_due: AtomicBool::new(false),
+            deposed: Notify::new(),
             abdicate: Notify::new(),
             callbacks: Arc::default(),
         })
@@ -143,68 +183,104 @@ impl Shared {
         }
     }
 
-    /// Commits writes in transactions of at most 100 operations.
-    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), KvError> {
+    /// Commits writes that change no books (the framework id, event
+    /// subscriptions): fenced, atomic, in order with every action.
+    pub async fn commit(&self, writes: Vec<Write>) -> Result<(), CommitError> {
+        let _order = self.order.lock().await;
+        self.write(writes).await
+    }
+
+    /// Commits `writes` (the caller holds `order`): finishes an earlier
+    /// committed change first, and notes a failure (see [`Shared::failed`]).
+    async fn write(&self, writes: Vec<Write>) -> Result<(), CommitError> {
         if writes.is_empty() {
             return Ok(());
         }
-        // The store refuses two writes to one key in a transaction; only
-        // the last one matters.
-        let mut last: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (i, w) in writes.iter().enumerate() {
-            let key = match w {
-                Write::Put(k, _) | Write::Delete(k) => k.as_str(),
-            };
-            last.insert(key, i);
+        let fence = *self.fence.lock();
+        if self.roll_forward_due.load(Ordering::SeqCst) {
+            commit::recover(&*self.store, fence)
+                .await
+                .map_err(|e| self.failed(e))?;
+            self.roll_forward_due.store(false, Ordering::SeqCst);
         }
-        let keep: std::collections::HashSet<usize> = last.into_values().collect();
-        let writes: Vec<Write> = writes
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| keep.contains(i))
-            .map(|(_, w)| w)
-            .collect();
-        let _order = self.commit_lock.lock().await;
-        let mut batches: Vec<Vec<TxnOp>> = vec![Vec::new()];
-        let mut bytes = 0;
-        for w in writes {
-            let size = match &w {
-                Write::Put(k, v) => k.len() + v.len(),
-                Write::Delete(k) => k.len(),
-            };
-            let last = batches.last_mut().expect("one batch");
-            if last.len() >= 100 || bytes + size > 800 * 1024 {
-                batches.push(Vec::new());
-                bytes = 0;
+        match commit::commit(&*self.store, fence, writes).await {
+            Ok(Committed::Done) => Ok(()),
+            Ok(Committed::RollForwardDue) => {
+                self.roll_forward_due.store(true, Ordering::SeqCst);
+                Ok(())
             }
-            bytes += size;
-            let op = match w {
-                Write::Put(key, value) => TxnOp::Put(PutRequest {
-                    key,
-                    value,
-                    ..PutRequest::default()
-                }),
-                Write::Delete(key) => TxnOp::Delete(DeleteRequest {
-                    key,
-                    ..DeleteRequest::default()
-                }),
-            };
-            batches.last_mut().expect("one batch").push(op);
+            Err(e) => Err(self.failed(e)),
         }
-        let calls = batches
-            .into_iter()
-            .filter(|b| !b.is_empty())
-            .map(|success| {
-                self.store.txn(TxnRequest {
-                    compare: vec![],
-                    success,
-                    failure: vec![],
-                })
-            });
-        for r in futures::future::join_all(calls).await {
-            r?;
+    }
+
+    /// A failed commit: deposed → step down; otherwise the outcome is
+    /// unknown (a timed-out write may have landed) → reload the books
+    /// before the next action.
+    fn failed(&self, e: CommitError) -> CommitError {
+        match &e {
+            CommitError::Deposed => {
+                tracing::warn!("another Marathon leads now: stepping down");
+                self.deposed.notify_waiters();
+            }
+            CommitError::Store(_) | CommitError::Corrupt { .. } => {
+                tracing::warn!(error = %e, "commit failed; the books are reloaded before the next change");
+                self.stale.store(true, Ordering::SeqCst);
+            }
         }
+        e
+    }
+
+    /// Reloads stale books from the store (the caller holds `order`).
+    async fn refresh(&self) -> Result<(), CommitError> {
+        if !self.stale.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let fence = *self.fence.lock();
+        commit::recover(&*self.store, fence).await?;
+        self.roll_forward_due.store(false, Ordering::SeqCst);
+        let (mut books, _) = load(&*self.store).await?;
+        let mut current = self.books.lock();
+        books.max_versions = current.max_versions;
+        *current = books;
+        self.stale.store(false, Ordering::SeqCst);
+        tracing::info!("books reloaded from the store");
         Ok(())
+    }
+
+    /// Carries an action out: plans it against the books, commits its
+    /// writes (one fenced commit), and only then replaces the books,
+    /// publishes its events and sends its kills. On any error the books
+    /// are unchanged.
+    pub async fn act(&self, action: Action) -> Result<Effects, ActError> {
+        let _order = self.order.lock().await;
+        self.refresh().await?;
+        let t = now();
+        let plan = {
+            let books = self.books.lock();
+            action::plan(&books, action, t)?
+        };
+        let mut effects = plan.effects;
+        self.write(std::mem::take(&mut effects.writes)).await?;
+        *self.books.lock() = plan.books;
+        self.publish(std::mem::take(&mut effects.events));
+        self.send_kills(std::mem::take(&mut effects.kills));
+        self.wake.notify_one();
+        Ok(effects)
+    }
+
+    /// The scheduler loop's way: carries an action out on the books in
+    /// place (no copy of 10,000 instances per event batch), then commits.
+    /// If the commit fails the loop ends: the leader gives its books up
+    /// and a new term reloads them from the store, so decisions never go
+    /// on from books ahead of the store.
+    pub async fn decide(&self, action: Action) -> Result<Effects, ActError> {
+        let _order = self.order.lock().await;
+        self.refresh().await?;
+        let mut effects = self.books.lock().act(action, now())?;
+        self.write(std::mem::take(&mut effects.writes)).await?;
+        self.publish(std::mem::take(&mut effects.events));
+        self.send_kills(std::mem::take(&mut effects.kills));
+        Ok(effects)
     }
 
     /// Sends kills through the scheduler (if subscribed).
@@ -212,7 +288,7 @@ impl Shared {
         if kills.is_empty() {
             return;
         }
-        let Some(handle) = self.handle.lock().unwrap().clone() else {
+        let Some(handle) = self.handle.lock().clone() else {
             return;
         };
         self.counters
@@ -470,11 +546,15 @@ async fn lead(
             }
         };
         tracing::info!(me = %shared.me, "elected Marathon leader");
+        let fence = Some(leadership.revision());
+        *shared.fence.lock() = fence;
         let (mut books, framework_id, callbacks) = loop {
             let loaded = async {
+                // What an earlier leader committed but did not apply.
+                commit::recover(&*shared.store, fence).await?;
                 let (books, framework_id) = load(&shared.store).await?;
                 let callbacks = load_subscriptions(&shared.store).await?;
-                Ok::<_, KvError>((books, framework_id, callbacks))
+                Ok::<_, CommitError>((books, framework_id, callbacks))
             };
             match loaded.await {
                 Ok(x) => break x,
@@ -485,8 +565,10 @@ async fn lead(
             }
         };
         books.max_versions = Some(flags.max_versions);
-        *shared.books.lock().unwrap() = books;
-        *shared.framework_id.lock().unwrap() = framework_id.clone();
+        *shared.books.lock() = books;
+        shared.stale.store(false, Ordering::SeqCst);
+        shared.roll_forward_due.store(false, Ordering::SeqCst);
+        *shared.framework_id.lock() = framework_id.clone();
         let stop = shutdown.child_token();
         shared
             .callbacks
@@ -499,6 +581,7 @@ async fn lead(
         let result = tokio::select! {
             _ = leadership.lost() => { tracing::warn!("lost leadership"); Ok(()) }
             _ = shared.abdicate.notified() => { abdicated = true; Ok(()) }
+            _ = shared.deposed.notified() => { tracing::warn!("deposed"); Ok(()) }
             r = drive_loop(&shared, &flags, &masters, framework_id, stop.clone()) => r,
         };
         stop.cancel();
@@ -506,9 +589,14 @@ async fn lead(
         if let Err(e) = result {
             tracing::error!(error = %e, "scheduler loop ended");
         }
-        *shared.handle.lock().unwrap() = None;
+        *shared.handle.lock() = None;
         shared.leader.send_replace(LeaderInfo::default());
-        *shared.books.lock().unwrap() = Books::default();
+        {
+            // No change of the old term lands after this.
+            let _order = shared.order.lock().await;
+            *shared.fence.lock() = None;
+            *shared.books.lock() = Books::default();
+        }
         if shutdown.is_cancelled() {
             // Hand over at once on a clean stop.
             leadership.resign().await;
@@ -591,8 +679,8 @@ async fn drive_loop(
             match ev {
                 SchedulerEvent::Connected { framework_id, .. } => {
                     tracing::info!(%framework_id, "subscribed");
-                    *shared.framework_id.lock().unwrap() = Some(framework_id.value.clone());
-                    *shared.handle.lock().unwrap() = Some(handle.clone());
+                    *shared.framework_id.lock() = Some(framework_id.value.clone());
+                    *shared.handle.lock() = Some(handle.clone());
                     shared
                         .commit(vec![Write::Put(
                             state::FRAMEWORK_ID_KEY.to_owned(),
@@ -620,12 +708,9 @@ async fn drive_loop(
         if !probed.is_empty() {
             on_probed(shared, probed).await?;
         }
+        shared.decide(Action::Drive).await?;
         let t = now();
-        let drive = shared.books.lock().unwrap().drive(t);
-        shared.commit(drive.writes).await?;
-        shared.publish(drive.events);
-        shared.send_kills(drive.kills);
-        let wants = shared.books.lock().unwrap().wants_offers(t);
+        let wants = shared.books.lock().wants_offers(t);
         if handle.is_connected() && suppressed != Some(!wants) {
             let r = if wants {
                 handle.revive(Vec::new()).await
@@ -644,7 +729,8 @@ async fn drive_loop(
         // Every instance is looked at: not on every event batch.
         let due = if t - last_health >= 0.1 {
             last_health = t;
-            shared.books.lock().unwrap().due_probes(t)
+            let _order = shared.order.lock().await;
+            shared.books.lock().due_probes(t)
         } else {
             Vec::new()
         };
@@ -672,45 +758,15 @@ const PROBES_AT_ONCE: usize = 256;
 
 /// Folds finished health probes into the books; kills what failed too
 /// often.
-async fn on_probed(shared: &Shared, probed: Vec<(Probe, Outcome)>) -> anyhow::Result<()> {
-    let t = now();
-    fold_into_books(shared, probed, |books, (p, outcome)| {
-        books.apply_probe(&p.task_id, p.index, outcome, t)
-    })
-    .await?;
-    Ok(())
-}
-
-/// Applies `f` to every item under one lock of the books, then commits
-/// the writes, publishes the events and sends the kills (durable before
-/// visible).
-async fn fold_into_books<T, K: IntoIterator<Item = Kill>>(
-    shared: &Shared,
-    items: impl IntoIterator<Item = T>,
-    mut f: impl FnMut(&mut Books, T) -> (Vec<Write>, Vec<BusEvent>, K),
-) -> Result<(), KvError> {
-    let mut writes = Vec::new();
-    let mut events = Vec::new();
-    let mut kills = Vec::new();
-    {
-        let mut books = shared.books.lock().unwrap();
-        for item in items {
-            let (w, e, k) = f(&mut books, item);
-            writes.extend(w);
-            events.extend(e);
-            kills.extend(k);
-        }
-    }
-    shared.commit(writes).await?;
-    shared.publish(events);
-    shared.send_kills(kills);
+async fn on_probed(shared: &Shared, probed: Vec<(Probe, Outcome)>) -> Result<(), ActError> {
+    shared.decide(Action::Probed(probed)).await?;
     Ok(())
 }
 
 /// Probes readiness of the instances that need it (once a second, in
 /// the background); a ready instance lets its deployment go on.
 fn probe_readiness(shared: &Arc<Shared>) {
-    let probes = shared.books.lock().unwrap().readiness_probes();
+    let probes = shared.books.lock().readiness_probes();
     if probes.is_empty() {
         return;
     }
@@ -724,7 +780,9 @@ fn probe_readiness(shared: &Arc<Shared>) {
                 .send()
                 .await;
             if resp.is_ok_and(|r| codes.contains(&r.status().as_u16())) {
-                if let Some(i) = shared.books.lock().unwrap().instances.get_mut(&task_id) {
+                // Not stored, but a change of the books all the same.
+                let _order = shared.order.lock().await;
+                if let Some(i) = shared.books.lock().instances.get_mut(&task_id) {
                     i.ready = true;
                 }
                 shared.wake.notify_one();
@@ -739,7 +797,6 @@ async fn reconcile(shared: &Shared, handle: &SchedulerHandle) {
     let tasks: Vec<ReconcileTask> = shared
         .books
         .lock()
-        .unwrap()
         .instances
         .values()
         .flat_map(|i| {
@@ -768,15 +825,14 @@ async fn on_offers(
         .counters
         .offers
         .fetch_add(offers.len() as u64, Ordering::Relaxed);
-    let t = now();
-    let (matched, wants) = {
-        let mut books = shared.books.lock().unwrap();
-        let m = books.match_offers(&offers, "*", t);
-        (m, books.wants_offers(t))
-    };
     // The instances are durable before the master hears of them, so a
     // failover never forgets (and duplicates) a launched task.
-    shared.commit(matched.writes).await?;
+    let matched = shared
+        .decide(Action::Offers(offers))
+        .await?
+        .launch
+        .unwrap_or_default();
+    let wants = shared.books.lock().wants_offers(now());
     let launched: usize = matched.accepts.iter().map(|(_, t)| t.len()).sum::<usize>()
         + matched
             .groups
@@ -837,11 +893,7 @@ async fn on_updates(
         .counters
         .updates
         .fetch_add(updates.len() as u64, Ordering::Relaxed);
-    let t = now();
-    fold_into_books(shared, &updates, |books, status| {
-        books.apply_update(status, t)
-    })
-    .await?;
+    shared.decide(Action::Updates(updates.clone())).await?;
     let acks: Vec<_> = updates
         .iter()
         .filter(|s| s.needs_acknowledgement())

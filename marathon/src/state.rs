@@ -75,6 +75,13 @@ pub enum Write {
 }
 
 impl Write {
+    /// The key written.
+    pub fn key(&self) -> &str {
+        match self {
+            Write::Put(k, _) | Write::Delete(k) => k,
+        }
+    }
+
     fn put<T: Serialize>(key: String, value: &T) -> Self {
         Write::Put(key, serde_json::to_vec(value).unwrap_or_default())
     }
@@ -477,7 +484,7 @@ pub struct Matched {
 }
 
 /// Everything Marathon knows.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Books {
     /// Apps by id (latest version).
     pub apps: BTreeMap<String, AppDefinition>,

@@ -14,7 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -97,7 +99,7 @@ impl Callbacks {
         token: CancellationToken,
     ) {
         {
-            let mut inner = self.inner.lock().unwrap();
+            let mut inner = self.inner.lock();
             inner.subscribers.clear();
             inner.running = Some(token.clone());
             inner.http = Some(reqwest::Client::new());
@@ -110,7 +112,7 @@ impl Callbacks {
 
     /// Stops delivering (leadership lost): queued events are dropped.
     pub fn stop(&self) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         if let Some(t) = inner.running.take() {
             t.cancel();
         }
@@ -120,7 +122,7 @@ impl Callbacks {
     /// Subscribes `url` (no-op if subscribed or not delivering); whether
     /// it is new.
     pub fn add(self: &Arc<Self>, url: &str) -> bool {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         let (Some(running), Some(http)) = (inner.running.clone(), inner.http.clone()) else {
             return false;
         };
@@ -139,7 +141,7 @@ impl Callbacks {
     /// Unsubscribes `url`: nothing more is POSTed to it, not even what was
     /// queued. Whether it was subscribed.
     pub fn remove(&self, url: &str) -> bool {
-        let removed = self.inner.lock().unwrap().subscribers.remove(url);
+        let removed = self.inner.lock().subscribers.remove(url);
         if let Some(s) = &removed {
             s.stop.cancel();
         }
@@ -148,18 +150,12 @@ impl Callbacks {
 
     /// The subscribed URLs.
     pub fn urls(&self) -> Vec<String> {
-        self.inner
-            .lock()
-            .unwrap()
-            .subscribers
-            .keys()
-            .cloned()
-            .collect()
+        self.inner.lock().subscribers.keys().cloned().collect()
     }
 
     /// Queues one event body for every subscriber, never waiting.
     pub fn offer(&self, body: &Bytes) {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         for (url, s) in &inner.subscribers {
             if let Err(mpsc::error::TrySendError::Full(_)) = s.queue.try_send(body.clone()) {
                 let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
@@ -184,7 +180,7 @@ impl Callbacks {
             match next {
                 Ok(e) => self.offer(&Bytes::from(e.body.to_string())),
                 Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let subs = self.inner.lock().unwrap().subscribers.len() as u64;
+                    let subs = self.inner.lock().subscribers.len() as u64;
                     self.dropped.fetch_add(n * subs, Ordering::Relaxed);
                     tracing::warn!(missed = n, "event fan-out fell behind the bus");
                 }
