@@ -49,22 +49,30 @@ impl ApiError {
     }
 }
 
+/// The whole-request timeout unless `core.timeout` says otherwise.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The DC/OS CLI's per-cluster config file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterToml {
     pub core: Core,
+    #[serde(default)]
     pub cluster: ClusterName,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Core {
+    /// Empty after `dcos config unset core.dcos_url`.
+    #[serde(default)]
     pub dcos_url: String,
+    /// Empty after `dcos auth logout`.
+    #[serde(default)]
     pub dcos_acs_token: String,
     #[serde(default)]
     pub ssl_verify: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ClusterName {
     pub name: String,
 }
@@ -135,6 +143,11 @@ pub struct Api {
     pub base: String,
     token: String,
     http: reqwest::Client,
+    timeout: Duration,
+    /// Path prefixes sent elsewhere than the gateway (`marathon.url`,
+    /// `job.url`, `core.mesos_master_url`, `package.cosmos_url`):
+    /// `(prefix, url that replaces base + prefix)`.
+    routes: Vec<(String, String)>,
 }
 
 impl Api {
@@ -143,23 +156,39 @@ impl Api {
             base: base.trim_end_matches('/').to_string(),
             token: token.to_string(),
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
+                .timeout(DEFAULT_TIMEOUT)
                 .build()
                 .unwrap_or_default(),
+            timeout: DEFAULT_TIMEOUT,
+            routes: Vec::new(),
         }
     }
 
     /// The same client with another whole-request timeout (calls that
-    /// wait for downloads).
+    /// wait for downloads); never shorter than the configured one.
     pub fn with_timeout(&self, timeout: Duration) -> Api {
+        let timeout = timeout.max(self.timeout);
         Api {
-            base: self.base.clone(),
-            token: self.token.clone(),
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .build()
                 .unwrap_or_default(),
+            timeout,
+            ..self.clone()
         }
+    }
+
+    /// The URL a path goes to: the gateway, unless the config sends its
+    /// prefix elsewhere.
+    pub fn url_for(&self, path: &str) -> String {
+        for (prefix, url) in &self.routes {
+            if let Some(rest) = path.strip_prefix(prefix.as_str()) {
+                if rest.is_empty() || rest.starts_with(['/', '?']) {
+                    return format!("{}{rest}", url.trim_end_matches('/'));
+                }
+            }
+        }
+        format!("{}{path}", self.base)
     }
 
     /// Sends `body` as is and returns the status and the JSON answer
@@ -174,7 +203,7 @@ impl Api {
     ) -> Result<(u16, Value), ApiError> {
         let resp = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, self.url_for(path))
             .header("Authorization", format!("token={}", self.token))
             .header("Content-Type", content_type)
             .body(body)
@@ -195,13 +224,41 @@ impl Api {
         ))
     }
 
-    /// The attached cluster's client.
+    /// The attached cluster's client, as its config (with `DCOS_*`
+    /// overrides, [`crate::config::effective`]) says.
     pub fn attached() -> anyhow::Result<Api> {
-        let c = attached()?;
-        Ok(Api::new(
-            &c.config.core.dcos_url,
-            &c.config.core.dcos_acs_token,
-        ))
+        let cfg = crate::config::effective()?;
+        let url = cfg
+            .get("core.dcos_url")
+            .ok_or(ApiError::NoCluster)?
+            .to_string();
+        let mut api = Api::new(&url, cfg.get("core.dcos_acs_token").unwrap_or(""));
+        if let Some(t) = cfg.get("core.timeout") {
+            let secs: u64 = t
+                .parse()
+                .map_err(|_| anyhow::anyhow!("core.timeout {t:?} is not a whole number of seconds: `dcos config set core.timeout 60`"))?;
+            api = api.with_timeout(Duration::from_secs(secs));
+            api.timeout = Duration::from_secs(secs);
+        }
+        for (key, prefixes) in [
+            ("marathon.url", &["/service/marathon"][..]),
+            ("job.url", &["/service/metronome"][..]),
+            ("core.mesos_master_url", &["/mesos"][..]),
+            ("package.cosmos_url", &["/package", "/cosmos"][..]),
+        ] {
+            if let Some(u) = cfg.get(key) {
+                for p in prefixes {
+                    // Cosmos keeps its paths; the others are mounted at the URL.
+                    let target = if key == "package.cosmos_url" {
+                        format!("{}{p}", u.trim_end_matches('/'))
+                    } else {
+                        u.to_string()
+                    };
+                    api.routes.push((p.to_string(), target));
+                }
+            }
+        }
+        Ok(api)
     }
 
     /// Sends a request; non-2xx answers become [`ApiError`]s.
@@ -223,7 +280,7 @@ impl Api {
         body: Option<&Value>,
         headers: &[(&str, String)],
     ) -> Result<reqwest::Response, ApiError> {
-        let url = format!("{}{path}", self.base);
+        let url = self.url_for(path);
         let mut req = self
             .http
             .request(method.clone(), &url)

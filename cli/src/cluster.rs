@@ -1,4 +1,4 @@
-//! `dcos cluster setup|list|attach|remove|join-token`.
+//! `dcos cluster setup|list|attach|rename|remove|join-token`.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -17,15 +17,26 @@ pub enum ClusterCmd {
     List {
         #[arg(long)]
         json: bool,
+        /// Only the attached cluster.
+        #[arg(long)]
+        attached: bool,
+        /// Only the names, one per line.
+        #[arg(long)]
+        names: bool,
     },
     /// Make a configured cluster the one commands talk to.
     Attach { name: String },
+    /// Give a configured cluster another name.
+    Rename { name: String, new_name: String },
     /// Forget a configured cluster.
     Remove {
         name: Option<String>,
         /// Forget every cluster.
-        #[arg(long, conflicts_with = "name")]
+        #[arg(long, conflicts_with_all = ["name", "unavailable"])]
         all: bool,
+        /// Forget every cluster whose gateway does not answer.
+        #[arg(long, conflicts_with = "name")]
+        unavailable: bool,
     },
     /// Print this master's join token (read from its data dir).
     JoinToken {
@@ -40,8 +51,19 @@ pub struct SetupArgs {
     pub url: String,
     #[arg(long, env = "DCOS_USERNAME")]
     pub username: Option<String>,
-    #[arg(long, env = "DCOS_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DCOS_PASSWORD",
+        hide_env_values = true,
+        conflicts_with = "password_file"
+    )]
     pub password: Option<String>,
+    /// A file whose first line is the password.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+    /// The login provider (`dcos auth list-providers`).
+    #[arg(long, default_value = "dcos-users")]
+    pub provider: String,
     /// The name to list the cluster under (default: its id).
     #[arg(long)]
     pub name: Option<String>,
@@ -50,9 +72,24 @@ pub struct SetupArgs {
 pub async fn run(cmd: ClusterCmd) -> anyhow::Result<()> {
     match cmd {
         ClusterCmd::Setup(a) => setup(a).await,
-        ClusterCmd::List { json } => list(json),
+        ClusterCmd::List {
+            json,
+            attached,
+            names,
+        } => list(json, attached, names),
         ClusterCmd::Attach { name } => attach(&name),
-        ClusterCmd::Remove { name, all } => remove(name.as_deref(), all),
+        ClusterCmd::Rename { name, new_name } => rename(&name, &new_name),
+        ClusterCmd::Remove {
+            name,
+            all,
+            unavailable,
+        } => {
+            if unavailable {
+                remove_unavailable().await
+            } else {
+                remove(name.as_deref(), all)
+            }
+        }
         ClusterCmd::JoinToken { data_dir } => {
             let path = dcos_installer::Layout::new(&data_dir).join_token();
             let token = std::fs::read_to_string(&path).map_err(|e| {
@@ -105,15 +142,28 @@ async fn setup(a: SetupArgs) -> anyhow::Result<()> {
         );
     }
     let version: Value = version.json().await.unwrap_or_default();
+    let offered: Value = http
+        .get(format!("{url}/acs/api/v1/auth/providers"))
+        .send()
+        .await
+        .map_err(unreachable)?
+        .json()
+        .await
+        .unwrap_or_default();
+    anyhow::ensure!(
+        offered.get(&a.provider).is_some(),
+        "{url} has no login provider {:?}; it offers: {}",
+        a.provider,
+        offered
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    );
     let username = match a.username {
         Some(u) => u,
         None => prompt("username")?,
     };
-    let password = match a.password {
-        Some(p) => p,
-        None if std::io::stdin().is_terminal() => rpassword::prompt_password("password: ")?,
-        None => anyhow::bail!("no password given: pass --password or set DCOS_PASSWORD"),
-    };
+    let password = crate::auth::password(a.password, a.password_file.as_ref())?;
     let login = http
         .post(format!("{url}/acs/api/v1/auth/login"))
         .json(&json!({"uid": username, "password": password}))
@@ -204,8 +254,18 @@ pub fn cluster_rows(all: &[client::Cluster]) -> Vec<Vec<String>> {
         .collect()
 }
 
-fn list(as_json: bool) -> anyhow::Result<()> {
-    let all = client::clusters()?;
+fn list(as_json: bool, only_attached: bool, names: bool) -> anyhow::Result<()> {
+    let mut all = client::clusters()?;
+    if only_attached {
+        let attached = client::attached()?;
+        all.retain(|c| c.id == attached.id);
+    }
+    if names {
+        for c in &all {
+            println!("{}", c.config.cluster.name);
+        }
+        return Ok(());
+    }
     if as_json {
         let v: Vec<Value> = all
             .iter()
@@ -242,6 +302,50 @@ fn remove(name: Option<&str>, all: bool) -> anyhow::Result<()> {
     for c in targets {
         std::fs::remove_dir_all(&c.dir)?;
         println!("removed {}", c.config.cluster.name);
+    }
+    Ok(())
+}
+
+fn rename(name: &str, new_name: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !new_name.trim().is_empty(),
+        "the new name must not be empty"
+    );
+    let all = client::clusters()?;
+    anyhow::ensure!(
+        !all.iter().any(|c| c.config.cluster.name == new_name),
+        "a cluster is already named {new_name}"
+    );
+    let c = find(name)?;
+    let path = c.dir.join("dcos.toml");
+    let mut table: toml::Table = std::fs::read_to_string(&path)?.parse()?;
+    let section = table
+        .entry("cluster")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    if let Some(t) = section.as_table_mut() {
+        t.insert("name".into(), toml::Value::String(new_name.into()));
+    }
+    dcos_installer::config::write_private(&path, &toml::to_string_pretty(&table)?)?;
+    println!("renamed {} to {new_name}", c.config.cluster.name);
+    Ok(())
+}
+
+/// Forgets the clusters whose gateway does not answer within 5 s.
+async fn remove_unavailable() -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    for c in client::clusters()? {
+        let url = format!("{}/dcos-metadata/dcos-version.json", c.config.core.dcos_url);
+        let up = http
+            .get(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if !up {
+            std::fs::remove_dir_all(&c.dir)?;
+            println!("removed {} (unavailable)", c.config.cluster.name);
+        }
     }
     Ok(())
 }

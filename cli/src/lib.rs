@@ -6,7 +6,8 @@
 //! - [`daemon`]: the servers (`dcos daemon master`, `… supervisor`).
 //! - [`install`]: `dcos install|uninstall|status` over `dcos-installer`.
 //! - [`client`]: the attached cluster (`$DCOS_DIR/clusters/<id>/dcos.toml`) and its gateway client.
-//! - [`cluster`]: `dcos cluster setup|list|attach|remove|join-token`.
+//! - [`cluster`]: `dcos cluster setup|list|attach|rename|remove|join-token`.
+//! - [`auth`]: `dcos auth login|logout|list-providers`; [`config`]: `dcos config set|show|unset|keys` and the `DCOS_*` overrides.
 //! - [`marathon`]: `dcos marathon app|group|deployment|task`.
 //! - [`job`]: `dcos job …` (Metronome v1).
 //! - [`package`]: `dcos package …` (the Cosmos API); [`bundle`]: `dcos package bundle …`.
@@ -20,9 +21,11 @@
 //! logged in (no cluster attached, or the token was refused); 4 not
 //! found.
 
+pub mod auth;
 pub mod bundle;
 pub mod client;
 pub mod cluster;
+pub mod config;
 pub mod daemon;
 pub mod image;
 pub mod install;
@@ -66,9 +69,15 @@ pub enum Command {
     Uninstall(install::UninstallArgs),
     /// This node's components and their health (exit code 1 if any is not healthy).
     Status(install::StatusArgs),
-    /// Connect to clusters: setup (log in), list, attach, remove, join-token.
+    /// Connect to clusters: setup (log in), list, attach, rename, remove, join-token.
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
+    /// Log in to the attached cluster, log out, list its login providers.
+    #[command(subcommand)]
+    Auth(auth::AuthCmd),
+    /// The attached cluster's settings: set, show, unset, keys.
+    #[command(subcommand)]
+    Config(config::ConfigCmd),
     /// Marathon: apps, groups, deployments, tasks.
     #[command(subcommand)]
     Marathon(marathon::MarathonCmd),
@@ -141,6 +150,8 @@ pub fn main() -> ExitCode {
             Command::Uninstall(a) => install::uninstall(a).await,
             Command::Status(a) => install::status(a).await,
             Command::Cluster(c) => cluster::run(c).await,
+            Command::Auth(c) => auth::run(c).await,
+            Command::Config(c) => config::run(c).await,
             Command::Marathon(c) => marathon::run(c).await,
             Command::Job(c) => job::run(c).await,
             Command::Package(c) => package::run(c).await,

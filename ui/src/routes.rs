@@ -3,6 +3,7 @@
 //! Public (no token): `POST /acs/api/v1/auth/login` (answers the token and
 //! sets it as DC/OS' UI cookie `dcos-acs-auth-cookie`, HttpOnly),
 //! `POST /acs/api/v1/auth/logout` (clears the cookies),
+//! `GET /acs/api/v1/auth/providers` (how users log in, DC/OS' shape),
 //! `GET /dcos-metadata/dcos-version.json`, `GET /install.sh`,
 //! `GET /install/v1/binary`, `POST /install/v1/join`, and the dashboard's
 //! shell and assets ([`crate::dashboard`]: `/`, `/assets/…`, the UI's own
@@ -94,6 +95,7 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     let public = Router::new()
         .route("/acs/api/v1/auth/login", post(login))
         .route("/acs/api/v1/auth/logout", post(logout))
+        .route("/acs/api/v1/auth/providers", get(providers))
         .route("/dcos-metadata/dcos-version.json", get(version))
         .route("/install.sh", get(join::script))
         .route("/install/v1/binary", get(join::binary))
@@ -246,6 +248,20 @@ async fn logout() -> Response {
         }
     }
     resp
+}
+
+/// `GET /acs/api/v1/auth/providers`: the one way to log in here, the
+/// gateway's users with a password (DC/OS' `dcos-users` provider).
+async fn providers() -> Response {
+    axum::Json(serde_json::json!({
+        "dcos-users": {
+            "authentication-type": "dcos-uid-password",
+            "description": "Default DC/OS login provider",
+            "client-method": "dcos-usercredential-post-receive-authtoken",
+            "config": {"start_flow_url": "/acs/api/v1/auth/login"}
+        }
+    }))
+    .into_response()
 }
 
 /// `GET /dcos-metadata/dcos-version.json`.
