@@ -20,7 +20,9 @@ use dcos_api::v1::{
     Address, FrameworkId, MasterCapability, MasterCapabilityType, MasterInfo, ResourceQuantities,
     Scalar,
 };
-use dcos_store::types::{PutRequest, RangeRequest, TxnOp, TxnRequest};
+use dcos_store::types::{
+    Compare, CompareResult, CompareTarget, PutRequest, RangeRequest, TxnOp, TxnRequest,
+};
 use dcos_store::{Kv, StoreNode};
 use futures::Stream;
 use openraft::ServerState;
@@ -31,6 +33,11 @@ use crate::MasterFlags;
 
 /// Registry keys live under this prefix.
 pub const REGISTRY_PREFIX: &str = "/mesos/";
+/// The fence of the registry: written by each newly elected master; every
+/// registry write compares its `mod_revision` with the one this master
+/// wrote, so a deposed master (one whose store node lost the lead but has
+/// not noticed) writes nothing.
+pub const LEADER_KEY: &str = "/mesos/leader";
 /// Events buffered per stream before a slow reader is disconnected.
 const STREAM_BUFFER: usize = 65_536;
 /// Allocation cycles kept for the timing percentiles.
@@ -49,6 +56,8 @@ pub(crate) struct Core {
     pub state: Option<State>,
     /// When it became the leader (Unix seconds).
     pub elected_time: f64,
+    /// The `mod_revision` of [`LEADER_KEY`] this master wrote when elected.
+    fence: Option<u64>,
     streams: HashMap<StreamId, mpsc::Sender<Frame>>,
 }
 
@@ -131,6 +140,7 @@ impl Master {
             core: Mutex::new(Core {
                 state: None,
                 elected_time: 0.0,
+                fence: None,
                 streams: HashMap::new(),
             }),
             operator_tx,
@@ -245,39 +255,66 @@ impl Master {
 
     /// An operator configuration change (weights, quota): applied to the
     /// books, and answered once its registry records are durable in the
-    /// store (as Mesos answers after the registrar's write). Changes are
-    /// serialized, so records of the same key are written in order.
+    /// store (as Mesos answers after the registrar's write), in one
+    /// transaction fenced by [`LEADER_KEY`]. Changes are serialized, so
+    /// records of the same key are written in order. If the write fails
+    /// or the fence is gone, the books (now ahead of the store) are
+    /// dropped: a master still leading reloads them from the store.
     pub(crate) async fn change_config(
         &self,
         f: impl FnOnce(&mut State, Clock) -> Result<Vec<Effect>, crate::state::StateError>,
     ) -> Result<(), ConfigError> {
         let _one_at_a_time = self.config_writes.lock().await;
-        let records = {
+        let (records, fence) = {
             let mut core = self.lock();
+            let fence = core.fence.ok_or(ConfigError::Inactive)?;
             let state = core.state.as_mut().ok_or(ConfigError::Inactive)?;
             let effects = f(state, clock())?;
             let (records, rest): (Vec<Effect>, Vec<Effect>) = effects
                 .into_iter()
                 .partition(|e| matches!(e, Effect::Persist(_)));
             self.dispatch(&mut core, rest);
-            records
+            (records, fence)
         };
+        let mut puts = Vec::new();
         for effect in records {
             let Effect::Persist(record) = effect else {
                 continue;
             };
             let (key, value) =
                 encode_record(&record).map_err(|e| ConfigError::Store(e.to_string()))?;
-            self.node
-                .put(PutRequest {
-                    key,
-                    value,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ConfigError::Store(e.to_string()))?;
+            puts.push(TxnOp::Put(PutRequest {
+                key,
+                value,
+                ..Default::default()
+            }));
         }
-        Ok(())
+        if puts.is_empty() {
+            return Ok(());
+        }
+        let written = self
+            .node
+            .txn(TxnRequest {
+                compare: vec![Compare {
+                    key: LEADER_KEY.to_owned(),
+                    target: CompareTarget::ModRevision(fence),
+                    result: CompareResult::Equal,
+                }],
+                success: puts,
+                failure: Vec::new(),
+            })
+            .await;
+        let failure = match written {
+            Ok(r) if r.succeeded => return Ok(()),
+            Ok(_) => ConfigError::Inactive,
+            Err(e) => ConfigError::Store(e.to_string()),
+        };
+        tracing::warn!(error = %failure, "a configuration change was not written: dropping the books to reload them from the store");
+        let mut core = self.lock();
+        core.state = None;
+        core.fence = None;
+        core.streams.clear();
+        Err(failure)
     }
 
     /// Registers a stream's sender (before the effects that use it run).
@@ -595,28 +632,53 @@ async fn leadership_loop(master: Weak<Master>) {
         let leading = m.is_store_leader();
         let active = m.is_active();
         if leading && !active {
-            match load_registry(&m.node).await {
-                Ok(records) => {
-                    let id = new_uuid();
-                    tracing::info!(master_id = %id, agents_and_frameworks = records.len(), "elected: this node is the active master");
-                    let state = State::new(m.master_info(id), m.config(), records, clock());
-                    let mut core = m.lock();
-                    if m.is_store_leader() {
-                        core.state = Some(state);
-                        core.elected_time = unix_now();
-                    }
+            let id = new_uuid();
+            match take_the_fence(&m.node, &id).await {
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not take the registry's fence; retrying")
                 }
-                Err(e) => tracing::warn!(error = %e, "could not load the registry; retrying"),
+                Ok(fence) => match load_registry(&m.node).await {
+                    Ok(records) => {
+                        tracing::info!(master_id = %id, agents_and_frameworks = records.len(), fence, "elected: this node is the active master");
+                        let state = State::new(m.master_info(id), m.config(), records, clock());
+                        let mut core = m.lock();
+                        if m.is_store_leader() {
+                            core.state = Some(state);
+                            core.elected_time = unix_now();
+                            core.fence = Some(fence);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not load the registry; retrying"),
+                },
             }
         } else if !leading && active {
             tracing::warn!("no longer the store leader: closing every stream");
             let mut core = m.lock();
             core.state = None;
+            core.fence = None;
             core.streams.clear();
         }
         drop(m);
         let _ = tokio::time::timeout(Duration::from_millis(200), metrics.changed()).await;
     }
+}
+
+/// Writes [`LEADER_KEY`] (this master's id and when), returning its new
+/// `mod_revision`: from now on only this master's registry writes match.
+async fn take_the_fence(node: &StoreNode, master_id: &str) -> anyhow::Result<u64> {
+    let value = serde_json::to_vec(&serde_json::json!({
+        "master_id": master_id,
+        "node_id": node.id(),
+        "elected": unix_now(),
+    }))?;
+    let put = node
+        .put(PutRequest {
+            key: LEADER_KEY.to_owned(),
+            value,
+            ..Default::default()
+        })
+        .await?;
+    Ok(put.revision)
 }
 
 async fn load_registry(node: &StoreNode) -> anyhow::Result<Vec<Record>> {
@@ -632,7 +694,7 @@ async fn load_registry(node: &StoreNode) -> anyhow::Result<Vec<Record>> {
                 ..Default::default()
             })
             .await?;
-        for kv in &page.kvs {
+        for kv in page.kvs.iter().filter(|kv| kv.key != LEADER_KEY) {
             match serde_json::from_slice::<Record>(&kv.value) {
                 Ok(r) => records.push(r),
                 Err(e) => {
@@ -679,6 +741,16 @@ async fn persist_loop(master: Weak<Master>, mut rx: mpsc::UnboundedReceiver<Reco
     let mut queued: Vec<Record> = Vec::new();
     while rx.recv_many(&mut queued, 100_000).await > 0 {
         let Some(m) = master.upgrade() else { return };
+        // Only the master that holds the fence writes; a deposed one drops
+        // what it queued (its successor loaded the registry from the store).
+        let Some(fence) = m.lock().fence else {
+            tracing::warn!(
+                records = queued.len(),
+                "not the active master: registry records not written"
+            );
+            queued.clear();
+            continue;
+        };
         let mut latest: HashMap<String, Vec<u8>> = HashMap::with_capacity(queued.len());
         let mut order: Vec<String> = Vec::with_capacity(queued.len());
         for record in queued.drain(..) {
@@ -705,12 +777,32 @@ async fn persist_loop(master: Weak<Master>, mut rx: mpsc::UnboundedReceiver<Reco
                 })
                 .collect();
             let request = TxnRequest {
-                compare: Vec::new(),
+                compare: vec![Compare {
+                    key: LEADER_KEY.to_owned(),
+                    target: CompareTarget::ModRevision(fence),
+                    result: CompareResult::Equal,
+                }],
                 success: puts,
                 failure: Vec::new(),
             };
-            if let Err(e) = m.node.txn(request).await {
-                tracing::warn!(records = keys.len(), error = %e, "could not persist registry records");
+            match m.node.txn(request).await {
+                Ok(r) if !r.succeeded => {
+                    tracing::warn!(
+                        records = keys.len(),
+                        "deposed: another master holds the registry's fence; not written, dropping the books"
+                    );
+                    // Memory is ahead of the store: reload it (if this
+                    // node still leads) rather than act on it.
+                    let mut core = m.lock();
+                    core.state = None;
+                    core.fence = None;
+                    core.streams.clear();
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(records = keys.len(), error = %e, "could not persist registry records")
+                }
             }
         }
     }

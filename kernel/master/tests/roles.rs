@@ -312,3 +312,71 @@ async fn legacy_endpoints_validate_and_a_restart_keeps_weights_and_quota() {
     assert_eq!(dev["quota"]["limit"], json!({"cpus": 1.0, "mem": 256.0}));
     c.stop().await;
 }
+
+/// The registry's fence: a master whose fence another master has taken
+/// (as a newly elected one does) writes nothing, whatever it still
+/// believes; the elected one's writes land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposed_master_writes_nothing_to_the_registry() {
+    use dcos_store::types::PutRequest;
+    use dcos_store::Kv;
+    let c = Cluster::start(MasterFlags::default()).await;
+    let key = dcos_master::runtime::LEADER_KEY;
+    let fence = c
+        .node
+        .get(key)
+        .await
+        .unwrap()
+        .expect("the elected master's fence");
+    assert!(String::from_utf8_lossy(&fence.value).contains("master_id"));
+    let url = |p: &str| format!("{}{p}", c.base);
+    let weight = |role: &str| json!([{"role": role, "weight": 2.0}]);
+
+    let (code, text) = send(reqwest::Method::PUT, url("/weights"), Some(weight("dev"))).await;
+    assert_eq!(code, StatusCode::OK, "{text}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while c.node.get("/mesos/weights/dev").await.unwrap().is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the elected master's write never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Another master takes the fence.
+    c.node
+        .put(PutRequest {
+            key: key.to_string(),
+            value: br#"{"master_id":"the-successor"}"#.to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (code, text) = send(reqwest::Method::PUT, url("/weights"), Some(weight("ops"))).await;
+    assert_ne!(
+        code,
+        StatusCode::OK,
+        "a deposed master's change answered OK: {text}"
+    );
+    assert!(
+        c.node.get("/mesos/weights/ops").await.unwrap().is_none(),
+        "a deposed master wrote to the registry"
+    );
+    // Still the store's leader, it drops its books and is elected again
+    // from what the store holds (the first change, not the refused one).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !c.master.is_active() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the master never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let weights = c.get_json("/weights").await;
+    assert_eq!(
+        weights,
+        json!([{"weight": 2.0, "role": "dev"}]),
+        "{weights}"
+    );
+    c.stop().await;
+}
