@@ -289,25 +289,33 @@ impl Master {
                 ..Default::default()
             }));
         }
-        if puts.is_empty() {
-            return Ok(());
+        // One transaction per MAX_TXN_OPS − 1 records (a weights call
+        // for hundreds of roles), each fenced.
+        let mut failure = None;
+        for chunk in puts.chunks(dcos_store::types::MAX_TXN_OPS - 1) {
+            let written = self
+                .node
+                .txn(TxnRequest {
+                    compare: vec![Compare {
+                        key: LEADER_KEY.to_owned(),
+                        target: CompareTarget::ModRevision(fence),
+                        result: CompareResult::Equal,
+                    }],
+                    success: chunk.to_vec(),
+                    failure: Vec::new(),
+                })
+                .await;
+            match written {
+                Ok(r) if r.succeeded => {}
+                Ok(_) => failure = Some(ConfigError::Inactive),
+                Err(e) => failure = Some(ConfigError::Store(e.to_string())),
+            }
+            if failure.is_some() {
+                break;
+            }
         }
-        let written = self
-            .node
-            .txn(TxnRequest {
-                compare: vec![Compare {
-                    key: LEADER_KEY.to_owned(),
-                    target: CompareTarget::ModRevision(fence),
-                    result: CompareResult::Equal,
-                }],
-                success: puts,
-                failure: Vec::new(),
-            })
-            .await;
-        let failure = match written {
-            Ok(r) if r.succeeded => return Ok(()),
-            Ok(_) => ConfigError::Inactive,
-            Err(e) => ConfigError::Store(e.to_string()),
+        let Some(failure) = failure else {
+            return Ok(());
         };
         tracing::warn!(error = %failure, "a configuration change was not written: dropping the books to reload them from the store");
         let mut core = self.lock();
@@ -733,7 +741,8 @@ fn encode_record(record: &Record) -> serde_json::Result<(String, Vec<u8>)> {
 /// Writes registry records (group commit): takes every record queued so
 /// far, keeps the latest per key (later records supersede earlier ones of
 /// the same agent or framework), and writes them as multi-key store
-/// transactions of up to [`dcos_store::types::MAX_TXN_OPS`] puts — one
+/// transactions of up to [`dcos_store::types::MAX_TXN_OPS`] − 1 puts
+/// (plus the fence compare) — one
 /// Raft entry and one fsync per batch rather than per record. A burst of
 /// 10,000 agent registrations becomes ~80 writes. Batches are written in
 /// order, so each key's last write wins.
@@ -765,7 +774,8 @@ async fn persist_loop(master: Weak<Master>, mut rx: mpsc::UnboundedReceiver<Reco
                 }
             }
         }
-        for keys in order.chunks(dcos_store::types::MAX_TXN_OPS) {
+        // One operation of each transaction is the fence compare.
+        for keys in order.chunks(dcos_store::types::MAX_TXN_OPS - 1) {
             let puts: Vec<TxnOp> = keys
                 .iter()
                 .map(|key| {

@@ -380,3 +380,53 @@ async fn a_deposed_master_writes_nothing_to_the_registry() {
     );
     c.stop().await;
 }
+
+/// Registry writes are batched under the store's per-transaction limit
+/// with the fence compare counted: 300 roles' weights in one call, and
+/// 150 agents registering at once, all reach the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_registry_batches_fit_the_store_with_their_fence() {
+    use dcos_store::types::RangeRequest;
+    use dcos_store::Kv;
+    let c = Cluster::start(MasterFlags::default()).await;
+    let weights: Vec<Value> = (0..300)
+        .map(|i| json!({"role": format!("r{i}"), "weight": 2.0}))
+        .collect();
+    let (code, text) = send(
+        reqwest::Method::PUT,
+        format!("{}/weights", c.base),
+        Some(Value::Array(weights)),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{text}");
+    let count = |prefix: &'static str| {
+        let node = c.node.clone();
+        async move {
+            node.range(RangeRequest {
+                key: prefix.into(),
+                prefix: true,
+                count_only: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .count
+        }
+    };
+    assert_eq!(count("/mesos/weights/").await, 300);
+    let mut agents = Vec::new();
+    for _ in 0..150 {
+        agents.push(FakeAgent::connect(&c.base, register("cpus:1;mem:128")).await);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while count("/mesos/agents/").await < 150 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "agent records missing"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(c.master.is_active(), "the master kept its books");
+    drop(agents);
+    c.stop().await;
+}
