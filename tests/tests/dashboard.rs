@@ -44,6 +44,7 @@ use dcos_tests::gateway::Gateway;
 use dcos_tests::install::Node;
 use dcos_tests::marathon::Marathon;
 use dcos_tests::{free_port, require_tool, wait_until, workspace_root, Agent, Master};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -211,6 +212,21 @@ async fn fill(c: &Client, css: &str, value: &str) {
         .unwrap_or_else(|e| panic!("no input {css}: {e}"));
     input.clear().await.unwrap();
     input.send_keys(value).await.unwrap();
+}
+
+/// Replaces the text of the page's code editor (CodeMirror) with `text`,
+/// as typed: select all, then the keys.
+async fn editor_type(c: &Client, text: &str) {
+    let content = c
+        .find(Locator::Css(".cm-content"))
+        .await
+        .unwrap_or_else(|e| panic!("no code editor: {e}"));
+    content.click().await.unwrap();
+    let select_all: String = [char::from(Key::Control), 'a', char::from(Key::Null)]
+        .into_iter()
+        .collect();
+    content.send_keys(&select_all).await.unwrap();
+    content.send_keys(text).await.unwrap();
 }
 
 /// The `value` of the input under `css`.
@@ -429,25 +445,99 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     shot(&c, "overview-empty").await;
     accessible(&c, "overview").await;
 
-    // Create an app through the JSON editor.
+    // Create an app through the form, see it as JSON, change it there.
     click_link(&c, "Services").await;
     wait_text(&c, "main h1", "Services", long).await;
     click_link(&c, "Create an app").await;
     wait_text(&c, "main h1", "Create an app", long).await;
-    let app = json!({
-        "id": "/e2e/hello",
-        "cmd": "i=0; while true; do i=$((i+1)); echo hello-line-$i; sleep 1; done",
-        "cpus": 0.1, "mem": 32, "instances": 1,
-    });
-    let editor = c.find(Locator::Css("textarea#app-json")).await.unwrap();
-    editor.clear().await.unwrap();
-    editor.send_keys("{ not json").await.unwrap();
-    wait_text(&c, "#app-json-problem", "Not valid JSON", long).await;
-    editor.clear().await.unwrap();
-    editor.send_keys(&app.to_string()).await.unwrap();
-    wait_text(&c, "#app-json-problem", "Valid JSON", long).await;
+    assert_eq!(value_of(&c, "#app-id").await, "/hello", "the template");
+    let cmd = "i=0; while true; do i=$((i+1)); echo hello-line-$i; sleep 1; done";
+    fill(&c, "#app-id", "/e2e/hello").await;
+    fill(&c, "#app-cmd", cmd).await;
+    fill(&c, "#app-cpus", "0.1").await;
+    fill(&c, "#app-instances", "3").await;
+    click_button(&c, "Add a variable").await;
+    fill(&c, "input[name=app-env-0-key]", "GREETING").await;
+    fill(&c, "input[name=app-env-0-value]", "hi-from-the-form").await;
     shot(&c, "create-app").await;
-    accessible(&c, "create app").await;
+    accessible(&c, "create app (form)").await;
+    // The JSON tab: a code editor (loaded now, its own chunk) with the form's values.
+    assert!(
+        requests(&c, "/assets/codemirror-").await.is_empty(),
+        "the code editor is not loaded before it is needed"
+    );
+    click_button(&c, "JSON").await;
+    let json_text = wait_text(&c, ".cm-content", r#""GREETING": "hi-from-the-form""#, long).await;
+    assert!(json_text.contains(r#""id": "/e2e/hello""#), "{json_text}");
+    assert!(json_text.contains(r#""instances": 3"#), "{json_text}");
+    assert_eq!(
+        requests(&c, "/assets/codemirror-").await.len(),
+        1,
+        "the editor's chunk is loaded when the JSON tab opens"
+    );
+    // Broken JSON is marked in the editor; valid JSON moves the form,
+    // and a field the form does not know stays.
+    editor_type(&c, "{ not json").await;
+    wait_text(&c, "#app-json-problem", "Not valid JSON", long).await;
+    wait_js(
+        &c,
+        "a lint mark",
+        "document.querySelector('.cm-lintRange-error, .cm-lint-marker-error')",
+        long,
+    )
+    .await;
+    let app = json!({
+        "id": "/e2e/hello", "cmd": cmd, "cpus": 0.1, "mem": 32, "instances": 1,
+        "env": {"GREETING": "hi-from-the-form"}, "maxLaunchDelaySeconds": 300,
+    });
+    editor_type(&c, &app.to_string()).await;
+    wait_text(&c, "#app-json-problem", "Valid JSON", long).await;
+    shot(&c, "create-app-json").await;
+    accessible(&c, "create app (JSON)").await;
+    click_button(&c, "Form").await;
+    wait_js(&c, "the form follows the JSON", "document.querySelector('#app-instances') && document.querySelector('#app-instances').value === '1'", long).await;
+    assert_eq!(
+        value_of(&c, "input[name=app-env-0-value]").await,
+        "hi-from-the-form"
+    );
+    // Marathon's 422 is shown at the field it names, and at its JSON line.
+    fill(&c, "#app-cpus", "-1").await;
+    click_button(&c, "Create").await;
+    wait_text(&c, "#app-cpus-err", "/cpus", long).await;
+    wait_js(
+        &c,
+        "the field is marked",
+        "document.querySelector('#app-cpus').getAttribute('aria-invalid') === 'true'",
+        long,
+    )
+    .await;
+    c.execute(
+        "document.getElementById('app-cpus').scrollIntoView({block: 'center'}); return 1;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "create-app-refused").await;
+    accessible(&c, "create app (refused)").await;
+    click_button(&c, "JSON").await;
+    wait_text(&c, "[data-testid=app-json-errors]", "/cpus", long).await;
+    let errors = text(&c, "[data-testid=app-json-errors]").await;
+    let json_now = text(&c, ".cm-content").await;
+    let cpus_line = json_now
+        .lines()
+        .position(|l| l.contains(r#""cpus""#))
+        .unwrap()
+        + 1;
+    assert!(
+        errors.contains(&format!("line {cpus_line}:")),
+        "{errors} / {json_now}"
+    );
+    assert!(
+        json_now.contains(r#""maxLaunchDelaySeconds": 300"#),
+        "{json_now}"
+    );
+    click_button(&c, "Form").await;
+    fill(&c, "#app-cpus", "0.1").await;
     click_button(&c, "Create").await;
 
     // Its page: it reaches running without a reload.
@@ -462,12 +552,36 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "table.tasks", "running", long).await;
     shot(&c, "app-running").await;
 
-    // Scale it to 2 from the page.
-    let instances = c.find(Locator::Css("input[name=instances]")).await.unwrap();
-    instances.clear().await.unwrap();
-    instances.send_keys("2").await.unwrap();
-    click_button(&c, "Scale").await;
-    wait_text(&c, "main", "Scaled to 2", long).await;
+    // Edit: the same form, prefilled without the read-only fields; scale to 2.
+    click_button(&c, "Edit").await;
+    wait_text(&c, "main h3", "Edit /e2e/hello", long).await;
+    assert_eq!(value_of(&c, "#app-instances").await, "1");
+    assert_eq!(value_of(&c, "input[name=app-env-0-key]").await, "GREETING");
+    click_button(&c, "JSON").await;
+    let current = wait_text(&c, ".cm-content", "maxLaunchDelaySeconds", long).await;
+    for read_only in [
+        r#""version""#,
+        r#""tasks""#,
+        r#""tasksRunning""#,
+        r#""deployments""#,
+    ] {
+        assert!(
+            !current.contains(read_only),
+            "{read_only} in the edited JSON: {current}"
+        );
+    }
+    click_button(&c, "Form").await;
+    fill(&c, "#app-instances", "2").await;
+    shot(&c, "app-edit").await;
+    accessible(&c, "app edit").await;
+    click_button(&c, "Save").await;
+    wait_text(
+        &c,
+        "main",
+        "Saved: deploying the new version (deployment ",
+        long,
+    )
+    .await;
     wait_text(&c, "[data-testid=instances]", "2 running of 2", long).await;
     shot(&c, "app-scaled").await;
     accessible(&c, "app").await;
