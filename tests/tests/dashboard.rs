@@ -676,19 +676,46 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     shot(&c, "task-log").await;
     accessible(&c, "task log").await;
 
-    // Jobs: a job created in the JSON editor, run from its page.
+    // Jobs: a job created through the form (with a schedule), its schedule
+    // disabled and enabled, run from its page.
     click_link(&c, "Jobs").await;
     wait_text(&c, "main", "No jobs yet", long).await;
+    wait_text(&c, "[data-testid=graph]", "No job depends on another", long).await;
     click_link(&c, "Create a job").await;
     wait_text(&c, "main h1", "Create a job", long).await;
-    let job = json!({"id": "e2e.nightly", "description": "an e2e job",
-                     "run": {"cmd": "echo job ran", "cpus": 0.1, "mem": 32, "disk": 0}});
-    let editor = c.find(Locator::Css("textarea#job-json")).await.unwrap();
-    editor.clear().await.unwrap();
-    editor.send_keys(&job.to_string()).await.unwrap();
-    wait_text(&c, "#job-json-problem", "Valid JSON", long).await;
+    fill(&c, "#job-id", "e2e.nightly").await;
+    fill(&c, "#job-description", "an e2e job").await;
+    fill(&c, "#job-cmd", "echo job ran").await;
+    c.find(Locator::Css("input[name=job-scheduled]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "#job-cron", "30 2 * * *").await;
+    fill(&c, "#job-timezone", "Europe/Paris").await;
+    click_button(&c, "JSON").await;
+    let job_json = wait_text(&c, ".cm-content", r#""cron": "30 2 * * *""#, long).await;
+    assert!(job_json.contains(r#""cmd": "echo job ran""#), "{job_json}");
+    assert!(
+        job_json.contains(r#""timezone": "Europe/Paris""#),
+        "{job_json}"
+    );
+    accessible(&c, "create job (JSON)").await;
+    click_button(&c, "Form").await;
+    wait_text(&c, "label[for=job-cron]", "Cron", long).await;
+    shot(&c, "create-job").await;
+    accessible(&c, "create job (form)").await;
     click_button(&c, "Create").await;
     wait_text(&c, "main h1", "e2e.nightly", long).await;
+    let sched = wait_text(&c, "[data-testid=schedule-default]", "enabled", long).await;
+    assert!(sched.contains("30 2 * * *"), "{sched}");
+    assert!(sched.contains("Europe/Paris"), "{sched}");
+    click_button(&c, "Disable").await;
+    wait_text(&c, "main", "Disabled the schedule default", long).await;
+    wait_text(&c, "[data-testid=schedule-default]", "disabled", long).await;
+    click_button(&c, "Enable").await;
+    wait_text(&c, "[data-testid=schedule-default]", "enabled, next", long).await;
     click_link(&c, "Jobs").await;
     wait_text(&c, "main table", "e2e.nightly", long).await;
     click_link(&c, "e2e.nightly").await;
@@ -699,8 +726,49 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "main table", "succeeded", Duration::from_secs(90)).await;
     shot(&c, "job").await;
     accessible(&c, "job").await;
+
+    // A job that runs after it: created with the form, an edge in the graph.
+    click_link(&c, "Jobs").await;
+    wait_text(&c, "main table", "e2e.nightly", long).await;
+    click_link(&c, "Create a job").await;
+    wait_text(&c, "main h1", "Create a job", long).await;
+    fill(&c, "#job-id", "e2e.report").await;
+    fill(&c, "#job-cmd", "echo report").await;
+    fill(&c, "#job-parents", "e2e.nightly").await;
+    click_button(&c, "Create").await;
+    wait_text(&c, "main h1", "e2e.report", long).await;
+    // Edit: the form prefilled (its parent from Chronos), a new description.
+    click_button(&c, "Edit").await;
+    wait_text(&c, "main h1", "Edit e2e.report", long).await;
+    wait_js(
+        &c,
+        "the parent is prefilled",
+        "document.querySelector('#job-parents') && document.querySelector('#job-parents').value === 'e2e.nightly'",
+        long,
+    )
+    .await;
+    fill(&c, "#job-description", "reports on the nightly run").await;
+    shot(&c, "job-edit").await;
+    accessible(&c, "job edit").await;
+    click_button(&c, "Save").await;
+    wait_text(&c, "main", "reports on the nightly run", long).await;
     click_link(&c, "Jobs").await;
     wait_text(&c, "main table", "succeeded", long).await;
+    wait_js(
+        &c,
+        "the graph has the edge",
+        r#"document.querySelector('[data-edge="e2e.nightly->e2e.report"]')"#,
+        long,
+    )
+    .await;
+    let graph = text(&c, "[data-testid=graph]").await;
+    assert!(graph.contains("e2e.nightly → e2e.report"), "{graph}");
+    c.execute(
+        "document.querySelector('[data-testid=graph]').scrollIntoView(); return 1;",
+        vec![],
+    )
+    .await
+    .unwrap();
     shot(&c, "jobs").await;
     accessible(&c, "jobs").await;
 
