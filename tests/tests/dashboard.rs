@@ -737,6 +737,7 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     fill(&c, "#job-parents", "e2e.nightly").await;
     click_button(&c, "Create").await;
     wait_text(&c, "main h1", "e2e.report", long).await;
+    wait_text(&c, "[data-testid=parents]", "e2e.nightly", long).await;
     // Edit: the form prefilled (its parent from Chronos), a new description.
     click_button(&c, "Edit").await;
     wait_text(&c, "main h1", "Edit e2e.report", long).await;
@@ -805,6 +806,13 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
         "the page scrolls sideways at 390 px: {overflow}"
     );
     shot(&c, "services-phone").await;
+    // And the app form, its rows included.
+    click_link(&c, "Create an app").await;
+    wait_text(&c, "main h1", "Create an app", long).await;
+    click_button(&c, "Add a port").await;
+    click_button(&c, "Add a constraint").await;
+    fits(&c, "create app").await;
+    shot(&c, "create-app-phone").await;
     c.set_window_size(1366, 768).await.unwrap();
 
     // Settings: add a user, who is listed, then remove them.

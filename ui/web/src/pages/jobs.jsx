@@ -69,6 +69,9 @@ export function JobDetail() {
   const { id } = useRoute().params;
   const base = `${M}/jobs/${encodeURIComponent(id)}`;
   const { data, error, reload } = useApi(`${base}?embed=activeRuns&embed=history&embed=schedules`, { every: 5000, deps: [id] });
+  // Its parents: Chronos' view of the job (Metronome's has none).
+  const chronos = useApi(`/service/chronos/v1/scheduler/job/${encodeURIComponent(id)}`, { deps: [id] });
+  const parents = (chronos.data && chronos.data.parents) || [];
   const action = useAction();
   const [editing, setEditing] = useState(false);
   if (!data) {
@@ -110,6 +113,7 @@ export function JobDetail() {
       <p class="notice" aria-live="polite">{action.done || ''}</p>
       <dl class="facts">
         <div><dt>Command</dt><dd><code>{(data.run || {}).cmd || '—'}</code></dd></div>
+        {parents.length > 0 && <div><dt>Runs after</dt><dd data-testid="parents">{parents.map((p, i) => <>{i ? ', ' : ''}<a href={jobHref(p)}>{p}</a></>)}</dd></div>}
         <div><dt>Runs</dt><dd>{h.successCount || 0} succeeded, {h.failureCount || 0} failed</dd></div>
       </dl>
       <h2>Schedules</h2>
