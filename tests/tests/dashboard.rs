@@ -6,15 +6,22 @@
 //!   request it made was refused (401);
 //! * a wrong password is refused in words; the admin logs in;
 //! * the Overview charts the agent's resources;
-//! * an app is created through the JSON editor, and its page shows it
-//!   reach running with no reload (Marathon's event stream), then scaled
-//!   to 2 through the page;
+//! * an app is created through the form (cmd, cpus, an env var), seen
+//!   in the JSON tab's code editor (loaded only then), changed there
+//!   (instances; the form follows, a field the form lacks is kept),
+//!   refused by Marathon with the error at its field and JSON line, then
+//!   created; its page shows it reach running with no reload (Marathon's
+//!   event stream), and Edit (prefilled, no read-only fields) scales it
+//!   to 2;
 //! * an app with an impossible constraint says why it waits, and is
 //!   destroyed from its page;
 //! * its task's log shows the task's output, and new lines arrive live;
 //!   its sandbox is listed and its stdout downloads;
-//! * a job is created in the JSON editor, run from its page, and its run
-//!   appears in its history;
+//! * a job is created through the form with a cron schedule (seen in
+//!   the JSON), its schedule disabled and enabled, run from its page,
+//!   and its run appears in its history; a second job with it as parent
+//!   is created and edited with the form, and the Jobs page's graph
+//!   draws the edge;
 //! * axe-core finds no serious or critical accessibility problem on any
 //!   page;
 //! * the Nodes page shows the agent; at a phone's width the pages still
