@@ -6,15 +6,22 @@
 //!   request it made was refused (401);
 //! * a wrong password is refused in words; the admin logs in;
 //! * the Overview charts the agent's resources;
-//! * an app is created through the JSON editor, and its page shows it
-//!   reach running with no reload (Marathon's event stream), then scaled
-//!   to 2 through the page;
+//! * an app is created through the form (cmd, cpus, an env var), seen
+//!   in the JSON tab's code editor (loaded only then), changed there
+//!   (instances; the form follows, a field the form lacks is kept),
+//!   refused by Marathon with the error at its field and JSON line, then
+//!   created; its page shows it reach running with no reload (Marathon's
+//!   event stream), and Edit (prefilled, no read-only fields) scales it
+//!   to 2;
 //! * an app with an impossible constraint says why it waits, and is
 //!   destroyed from its page;
 //! * its task's log shows the task's output, and new lines arrive live;
 //!   its sandbox is listed and its stdout downloads;
-//! * a job is created in the JSON editor, run from its page, and its run
-//!   appears in its history;
+//! * a job is created through the form with a cron schedule (seen in
+//!   the JSON), its schedule disabled and enabled, run from its page,
+//!   and its run appears in its history; a second job with it as parent
+//!   is created and edited with the form, and the Jobs page's graph
+//!   draws the edge;
 //! * axe-core finds no serious or critical accessibility problem on any
 //!   page;
 //! * the Nodes page shows the agent; at a phone's width the pages still
@@ -44,6 +51,7 @@ use dcos_tests::gateway::Gateway;
 use dcos_tests::install::Node;
 use dcos_tests::marathon::Marathon;
 use dcos_tests::{free_port, require_tool, wait_until, workspace_root, Agent, Master};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -211,6 +219,21 @@ async fn fill(c: &Client, css: &str, value: &str) {
         .unwrap_or_else(|e| panic!("no input {css}: {e}"));
     input.clear().await.unwrap();
     input.send_keys(value).await.unwrap();
+}
+
+/// Replaces the text of the page's code editor (CodeMirror) with `text`,
+/// as typed: select all, then the keys.
+async fn editor_type(c: &Client, text: &str) {
+    let content = c
+        .find(Locator::Css(".cm-content"))
+        .await
+        .unwrap_or_else(|e| panic!("no code editor: {e}"));
+    content.click().await.unwrap();
+    let select_all: String = [char::from(Key::Control), 'a', char::from(Key::Null)]
+        .into_iter()
+        .collect();
+    content.send_keys(&select_all).await.unwrap();
+    content.send_keys(text).await.unwrap();
 }
 
 /// The `value` of the input under `css`.
@@ -429,25 +452,99 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     shot(&c, "overview-empty").await;
     accessible(&c, "overview").await;
 
-    // Create an app through the JSON editor.
+    // Create an app through the form, see it as JSON, change it there.
     click_link(&c, "Services").await;
     wait_text(&c, "main h1", "Services", long).await;
     click_link(&c, "Create an app").await;
     wait_text(&c, "main h1", "Create an app", long).await;
-    let app = json!({
-        "id": "/e2e/hello",
-        "cmd": "i=0; while true; do i=$((i+1)); echo hello-line-$i; sleep 1; done",
-        "cpus": 0.1, "mem": 32, "instances": 1,
-    });
-    let editor = c.find(Locator::Css("textarea#app-json")).await.unwrap();
-    editor.clear().await.unwrap();
-    editor.send_keys("{ not json").await.unwrap();
-    wait_text(&c, "#app-json-problem", "Not valid JSON", long).await;
-    editor.clear().await.unwrap();
-    editor.send_keys(&app.to_string()).await.unwrap();
-    wait_text(&c, "#app-json-problem", "Valid JSON", long).await;
+    assert_eq!(value_of(&c, "#app-id").await, "/hello", "the template");
+    let cmd = "i=0; while true; do i=$((i+1)); echo hello-line-$i; sleep 1; done";
+    fill(&c, "#app-id", "/e2e/hello").await;
+    fill(&c, "#app-cmd", cmd).await;
+    fill(&c, "#app-cpus", "0.1").await;
+    fill(&c, "#app-instances", "3").await;
+    click_button(&c, "Add a variable").await;
+    fill(&c, "input[name=app-env-0-key]", "GREETING").await;
+    fill(&c, "input[name=app-env-0-value]", "hi-from-the-form").await;
     shot(&c, "create-app").await;
-    accessible(&c, "create app").await;
+    accessible(&c, "create app (form)").await;
+    // The JSON tab: a code editor (loaded now, its own chunk) with the form's values.
+    assert!(
+        requests(&c, "/assets/codemirror-").await.is_empty(),
+        "the code editor is not loaded before it is needed"
+    );
+    click_button(&c, "JSON").await;
+    let json_text = wait_text(&c, ".cm-content", r#""GREETING": "hi-from-the-form""#, long).await;
+    assert!(json_text.contains(r#""id": "/e2e/hello""#), "{json_text}");
+    assert!(json_text.contains(r#""instances": 3"#), "{json_text}");
+    assert_eq!(
+        requests(&c, "/assets/codemirror-").await.len(),
+        1,
+        "the editor's chunk is loaded when the JSON tab opens"
+    );
+    // Broken JSON is marked in the editor; valid JSON moves the form,
+    // and a field the form does not know stays.
+    editor_type(&c, "{ not json").await;
+    wait_text(&c, "#app-json-problem", "Not valid JSON", long).await;
+    wait_js(
+        &c,
+        "a lint mark",
+        "document.querySelector('.cm-lintRange-error, .cm-lint-marker-error')",
+        long,
+    )
+    .await;
+    let app = json!({
+        "id": "/e2e/hello", "cmd": cmd, "cpus": 0.1, "mem": 32, "instances": 1,
+        "env": {"GREETING": "hi-from-the-form"}, "maxLaunchDelaySeconds": 300,
+    });
+    editor_type(&c, &app.to_string()).await;
+    wait_text(&c, "#app-json-problem", "Valid JSON", long).await;
+    shot(&c, "create-app-json").await;
+    accessible(&c, "create app (JSON)").await;
+    click_button(&c, "Form").await;
+    wait_js(&c, "the form follows the JSON", "document.querySelector('#app-instances') && document.querySelector('#app-instances').value === '1'", long).await;
+    assert_eq!(
+        value_of(&c, "input[name=app-env-0-value]").await,
+        "hi-from-the-form"
+    );
+    // Marathon's 422 is shown at the field it names, and at its JSON line.
+    fill(&c, "#app-cpus", "-1").await;
+    click_button(&c, "Create").await;
+    wait_text(&c, "#app-cpus-err", "/cpus", long).await;
+    wait_js(
+        &c,
+        "the field is marked",
+        "document.querySelector('#app-cpus').getAttribute('aria-invalid') === 'true'",
+        long,
+    )
+    .await;
+    c.execute(
+        "document.getElementById('app-cpus').scrollIntoView({block: 'center'}); return 1;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&c, "create-app-refused").await;
+    accessible(&c, "create app (refused)").await;
+    click_button(&c, "JSON").await;
+    wait_text(&c, "[data-testid=app-json-errors]", "/cpus", long).await;
+    let errors = text(&c, "[data-testid=app-json-errors]").await;
+    let json_now = text(&c, ".cm-content").await;
+    let cpus_line = json_now
+        .lines()
+        .position(|l| l.contains(r#""cpus""#))
+        .unwrap()
+        + 1;
+    assert!(
+        errors.contains(&format!("line {cpus_line}:")),
+        "{errors} / {json_now}"
+    );
+    assert!(
+        json_now.contains(r#""maxLaunchDelaySeconds": 300"#),
+        "{json_now}"
+    );
+    click_button(&c, "Form").await;
+    fill(&c, "#app-cpus", "0.1").await;
     click_button(&c, "Create").await;
 
     // Its page: it reaches running without a reload.
@@ -462,12 +559,36 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "table.tasks", "running", long).await;
     shot(&c, "app-running").await;
 
-    // Scale it to 2 from the page.
-    let instances = c.find(Locator::Css("input[name=instances]")).await.unwrap();
-    instances.clear().await.unwrap();
-    instances.send_keys("2").await.unwrap();
-    click_button(&c, "Scale").await;
-    wait_text(&c, "main", "Scaled to 2", long).await;
+    // Edit: the same form, prefilled without the read-only fields; scale to 2.
+    click_button(&c, "Edit").await;
+    wait_text(&c, "main h3", "Edit /e2e/hello", long).await;
+    assert_eq!(value_of(&c, "#app-instances").await, "1");
+    assert_eq!(value_of(&c, "input[name=app-env-0-key]").await, "GREETING");
+    click_button(&c, "JSON").await;
+    let current = wait_text(&c, ".cm-content", "maxLaunchDelaySeconds", long).await;
+    for read_only in [
+        r#""version""#,
+        r#""tasks""#,
+        r#""tasksRunning""#,
+        r#""deployments""#,
+    ] {
+        assert!(
+            !current.contains(read_only),
+            "{read_only} in the edited JSON: {current}"
+        );
+    }
+    click_button(&c, "Form").await;
+    fill(&c, "#app-instances", "2").await;
+    shot(&c, "app-edit").await;
+    accessible(&c, "app edit").await;
+    click_button(&c, "Save").await;
+    wait_text(
+        &c,
+        "main",
+        "Saved: deploying the new version (deployment ",
+        long,
+    )
+    .await;
     wait_text(&c, "[data-testid=instances]", "2 running of 2", long).await;
     shot(&c, "app-scaled").await;
     accessible(&c, "app").await;
@@ -562,19 +683,46 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     shot(&c, "task-log").await;
     accessible(&c, "task log").await;
 
-    // Jobs: a job created in the JSON editor, run from its page.
+    // Jobs: a job created through the form (with a schedule), its schedule
+    // disabled and enabled, run from its page.
     click_link(&c, "Jobs").await;
     wait_text(&c, "main", "No jobs yet", long).await;
+    wait_text(&c, "[data-testid=graph]", "No job depends on another", long).await;
     click_link(&c, "Create a job").await;
     wait_text(&c, "main h1", "Create a job", long).await;
-    let job = json!({"id": "e2e.nightly", "description": "an e2e job",
-                     "run": {"cmd": "echo job ran", "cpus": 0.1, "mem": 32, "disk": 0}});
-    let editor = c.find(Locator::Css("textarea#job-json")).await.unwrap();
-    editor.clear().await.unwrap();
-    editor.send_keys(&job.to_string()).await.unwrap();
-    wait_text(&c, "#job-json-problem", "Valid JSON", long).await;
+    fill(&c, "#job-id", "e2e.nightly").await;
+    fill(&c, "#job-description", "an e2e job").await;
+    fill(&c, "#job-cmd", "echo job ran").await;
+    c.find(Locator::Css("input[name=job-scheduled]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&c, "#job-cron", "30 2 * * *").await;
+    fill(&c, "#job-timezone", "Europe/Paris").await;
+    click_button(&c, "JSON").await;
+    let job_json = wait_text(&c, ".cm-content", r#""cron": "30 2 * * *""#, long).await;
+    assert!(job_json.contains(r#""cmd": "echo job ran""#), "{job_json}");
+    assert!(
+        job_json.contains(r#""timezone": "Europe/Paris""#),
+        "{job_json}"
+    );
+    accessible(&c, "create job (JSON)").await;
+    click_button(&c, "Form").await;
+    wait_text(&c, "label[for=job-cron]", "Cron", long).await;
+    shot(&c, "create-job").await;
+    accessible(&c, "create job (form)").await;
     click_button(&c, "Create").await;
     wait_text(&c, "main h1", "e2e.nightly", long).await;
+    let sched = wait_text(&c, "[data-testid=schedule-default]", "enabled", long).await;
+    assert!(sched.contains("30 2 * * *"), "{sched}");
+    assert!(sched.contains("Europe/Paris"), "{sched}");
+    click_button(&c, "Disable").await;
+    wait_text(&c, "main", "Disabled the schedule default", long).await;
+    wait_text(&c, "[data-testid=schedule-default]", "disabled", long).await;
+    click_button(&c, "Enable").await;
+    wait_text(&c, "[data-testid=schedule-default]", "enabled, next", long).await;
     click_link(&c, "Jobs").await;
     wait_text(&c, "main table", "e2e.nightly", long).await;
     click_link(&c, "e2e.nightly").await;
@@ -585,8 +733,50 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
     wait_text(&c, "main table", "succeeded", Duration::from_secs(90)).await;
     shot(&c, "job").await;
     accessible(&c, "job").await;
+
+    // A job that runs after it: created with the form, an edge in the graph.
+    click_link(&c, "Jobs").await;
+    wait_text(&c, "main table", "e2e.nightly", long).await;
+    click_link(&c, "Create a job").await;
+    wait_text(&c, "main h1", "Create a job", long).await;
+    fill(&c, "#job-id", "e2e.report").await;
+    fill(&c, "#job-cmd", "echo report").await;
+    fill(&c, "#job-parents", "e2e.nightly").await;
+    click_button(&c, "Create").await;
+    wait_text(&c, "main h1", "e2e.report", long).await;
+    wait_text(&c, "[data-testid=parents]", "e2e.nightly", long).await;
+    // Edit: the form prefilled (its parent from Chronos), a new description.
+    click_button(&c, "Edit").await;
+    wait_text(&c, "main h1", "Edit e2e.report", long).await;
+    wait_js(
+        &c,
+        "the parent is prefilled",
+        "document.querySelector('#job-parents') && document.querySelector('#job-parents').value === 'e2e.nightly'",
+        long,
+    )
+    .await;
+    fill(&c, "#job-description", "reports on the nightly run").await;
+    shot(&c, "job-edit").await;
+    accessible(&c, "job edit").await;
+    click_button(&c, "Save").await;
+    wait_text(&c, "main", "reports on the nightly run", long).await;
     click_link(&c, "Jobs").await;
     wait_text(&c, "main table", "succeeded", long).await;
+    wait_js(
+        &c,
+        "the graph has the edge",
+        r#"document.querySelector('[data-edge="e2e.nightly->e2e.report"]')"#,
+        long,
+    )
+    .await;
+    let graph = text(&c, "[data-testid=graph]").await;
+    assert!(graph.contains("e2e.nightly → e2e.report"), "{graph}");
+    c.execute(
+        "document.querySelector('[data-testid=graph]').scrollIntoView(); return 1;",
+        vec![],
+    )
+    .await
+    .unwrap();
     shot(&c, "jobs").await;
     accessible(&c, "jobs").await;
 
@@ -623,6 +813,13 @@ async fn the_dashboard_runs_a_cluster_from_a_browser() {
         "the page scrolls sideways at 390 px: {overflow}"
     );
     shot(&c, "services-phone").await;
+    // And the app form, its rows included.
+    click_link(&c, "Create an app").await;
+    wait_text(&c, "main h1", "Create an app", long).await;
+    click_button(&c, "Add a port").await;
+    click_button(&c, "Add a constraint").await;
+    fits(&c, "create app").await;
+    shot(&c, "create-app-phone").await;
     c.set_window_size(1366, 768).await.unwrap();
 
     // Settings: add a user, who is listed, then remove them.

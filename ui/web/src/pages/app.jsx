@@ -7,6 +7,7 @@ import { useLocation, useRoute } from 'preact-iso';
 import { api, taskLogHref } from '../api.js';
 import { useApi, useAction } from '../hooks.js';
 import { appStatus, waitingReasons, reasonText } from '../marathon.js';
+import { AppEditor } from './appform.jsx';
 import { ErrorBox, Loading, Status, ConfirmButton, fmtMem, fmtNum, fmtTime, fmtAgo, fmtDuration } from '../ui.jsx';
 
 export function AppDetail() {
@@ -90,7 +91,7 @@ export function AppDetail() {
       {app.lastTaskFailure && <LastFailure f={app.lastTaskFailure} />}
 
       <h2>Configuration</h2>
-      <Config app={app} busy={action.busy} onSave={(body) => act('Saved: deploying the new version', put(body))} />
+      <Config app={app} enc={enc} onSaved={(r) => { action.setDone(`Saved: deploying the new version${r && r.deploymentId ? ` (deployment ${r.deploymentId})` : ''}`); reload(); }} />
 
       <h2>Versions</h2>
       <ul class="versions">
@@ -208,39 +209,28 @@ const HIDDEN = new Set(['tasks', 'deployments', 'lastTaskFailure', 'tasksRunning
 
 const EDIT_HIDDEN = new Set([...HIDDEN, 'version', 'versionInfo']);
 
-function Config({ app, busy, onSave }) {
+function Config({ app, enc, onSaved }) {
   const [json, setJson] = useState(false);
-  const [editing, setEditing] = useState(null);
+  const [editing, setEditing] = useState(false);
   const config = Object.fromEntries(Object.entries(app).filter(([k]) => !HIDDEN.has(k)));
-  if (editing !== null) {
-    let problem = null;
-    let parsed = null;
-    try {
-      parsed = JSON.parse(editing);
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problem = 'The app must be a JSON object.';
-    } catch (e) {
-      problem = `Not valid JSON yet: ${e.message}`;
-    }
+  if (editing) {
+    const editable = Object.fromEntries(Object.entries(app).filter(([k]) => !EDIT_HIDDEN.has(k)));
     return (
-      <form class="editor" onSubmit={(e) => { e.preventDefault(); if (!problem) { onSave(parsed); setEditing(null); } }}>
-        <label for="edit-json">The app's definition (JSON); saving deploys a new version</label>
-        <textarea id="edit-json" spellcheck={false} rows={18} value={editing} aria-invalid={problem ? 'true' : 'false'}
-          aria-describedby="edit-json-problem" onInput={(e) => setEditing(e.currentTarget.value)} />
-        <p id="edit-json-problem" class={problem ? 'error' : 'muted'} aria-live="polite">{problem || 'Valid JSON.'}</p>
-        <div class="actions">
-          <button type="submit" class="primary" disabled={!!problem || busy}>Save</button>
-          <button type="button" onClick={() => setEditing(null)}>Cancel</button>
-        </div>
-      </form>
+      <div class="panel">
+        <h3>Edit {app.id}</h3>
+        <p class="muted small">Saving deploys a new version (PUT /v2/apps{app.id}); the deployment shows above.</p>
+        <AppEditor initial={editable} idLocked label="Save" busyLabel="Saving…" onCancel={() => setEditing(false)}
+          submit={(body, force) => api(`/marathon/v2/apps${enc}${force ? '?force=true' : ''}`, { method: 'PUT', body })}
+          onDone={(r) => { setEditing(false); onSaved(r); }} />
+      </div>
     );
   }
-  const editable = Object.fromEntries(Object.entries(app).filter(([k]) => !EDIT_HIDDEN.has(k)));
   return (
     <div>
       <div role="group" aria-label="Show the configuration as" class="toggle">
         <button type="button" aria-pressed={!json} onClick={() => setJson(false)}>Readable</button>
         <button type="button" aria-pressed={json} onClick={() => setJson(true)}>JSON</button>
-        <button type="button" onClick={() => setEditing(JSON.stringify(editable, null, 2))}>Edit</button>
+        <button type="button" onClick={() => setEditing(true)}>Edit</button>
       </div>
       {json ? (
         <pre class="json" tabIndex={0} aria-label="Configuration as JSON">{JSON.stringify(config, null, 2)}</pre>

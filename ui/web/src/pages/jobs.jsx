@@ -1,14 +1,18 @@
 // Jobs (Metronome v1 through the gateway): the list with schedule, next
-// run and last result; a job's detail with active runs and run history
-// with durations; run now and stop a run.
+// run and last result, and the dependency graph (Chronos v1's parents);
+// a job's detail with active runs and run history with durations; run
+// now and stop a run; enable or disable a schedule; create and edit a job
+// with a form or its JSON (jobform.jsx).
 import { useState } from 'preact/hooks';
 import { useLocation, useRoute } from 'preact-iso';
 import { api } from '../api.js';
 import { useApi, useAction } from '../hooks.js';
 import { ErrorBox, Loading, ConfirmButton, fmtTime, fmtAgo, fmtDuration } from '../ui.jsx';
+import { JobEditor, TEMPLATE } from './jobform.jsx';
+import { JobGraph } from './jobgraph.jsx';
 
 const M = '/service/metronome/v1';
-const jobHref = (id) => `/jobs/${encodeURIComponent(id)}`;
+export const jobHref = (id) => `/jobs/${encodeURIComponent(id)}`;
 
 function lastResult(h) {
   if (!h) return '—';
@@ -55,6 +59,8 @@ export function Jobs() {
           </table>
         </div>
       )}
+      <h2>Dependencies</h2>
+      <JobGraph />
     </section>
   );
 }
@@ -63,7 +69,11 @@ export function JobDetail() {
   const { id } = useRoute().params;
   const base = `${M}/jobs/${encodeURIComponent(id)}`;
   const { data, error, reload } = useApi(`${base}?embed=activeRuns&embed=history&embed=schedules`, { every: 5000, deps: [id] });
+  // Its parents: Chronos' view of the job (Metronome's has none).
+  const chronos = useApi(`/service/chronos/v1/scheduler/job/${encodeURIComponent(id)}`, { deps: [id] });
+  const parents = (chronos.data && chronos.data.parents) || [];
   const action = useAction();
+  const [editing, setEditing] = useState(false);
   if (!data) {
     return <section><h1>{id}</h1>{error ? <ErrorBox error={error} what={error.status === 404 ? 'There is no such job' : 'Cannot load the job'} /> : <Loading what="the job" />}</section>;
   }
@@ -73,12 +83,29 @@ export function JobDetail() {
     ...(h.failedFinishedRuns || []).map((r) => ({ ...r, result: 'failed' })),
   ].sort((a, b) => (b.createdAt || '').localeCompare(a.createdAt || ''));
   const act = (what, fn) => action.run(what, fn).then(reload);
+  if (editing) {
+    return (
+      <section>
+        <nav class="crumbs" aria-label="Breadcrumb"><a href="/jobs">Jobs</a> / <a href={jobHref(id)}>{id}</a> / Edit</nav>
+        <h1>Edit {id}</h1>
+        <JobEditor existing={data} label="Save" busyLabel="Saving…" onCancel={() => setEditing(false)}
+          onDone={() => { setEditing(false); action.setDone('Saved'); reload(); }} />
+      </section>
+    );
+  }
+  const toggle = (s) => act(s.enabled === false ? `Enabled the schedule ${s.id}` : `Disabled the schedule ${s.id}`, () => {
+    const { nextRunAt, ...rest } = s;
+    return api(`${base}/schedules/${encodeURIComponent(s.id)}`, { method: 'PUT', body: { ...rest, enabled: s.enabled === false } });
+  });
   return (
     <section>
       <nav class="crumbs" aria-label="Breadcrumb"><a href="/jobs">Jobs</a> / {id}</nav>
       <div class="titlebar">
         <h1>{id}</h1>
-        <button type="button" class="primary" disabled={action.busy} onClick={() => act('Started a run', () => api(`${base}/runs`, { method: 'POST' }))}>Run now</button>
+        <div class="actions">
+          <button type="button" class="primary" disabled={action.busy} onClick={() => act('Started a run', () => api(`${base}/runs`, { method: 'POST' }))}>Run now</button>
+          <button type="button" onClick={() => setEditing(true)}>Edit</button>
+        </div>
       </div>
       {data.description && <p>{data.description}</p>}
       <ErrorBox error={action.error} what="That did not work" />
@@ -86,9 +113,21 @@ export function JobDetail() {
       <p class="notice" aria-live="polite">{action.done || ''}</p>
       <dl class="facts">
         <div><dt>Command</dt><dd><code>{(data.run || {}).cmd || '—'}</code></dd></div>
-        <div><dt>Schedules</dt><dd>{(data.schedules || []).map((s) => `${s.cron} ${s.timezone || ''} (next ${fmtAgo(s.nextRunAt)})`).join('; ') || 'on demand'}</dd></div>
+        {parents.length > 0 && <div><dt>Runs after</dt><dd data-testid="parents">{parents.map((p, i) => <>{i ? ', ' : ''}<a href={jobHref(p)}>{p}</a></>)}</dd></div>}
         <div><dt>Runs</dt><dd>{h.successCount || 0} succeeded, {h.failureCount || 0} failed</dd></div>
       </dl>
+      <h2>Schedules</h2>
+      {(data.schedules || []).length === 0 ? <p class="empty">None: it runs on demand, or after its parents.</p> : (
+        <ul class="schedules">
+          {data.schedules.map((s) => (
+            <li data-testid={`schedule-${s.id}`}>
+              <code>{s.cron}</code> {s.timezone || 'UTC'}, {s.concurrencyPolicy || 'ALLOW'}:{' '}
+              <strong>{s.enabled === false ? 'disabled' : `enabled, next ${fmtAgo(s.nextRunAt)}`}</strong>{' '}
+              <button type="button" disabled={action.busy} onClick={() => toggle(s)}>{s.enabled === false ? 'Enable' : 'Disable'}</button>
+            </li>
+          ))}
+        </ul>
+      )}
       <h2>Active runs</h2>
       {(data.activeRuns || []).length === 0 ? <p class="empty">None.</p> : (
         <ul>
@@ -122,47 +161,14 @@ export function JobDetail() {
   );
 }
 
-const JOB_TEMPLATE = `{
-  "id": "hello.job",
-  "description": "says hello",
-  "run": { "cmd": "echo hello from a job", "cpus": 0.1, "mem": 32, "disk": 0 }
-}`;
-
-/** A new job from its Metronome JSON (`POST /v1/jobs`). */
+/** A new job: the form or its Metronome JSON (`POST /v1/jobs`). */
 export function CreateJob() {
-  const [text, setText] = useState(JOB_TEMPLATE);
-  const action = useAction();
   const { route } = useLocation();
-  let parsed = null;
-  let problem = null;
-  try {
-    parsed = JSON.parse(text);
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) problem = 'The job must be a JSON object.';
-    else if (!parsed.id) problem = 'The job needs an "id", such as "nightly.backup".';
-  } catch (e) {
-    problem = `Not valid JSON yet: ${e.message}`;
-  }
-  const submit = async (e) => {
-    e.preventDefault();
-    if (problem) return;
-    const created = await action.run('Created', () => api(`${M}/jobs`, { method: 'POST', body: parsed }));
-    if (created) route(jobHref(parsed.id));
-  };
   return (
     <section>
       <nav class="crumbs" aria-label="Breadcrumb"><a href="/jobs">Jobs</a> / New job</nav>
       <h1>Create a job</h1>
-      <form onSubmit={submit} class="editor">
-        <label for="job-json">Metronome job definition (JSON)</label>
-        <textarea id="job-json" name="job-json" spellcheck={false} rows={14} value={text}
-          aria-invalid={problem ? 'true' : 'false'} aria-describedby="job-json-problem"
-          onInput={(e) => setText(e.currentTarget.value)} />
-        <p id="job-json-problem" class={problem ? 'error' : 'muted'} aria-live="polite">
-          {problem || 'Valid JSON. Metronome checks the rest when you create it.'}
-        </p>
-        <ErrorBox error={action.error} what="Metronome refused the job" />
-        <button type="submit" class="primary" disabled={!!problem || action.busy}>{action.busy ? 'Creating…' : 'Create'}</button>
-      </form>
+      <JobEditor initial={TEMPLATE} label="Create" busyLabel="Creating…" onDone={(job) => route(jobHref(job.id))} />
     </section>
   );
 }
