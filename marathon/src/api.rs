@@ -121,6 +121,10 @@ impl IntoResponse for ApiError {
                 (StatusCode::NOT_FOUND, json!({"message": self.to_string()}))
             }
             ApiError::Change(ChangeError::NoChange) => (StatusCode::OK, json!({})),
+            ApiError::Change(ChangeError::Invalid(i)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": "Object is not valid", "details": i.0}),
+            ),
             ApiError::Rejected { path, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"message": message, "details": [{"path": path, "errors": [message]}]}),
@@ -173,8 +177,38 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .delete(subscription),
         )
         .merge(crate::pods_api::routes())
+        .layer(middleware::from_fn(json_only))
         .layer(middleware::from_fn_with_state(shared.clone(), leader_only))
         .with_state(shared)
+}
+
+/// A request body declared as anything but JSON is Marathon's 415
+/// Unsupported Media Type (a body without a `Content-Type` is read as
+/// JSON, as curl users expect).
+async fn json_only(req: Request, next: Next) -> Response {
+    let empty = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let media = ct
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let json = media == "application/json" || media.ends_with("+json");
+        if !json && !empty && req.method() != Method::GET {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Json(json!({"message": format!("Unsupported Media Type: {media}, expected application/json")})),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Standbys proxy to the leader; the leader serves.
@@ -766,7 +800,22 @@ async fn updated_app(shared: &Shared, id: &str, mut body: Value) -> Result<AppDe
             serde_json::from_slice(&kv.value).map_err(|e| ApiError::BadJson(e.to_string()))?;
         app.version = None;
         app.version_info = None;
+        // A stored version is checked as any new definition.
+        app.validate()?;
         return Ok(app);
+    }
+    if let Some(given) = obj.get("id") {
+        let matches = given.as_str().is_some_and(|g| {
+            app::canonical_id(g, "/").as_deref() == Some(id)
+                || app::canonical_id(g, &app::parent_of(id)).as_deref() == Some(id)
+        });
+        if !matches {
+            return Err(Invalid::at(
+                "/id",
+                format!("the id in the body ({given}) does not match the path ({id})"),
+            )
+            .into());
+        }
     }
     obj.remove("version");
     obj.remove("versionInfo");
@@ -1082,13 +1131,17 @@ async fn delete_tasks(
 ) -> Result<Response> {
     let q = query(&raw);
     let body = body_json(&body).await?;
-    let ids: Vec<String> = body
+    let mut ids: Vec<String> = Vec::new();
+    let list = body
         .get("ids")
         .and_then(Value::as_array)
-        .ok_or_else(|| Invalid::at("/ids", "expected an array of task ids"))?
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+        .ok_or_else(|| Invalid::at("/ids", "expected an array of task ids"))?;
+    for (i, v) in list.iter().enumerate() {
+        let id = v
+            .as_str()
+            .ok_or_else(|| Invalid::at(format!("/ids({i})"), "expected a task id string"))?;
+        ids.push(id.to_owned());
+    }
     let mut per_app: BTreeMap<String, Vec<String>> = BTreeMap::new();
     {
         let books = shared.books.lock();
@@ -1197,6 +1250,11 @@ async fn create_group(
                 format!("must fully match regular expression '{}'", app::ID_PATTERN),
             )
         })?;
+    if let Some(app) = app_at_or_above(&shared.books.lock(), &id) {
+        return Err(ApiError::Conflict(format!(
+            "An app with the path {app} already exists."
+        )));
+    }
     if group_exists(&shared.books.lock(), &id) {
         return Err(ApiError::Conflict(format!(
             "Group {id} is already created. Use PUT to change this group."
@@ -1209,7 +1267,20 @@ async fn create_group(
     Ok(deployment_response(&change, StatusCode::CREATED))
 }
 
-/// Ids of the group and its nested groups in a request body.
+/// The app at `id` or at one of its ancestors: a group cannot be there.
+fn app_at_or_above(books: &Books, id: &str) -> Option<String> {
+    let mut at = id.to_owned();
+    while at != "/" {
+        if books.apps.contains_key(&at) {
+            return Some(at);
+        }
+        at = app::parent_of(&at);
+    }
+    None
+}
+
+/// Ids of the group and its nested groups in a request body (validated
+/// by [`app::flatten_group`] first, so its depth is bounded).
 fn nested_groups(value: &Value, base: &str) -> Vec<String> {
     let Some(id) = value
         .get("id")
@@ -1320,6 +1391,11 @@ async fn put_group(
     let q = query(&raw);
     let force = flag(&q, "force");
     let value = body_json(&body).await?;
+    if let Some(app) = app_at_or_above(&shared.books.lock(), &id) {
+        return Err(ApiError::Conflict(format!(
+            "An app with the path {app} already exists."
+        )));
+    }
     let current: BTreeMap<String, AppDefinition> = shared
         .books
         .lock()
@@ -1339,14 +1415,24 @@ async fn put_group(
         if !at_least(factor, 0.0) {
             return Err(Invalid::at("/scaleBy", "must be 0 or more").into());
         }
-        let apps = current
-            .values()
-            .map(|a| {
-                let mut a = a.clone();
-                a.instances = ((a.instances as f64) * factor).ceil() as i64;
-                a
-            })
-            .collect();
+        let mut apps = Vec::new();
+        for a in current.values() {
+            let n = ((a.instances as f64) * factor).ceil();
+            if n > app::MAX_INSTANCES as f64 {
+                return Err(Invalid::at(
+                    "/scaleBy",
+                    format!(
+                        "scaling {} by {factor:?} gives {n:?} instances, expected {} or less",
+                        a.id,
+                        app::MAX_INSTANCES
+                    ),
+                )
+                .into());
+            }
+            let mut a = a.clone();
+            a.instances = n as i64;
+            apps.push(a);
+        }
         (apps, vec![])
     } else {
         let mut body = value.clone();
@@ -2362,5 +2448,301 @@ pub(crate) mod tests {
             Some(("/a/b".to_owned(), "/x.1"))
         );
         assert_eq!(split_sub("/tasksapp", "/tasks"), None);
+    }
+
+    /// Puts apps into the books directly (no store needed).
+    fn seed(s: &Arc<Shared>, apps: &[Value]) {
+        let mut b = s.books.lock();
+        let apps = apps
+            .iter()
+            .map(|a| parse_app(a.clone(), "/").unwrap())
+            .collect();
+        b.change(apps, vec![], &BTreeSet::new(), true, "seed".into(), 1.0)
+            .unwrap();
+    }
+
+    /// Asserts a 422 in Marathon's shape with `path` among its details;
+    /// returns that detail's errors.
+    fn invalid_at(st: StatusCode, body: &Value, path: &str) -> Vec<String> {
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["message"], "Object is not valid", "{body}");
+        let details = body["details"].as_array().expect("details");
+        let d = details
+            .iter()
+            .find(|d| d["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {body}"));
+        serde_json::from_value(d["errors"].clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn deep_and_long_ids_are_refused_with_422_at_id() {
+        let s = shared();
+        // The probe: /probe/a/a/… 1,800 levels deep, no instances.
+        let deep = format!("/probe{}", "/a".repeat(1800));
+        let body = json!({"id": deep, "cmd": "x", "instances": 0}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        let errors = invalid_at(st, &b, "/id");
+        assert!(errors[0].contains("expected 200 or less"), "{errors:?}");
+        // 33 short segments: within the length, beyond the depth.
+        let deep = "/a".repeat(app::MAX_ID_DEPTH + 1);
+        let body = json!({"id": deep, "cmd": "x", "instances": 0}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        let errors = invalid_at(st, &b, "/id");
+        assert!(errors[0].contains("expected 32 or less"), "{errors:?}");
+        // A 5,000-character id.
+        let long = format!("/{}", "a".repeat(5000));
+        let body = json!({"id": long, "cmd": "x"}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/id");
+        // The same through a group body, nested groups included.
+        let body = json!({"id": "/g", "apps": [{"id": "a".repeat(300), "cmd": "x"}]}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/groups", &body).await;
+        invalid_at(st, &b, "/apps(0)/id");
+        let mut g = json!({"id": "x"});
+        for _ in 0..40 {
+            g = json!({"id": "x", "groups": [g]});
+        }
+        g["id"] = json!("/top");
+        let (st, b, _) = call(&s, "POST", "/v2/groups", &g.to_string()).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b.to_string().contains("expected 32 or less"), "{b}");
+        // Nothing was planned; the deepest app allowed renders as a tree.
+        assert!(s.books.lock().deployments.is_empty());
+        let deepest = "/a".repeat(app::MAX_ID_DEPTH);
+        seed(&s, &[json!({"id": deepest, "cmd": "x", "instances": 0})]);
+        let (st, b, _) = call(&s, "GET", "/v2/groups/a", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["groups"][0]["id"], "/a/a");
+    }
+
+    #[tokio::test]
+    async fn numbers_beyond_what_the_code_represents_are_422_at_their_path() {
+        let s = shared();
+        for (field, value, path) in [
+            (
+                "taskKillGracePeriodSeconds",
+                json!(1e308),
+                "/taskKillGracePeriodSeconds",
+            ),
+            ("backoffSeconds", json!(1e308), "/backoffSeconds"),
+            (
+                "maxLaunchDelaySeconds",
+                json!(1e308),
+                "/maxLaunchDelaySeconds",
+            ),
+            ("backoffFactor", json!(1e308), "/backoffFactor"),
+            ("instances", json!(i64::MAX), "/instances"),
+            ("instances", json!(100_001), "/instances"),
+            ("cpus", json!(1e308), "/cpus"),
+            ("mem", json!(1e308), "/mem"),
+            ("disk", json!(1e308), "/disk"),
+            ("gpus", json!(1e308), "/gpus"),
+            (
+                "healthChecks",
+                json!([{"protocol": "TCP", "intervalSeconds": 1e308}]),
+                "/healthChecks(0)/intervalSeconds",
+            ),
+            (
+                "healthChecks",
+                json!([{"protocol": "MESOS_TCP", "gracePeriodSeconds": 1e308, "timeoutSeconds": 1}]),
+                "/healthChecks(0)/gracePeriodSeconds",
+            ),
+            (
+                "upgradeStrategy",
+                json!({"minimumHealthCapacity": 1e308}),
+                "/upgradeStrategy/minimumHealthCapacity",
+            ),
+            (
+                "unreachableStrategy",
+                json!({"inactiveAfterSeconds": 1, "expungeAfterSeconds": i64::MAX}),
+                "/unreachableStrategy/expungeAfterSeconds",
+            ),
+        ] {
+            let mut body = json!({"id": "/n", "cmd": "x"});
+            body[field] = value;
+            let (st, b, _) = call(&s, "POST", "/v2/apps", &body.to_string()).await;
+            invalid_at(st, &b, path);
+        }
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/n", "cmd": "x", "taskKillGracePeriodSeconds": 1e308}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/taskKillGracePeriodSeconds"),
+            ["got 1e308, expected 1000000000.0 or less"]
+        );
+        // scaleBy: 1e308 once set an app to i64::MAX instances.
+        seed(&s, &[json!({"id": "/g/a", "cmd": "x", "instances": 2})]);
+        let (st, b, _) = call(
+            &s,
+            "PUT",
+            "/v2/groups/g?force=true",
+            r#"{"scaleBy": 1e308}"#,
+        )
+        .await;
+        invalid_at(st, &b, "/scaleBy");
+        let (st, b, _) = call(&s, "PUT", "/v2/groups?force=true", r#"{"scaleBy": 60000}"#).await;
+        invalid_at(st, &b, "/scaleBy");
+        assert_eq!(s.books.lock().apps["/g/a"].instances, 2);
+        // Pods: the same bounds at the pod's paths.
+        let pod = json!({"id": "/p", "containers": [{"name": "c", "resources": {"cpus": 0.1, "mem": 16},
+            "exec": {"command": {"shell": "sleep 1"}}}], "scaling": {"kind": "fixed", "instances": 1_000_000},
+            "scheduling": {"backoff": {"backoff": 1e308}}});
+        let (st, b, _) = call(&s, "POST", "/v2/pods", &pod.to_string()).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        let paths: Vec<&str> = b["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["path"].as_str())
+            .collect();
+        assert!(paths.contains(&"/scaling/instances"), "{b}");
+        assert!(paths.contains(&"/scheduling/backoff/backoff"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn oversized_labels_env_and_commands_are_422_before_anything_is_planned() {
+        let s = shared();
+        let big = "v".repeat(1_200_000);
+        let body = json!({"id": "/l", "cmd": "x", "labels": {"k": big}}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/labels");
+        let body = json!({"id": "/l", "cmd": "x", "labels": {"k".repeat(300): "v"}}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/labels");
+        let body = json!({"id": "/l", "cmd": "x".repeat(70_000)}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/cmd");
+        let body =
+            json!({"id": "/l", "args": ["a".repeat(40_000), "b".repeat(40_000)]}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/args");
+        let body = json!({"id": "/l", "cmd": "x", "env": {"E": "e".repeat(70_000)}}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/env");
+        // Each field within its bound, the whole beyond the app's.
+        let body = json!({"id": "/l", "cmd": "x".repeat(60_000), "env": {"E": "e".repeat(60_000)},
+            "labels": {"k": "v".repeat(60_000)}})
+        .to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        let errors = invalid_at(st, &b, "/");
+        assert!(errors[0].contains("expected 131072 or less"), "{errors:?}");
+        assert!(s.books.lock().apps.is_empty());
+    }
+
+    #[tokio::test]
+    async fn groups_and_apps_may_not_share_ids_or_escape_their_group() {
+        let s = shared();
+        seed(
+            &s,
+            &[
+                json!({"id": "/x", "cmd": "x", "instances": 0}),
+                json!({"id": "/keep", "cmd": "x", "instances": 0}),
+                json!({"id": "/q/r", "cmd": "x", "instances": 0}),
+            ],
+        );
+        s.books.lock().groups.insert("/p".into());
+        let (st, b, _) = call(&s, "POST", "/v2/groups", r#"{"id": "/x", "apps": []}"#).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{b}");
+        assert_eq!(b["message"], "An app with the path /x already exists.");
+        let (st, b, _) = call(&s, "POST", "/v2/groups", r#"{"id": "/keep/g"}"#).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{b}");
+        assert_eq!(b["message"], "An app with the path /keep already exists.");
+        let (st, b, _) = call(&s, "DELETE", "/v2/groups/x", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+        for (uri, body) in [
+            ("/v2/apps", r#"{"id": "/keep/child", "cmd": "x"}"#),
+            ("/v2/apps", r#"{"id": "/p", "cmd": "x"}"#),
+            ("/v2/apps", r#"{"id": "/q", "cmd": "x"}"#),
+            ("/v2/apps/keep/child", r#"{"cmd": "x"}"#),
+        ] {
+            let method = if uri == "/v2/apps" { "POST" } else { "PUT" };
+            let (st, b, _) = call(&s, method, uri, body).await;
+            let errors = invalid_at(st, &b, "/id");
+            assert!(
+                errors[0].starts_with("Groups and Applications may not have the same identifier"),
+                "{errors:?}"
+            );
+        }
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/g", "apps": [{"id": "/elsewhere", "cmd": "x"}]}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/apps(0)/id"),
+            ["Identifier is not child of /g. Hint: use relative paths."]
+        );
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/a/b", "groups": [{"id": "../../escape"}]}"#,
+        )
+        .await;
+        invalid_at(st, &b, "/groups(0)/id");
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/n", "apps": "notalist"}"#,
+        )
+        .await;
+        invalid_at(st, &b, "/apps");
+        let (st, b, _) = call(&s, "PUT", "/v2/groups/n", r#"{"groups": 7}"#).await;
+        invalid_at(st, &b, "/groups");
+        let books = s.books.lock();
+        assert_eq!(books.apps.len(), 3);
+        assert!(!books.groups.contains("/x") && !books.groups.contains("/n"));
+    }
+
+    #[tokio::test]
+    async fn body_ids_task_lists_media_types_empty_commands_and_cycles_answer_as_marathon() {
+        let s = shared();
+        seed(&s, &[json!({"id": "/a", "cmd": "x", "instances": 0})]);
+        let (st, b, _) = call(&s, "PUT", "/v2/apps/a", r#"{"id": "/web", "cmd": "y"}"#).await;
+        let errors = invalid_at(st, &b, "/id");
+        assert!(errors[0].contains("does not match the path"), "{errors:?}");
+        let (st, b, _) = call(&s, "POST", "/v2/tasks/delete", r#"{"ids": ["x", 5]}"#).await;
+        invalid_at(st, &b, "/ids(1)");
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v2/apps")
+            .header("content-type", "text/plain")
+            .body(Body::from(r#"{"id": "/t", "cmd": "x"}"#))
+            .unwrap();
+        let resp = router(s.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let (st, b, _) = call(&s, "POST", "/v2/apps", r#"{"id": "/e", "cmd": ""}"#).await;
+        assert_eq!(invalid_at(st, &b, "/cmd"), ["must not be empty"]);
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/self", "cmd": "x", "dependencies": ["/self"]}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/"),
+            ["Dependency graph has cyclic dependencies."]
+        );
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/c", "groups": [{"id": "x", "apps": [{"id": "a", "cmd": "x", "dependencies": ["/c/y"]}]},
+                {"id": "y", "apps": [{"id": "b", "cmd": "x", "dependencies": ["../x/a"]}]}]}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/"),
+            ["Dependency graph has cyclic dependencies."]
+        );
+        assert_eq!(s.books.lock().apps.len(), 1);
     }
 }
