@@ -2745,4 +2745,70 @@ pub(crate) mod tests {
         );
         assert_eq!(s.books.lock().apps.len(), 1);
     }
+
+    /// A hand-written bad record (an app with a 1e308 field, invalid
+    /// JSON, a too-deep id, an instance of a skipped app, a bad group key)
+    /// is reported and skipped at load; the rest comes up and is served.
+    #[tokio::test]
+    async fn bad_records_in_the_store_are_skipped_at_load_and_the_rest_is_served() {
+        use dcos_store::types::PutRequest;
+        let kv = dcos_store::MemStore::new();
+        let put = |key: String, value: Vec<u8>| PutRequest {
+            key,
+            value,
+            lease: None,
+            expect_mod_revision: None,
+        };
+        let good = parse_app(json!({"id": "/good", "cmd": "x", "instances": 0}), "/").unwrap();
+        kv.put(put(
+            state::spec_key(&good),
+            serde_json::to_vec(&good).unwrap(),
+        ))
+        .await
+        .unwrap();
+        let mut huge = serde_json::to_value(&good).unwrap();
+        huge["id"] = json!("/huge");
+        huge["taskKillGracePeriodSeconds"] = json!(1e308);
+        huge["backoffSeconds"] = json!(1e308);
+        kv.put(put(state::app_key("/huge"), huge.to_string().into_bytes()))
+            .await
+            .unwrap();
+        kv.put(put(state::app_key("/broken"), b"{not json".to_vec()))
+            .await
+            .unwrap();
+        let mut deep = serde_json::to_value(&good).unwrap();
+        let deep_id = "/a".repeat(1800);
+        deep["id"] = json!(deep_id);
+        kv.put(put(state::app_key(&deep_id), deep.to_string().into_bytes()))
+            .await
+            .unwrap();
+        let orphan = json!({"taskId": "huge.1", "appId": "/huge"});
+        kv.put(put(
+            state::instance_key("huge.1"),
+            orphan.to_string().into_bytes(),
+        ))
+        .await
+        .unwrap();
+        kv.put(put(
+            format!("{}/groups{}", state::PREFIX, "/Bad_Group"),
+            vec![],
+        ))
+        .await
+        .unwrap();
+        kv.put(put(format!("{}/groups{}", state::PREFIX, "/fine"), vec![]))
+            .await
+            .unwrap();
+        let (books, _) = crate::runtime::load(&kv).await.unwrap();
+        assert_eq!(books.apps.keys().collect::<Vec<_>>(), ["/good"]);
+        assert!(books.instances.is_empty());
+        assert_eq!(books.groups.iter().collect::<Vec<_>>(), ["/fine"]);
+        let s = shared();
+        *s.books.lock() = books;
+        let (st, b, _) = call(&s, "GET", "/v2/groups", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["apps"][0]["id"], "/good");
+        let (st, b, _) = call(&s, "GET", "/v2/apps", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["apps"].as_array().unwrap().len(), 1);
+    }
 }
