@@ -363,6 +363,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Json<Value> {
             "marathon.tasks.launched.counter": {"count": c.launched.load(Ordering::Relaxed)},
             "marathon.mesos.task-updates.counter": {"count": c.updates.load(Ordering::Relaxed)},
             "marathon.tasks.killed.counter": {"count": c.kills.load(Ordering::Relaxed)},
+            "marathon.http-event-streams.dropped.counter": {"count": c.sse_dropped.load(Ordering::Relaxed)},
             "marathon.http-event-callbacks.delivered.counter": {"count": shared.callbacks.delivered.load(Ordering::Relaxed)},
             "marathon.http-event-callbacks.failed.counter": {"count": shared.callbacks.failed.load(Ordering::Relaxed)},
             "marathon.http-event-callbacks.dropped.counter": {"count": shared.callbacks.dropped.load(Ordering::Relaxed)},
@@ -1818,6 +1819,71 @@ async fn change_subscription(
     Ok(Json(body))
 }
 
+/// Most events waiting for one `/v2/events` reader.
+pub const SSE_QUEUE_EVENTS: usize = 1024;
+/// Most bytes of events waiting for one `/v2/events` reader; a reader
+/// that lets more pile up is dropped (its stream ends), as Marathon drops
+/// slow event stream consumers. Events are serialized once and shared, so
+/// this bounds what a reader that never reads can pin.
+pub const SSE_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// One `/v2/events` reader's queue, bounded by [`SSE_QUEUE_EVENTS`] and
+/// [`SSE_QUEUE_BYTES`].
+#[derive(Default)]
+struct SseQueue {
+    state: parking_lot::Mutex<SseQueueState>,
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct SseQueueState {
+    frames: std::collections::VecDeque<Arc<crate::runtime::SseFrame>>,
+    bytes: usize,
+    closed: bool,
+}
+
+impl SseQueue {
+    /// Queues `f`; false (and nothing queued) if that would exceed a bound.
+    fn push(&self, f: Arc<crate::runtime::SseFrame>) -> bool {
+        let mut s = self.state.lock();
+        if s.frames.len() >= SSE_QUEUE_EVENTS || s.bytes + f.data.len() > SSE_QUEUE_BYTES {
+            return false;
+        }
+        s.bytes += f.data.len();
+        s.frames.push_back(f);
+        drop(s);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Ends the stream and frees what is queued.
+    fn close(&self) {
+        let mut s = self.state.lock();
+        s.closed = true;
+        s.frames.clear();
+        s.bytes = 0;
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// The next frame, `None` once closed.
+    async fn pop(&self) -> Option<Arc<crate::runtime::SseFrame>> {
+        loop {
+            {
+                let mut s = self.state.lock();
+                if let Some(f) = s.frames.pop_front() {
+                    s.bytes -= f.data.len();
+                    return Some(f);
+                }
+                if s.closed {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
 async fn events(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
     let q = query(&raw);
     let types: BTreeSet<String> = q
@@ -1825,25 +1891,57 @@ async fn events(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> R
         .filter(|(k, _)| k == "event_type")
         .map(|(_, v)| v.clone())
         .collect();
-    let rx = shared.events.subscribe();
-    let attached = state::BusEvent {
+    let mut rx = shared.sse.subscribe();
+    let attached = crate::runtime::SseFrame {
         kind: "event_stream_attached",
-        body: json!({"eventType": "event_stream_attached", "timestamp": state::iso(now()), "remoteAddress": "client"}),
+        data: json!({"eventType": "event_stream_attached", "timestamp": state::iso(now()), "remoteAddress": "client"}).to_string(),
     };
-    let wanted = move |e: &state::BusEvent| types.is_empty() || types.contains(e.kind);
-    let first = wanted(&attached).then_some(attached);
-    let stream = futures::stream::iter(first.map(Ok))
-        .chain(
-            tokio_stream::wrappers::BroadcastStream::new(rx).take_while(|r| {
-                // A consumer that fell behind is disconnected, as Marathon does.
-                futures::future::ready(r.is_ok())
-            }),
-        )
-        .filter_map(move |r| {
-            let keep = r.ok().filter(|e| wanted(e));
-            futures::future::ready(keep)
-        })
-        .map(|e| Ok::<_, Infallible>(SseEvent::default().event(e.kind).data(e.body.to_string())));
+    let wanted = move |kind: &str| types.is_empty() || types.contains(kind);
+    // This reader's queue: the forwarder adds, the stream (polled only as
+    // fast as the client reads) takes. A reader dropped for being slow has
+    // its queue emptied at once, whether or not it ever reads again.
+    let queue = Arc::new(SseQueue::default());
+    if wanted(attached.kind) {
+        queue.push(Arc::new(attached));
+    }
+    let q = queue.clone();
+    let counters = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            let frame = match rx.recv().await {
+                Ok(f) => f,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "dropping a slow /v2/events reader: it missed events"
+                    );
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if Arc::strong_count(&q) == 1 {
+                return; // the reader is gone
+            }
+            if wanted(frame.kind) && !q.push(frame) {
+                tracing::warn!(
+                    max_events = SSE_QUEUE_EVENTS,
+                    max_bytes = SSE_QUEUE_BYTES,
+                    "dropping a slow /v2/events reader: its queue is full"
+                );
+                break;
+            }
+        }
+        q.close();
+        counters
+            .counters
+            .sse_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    });
+    let stream = futures::stream::unfold(queue, |q| async move {
+        let f = q.pop().await?;
+        let event = SseEvent::default().event(f.kind).data(&f.data);
+        Some((Ok::<_, Infallible>(event), q))
+    });
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -2810,5 +2908,68 @@ pub(crate) mod tests {
         let (st, b, _) = call(&s, "GET", "/v2/apps", "").await;
         assert_eq!(st, StatusCode::OK);
         assert_eq!(b["apps"].as_array().unwrap().len(), 1);
+    }
+
+    /// A `/v2/events` reader that never reads is dropped once its queue
+    /// holds more than `SSE_QUEUE_BYTES` of big events, its queue freed;
+    /// a reader that reads gets every event.
+    #[tokio::test]
+    async fn a_slow_event_stream_reader_is_dropped_and_its_queue_freed() {
+        let s = shared();
+        let get = || {
+            Request::builder()
+                .uri("/v2/events")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let slow = router(s.clone()).oneshot(get()).await.unwrap();
+        let fast = router(s.clone()).oneshot(get()).await.unwrap();
+        let reader = tokio::spawn(async move {
+            let mut body = fast.into_body();
+            let mut seen = 0;
+            let mut text = String::new();
+            while seen < 15 {
+                let frame = body.frame().await.unwrap().unwrap();
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                    seen += text.matches("event: big_event").count();
+                    text = text.rsplit("event: big_event").next().unwrap().to_owned();
+                }
+            }
+            seen
+        });
+        let big = "x".repeat(1024 * 1024);
+        for i in 0..15 {
+            s.publish(vec![state::BusEvent {
+                kind: "big_event",
+                body: json!({"eventType": "big_event", "i": i, "big": big}),
+            }]);
+            tokio::task::yield_now().await;
+        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while s.counters.sse_dropped.load(Ordering::Relaxed) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the slow reader is dropped");
+        assert_eq!(s.counters.sse_dropped.load(Ordering::Relaxed), 1);
+        // Its stream ends, without the queued events (they were freed).
+        let rest = tokio::time::timeout(Duration::from_secs(10), slow.into_body().collect())
+            .await
+            .expect("the dropped stream ends")
+            .unwrap()
+            .to_bytes();
+        assert!(rest.len() < 1024 * 1024, "{} bytes", rest.len());
+        let seen = tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("the fast reader gets every event")
+            .unwrap();
+        assert!(seen >= 15);
+        let (_, m, _) = call(&s, "GET", "/metrics", "").await;
+        assert_eq!(
+            m["counters"]["marathon.http-event-streams.dropped.counter"]["count"], 1,
+            "{m}"
+        );
     }
 }

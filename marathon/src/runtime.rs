@@ -63,6 +63,17 @@ pub struct Counters {
     pub updates: AtomicU64,
     /// Kills sent.
     pub kills: AtomicU64,
+    /// `/v2/events` readers dropped for not keeping up.
+    pub sse_dropped: AtomicU64,
+}
+
+/// One bus event as `/v2/events` sends it.
+#[derive(Debug)]
+pub struct SseFrame {
+    /// `event:`.
+    pub kind: &'static str,
+    /// `data:` (one line of JSON).
+    pub data: String,
 }
 
 /// What the API and the scheduler loop share.
@@ -70,8 +81,11 @@ pub struct Counters {
 pub struct Shared {
     /// The books.
     pub books: Mutex<Books>,
-    /// The event bus (`/v2/events`).
+    /// The event bus (callback subscribers, tests).
     pub events: broadcast::Sender<BusEvent>,
+    /// The event bus serialized once for `/v2/events` readers (each has
+    /// its own bounded queue: `api::events`).
+    pub sse: broadcast::Sender<Arc<SseFrame>>,
     /// Wakes the scheduler loop after a change.
     pub wake: Notify,
     /// The store: the cluster's, or the part of it under
@@ -158,6 +172,7 @@ impl Shared {
         Arc::new(Shared {
             books: Mutex::new(Books::default()),
             events: broadcast::channel(16384).0,
+            sse: broadcast::channel(1024).0,
             wake: Notify::new(),
             store,
             identity,
@@ -179,6 +194,13 @@ impl Shared {
     /// Publishes events to `/v2/events` subscribers.
     pub fn publish(&self, events: Vec<BusEvent>) {
         for e in events {
+            if self.sse.receiver_count() > 0 {
+                // Serialized once, shared by every `/v2/events` reader.
+                let _ = self.sse.send(Arc::new(SseFrame {
+                    kind: e.kind,
+                    data: e.body.to_string(),
+                }));
+            }
             let _ = self.events.send(e);
         }
     }
