@@ -96,6 +96,22 @@ pub struct Plan {
 pub fn plan(books: &Books, action: Action, now: f64) -> Result<Plan, ChangeError> {
     let mut next = books.clone();
     let effects = next.act(action, now)?;
+    // A value the store would refuse is the request's fault: refused
+    // here (422), before anything is committed, not a 503 from the store.
+    for w in &effects.writes {
+        if let Write::Put(key, value) = w {
+            if value.len() > dcos_store::types::MAX_VALUE_BYTES {
+                return Err(ChangeError::Invalid(crate::app::Invalid::at(
+                    "/",
+                    format!(
+                        "the change needs a stored value of {} bytes at {key}, the store takes {} at most",
+                        value.len(),
+                        dcos_store::types::MAX_VALUE_BYTES
+                    ),
+                )));
+            }
+        }
+    }
     Ok(Plan {
         books: next,
         effects,

@@ -121,6 +121,10 @@ impl IntoResponse for ApiError {
                 (StatusCode::NOT_FOUND, json!({"message": self.to_string()}))
             }
             ApiError::Change(ChangeError::NoChange) => (StatusCode::OK, json!({})),
+            ApiError::Change(ChangeError::Invalid(i)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"message": "Object is not valid", "details": i.0}),
+            ),
             ApiError::Rejected { path, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 json!({"message": message, "details": [{"path": path, "errors": [message]}]}),
@@ -173,8 +177,38 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 .delete(subscription),
         )
         .merge(crate::pods_api::routes())
+        .layer(middleware::from_fn(json_only))
         .layer(middleware::from_fn_with_state(shared.clone(), leader_only))
         .with_state(shared)
+}
+
+/// A request body declared as anything but JSON is Marathon's 415
+/// Unsupported Media Type (a body without a `Content-Type` is read as
+/// JSON, as curl users expect).
+async fn json_only(req: Request, next: Next) -> Response {
+    let empty = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let media = ct
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        let json = media == "application/json" || media.ends_with("+json");
+        if !json && !empty && req.method() != Method::GET {
+            return (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Json(json!({"message": format!("Unsupported Media Type: {media}, expected application/json")})),
+            )
+                .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Standbys proxy to the leader; the leader serves.
@@ -329,6 +363,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Json<Value> {
             "marathon.tasks.launched.counter": {"count": c.launched.load(Ordering::Relaxed)},
             "marathon.mesos.task-updates.counter": {"count": c.updates.load(Ordering::Relaxed)},
             "marathon.tasks.killed.counter": {"count": c.kills.load(Ordering::Relaxed)},
+            "marathon.http-event-streams.dropped.counter": {"count": c.sse_dropped.load(Ordering::Relaxed)},
             "marathon.http-event-callbacks.delivered.counter": {"count": shared.callbacks.delivered.load(Ordering::Relaxed)},
             "marathon.http-event-callbacks.failed.counter": {"count": shared.callbacks.failed.load(Ordering::Relaxed)},
             "marathon.http-event-callbacks.dropped.counter": {"count": shared.callbacks.dropped.load(Ordering::Relaxed)},
@@ -766,7 +801,22 @@ async fn updated_app(shared: &Shared, id: &str, mut body: Value) -> Result<AppDe
             serde_json::from_slice(&kv.value).map_err(|e| ApiError::BadJson(e.to_string()))?;
         app.version = None;
         app.version_info = None;
+        // A stored version is checked as any new definition.
+        app.validate()?;
         return Ok(app);
+    }
+    if let Some(given) = obj.get("id") {
+        let matches = given.as_str().is_some_and(|g| {
+            app::canonical_id(g, "/").as_deref() == Some(id)
+                || app::canonical_id(g, &app::parent_of(id)).as_deref() == Some(id)
+        });
+        if !matches {
+            return Err(Invalid::at(
+                "/id",
+                format!("the id in the body ({given}) does not match the path ({id})"),
+            )
+            .into());
+        }
     }
     obj.remove("version");
     obj.remove("versionInfo");
@@ -1082,13 +1132,17 @@ async fn delete_tasks(
 ) -> Result<Response> {
     let q = query(&raw);
     let body = body_json(&body).await?;
-    let ids: Vec<String> = body
+    let mut ids: Vec<String> = Vec::new();
+    let list = body
         .get("ids")
         .and_then(Value::as_array)
-        .ok_or_else(|| Invalid::at("/ids", "expected an array of task ids"))?
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_owned))
-        .collect();
+        .ok_or_else(|| Invalid::at("/ids", "expected an array of task ids"))?;
+    for (i, v) in list.iter().enumerate() {
+        let id = v
+            .as_str()
+            .ok_or_else(|| Invalid::at(format!("/ids({i})"), "expected a task id string"))?;
+        ids.push(id.to_owned());
+    }
     let mut per_app: BTreeMap<String, Vec<String>> = BTreeMap::new();
     {
         let books = shared.books.lock();
@@ -1197,6 +1251,11 @@ async fn create_group(
                 format!("must fully match regular expression '{}'", app::ID_PATTERN),
             )
         })?;
+    if let Some(app) = app_at_or_above(&shared.books.lock(), &id) {
+        return Err(ApiError::Conflict(format!(
+            "An app with the path {app} already exists."
+        )));
+    }
     if group_exists(&shared.books.lock(), &id) {
         return Err(ApiError::Conflict(format!(
             "Group {id} is already created. Use PUT to change this group."
@@ -1209,7 +1268,20 @@ async fn create_group(
     Ok(deployment_response(&change, StatusCode::CREATED))
 }
 
-/// Ids of the group and its nested groups in a request body.
+/// The app at `id` or at one of its ancestors: a group cannot be there.
+fn app_at_or_above(books: &Books, id: &str) -> Option<String> {
+    let mut at = id.to_owned();
+    while at != "/" {
+        if books.apps.contains_key(&at) {
+            return Some(at);
+        }
+        at = app::parent_of(&at);
+    }
+    None
+}
+
+/// Ids of the group and its nested groups in a request body (validated
+/// by [`app::flatten_group`] first, so its depth is bounded).
 fn nested_groups(value: &Value, base: &str) -> Vec<String> {
     let Some(id) = value
         .get("id")
@@ -1320,6 +1392,11 @@ async fn put_group(
     let q = query(&raw);
     let force = flag(&q, "force");
     let value = body_json(&body).await?;
+    if let Some(app) = app_at_or_above(&shared.books.lock(), &id) {
+        return Err(ApiError::Conflict(format!(
+            "An app with the path {app} already exists."
+        )));
+    }
     let current: BTreeMap<String, AppDefinition> = shared
         .books
         .lock()
@@ -1339,14 +1416,24 @@ async fn put_group(
         if !at_least(factor, 0.0) {
             return Err(Invalid::at("/scaleBy", "must be 0 or more").into());
         }
-        let apps = current
-            .values()
-            .map(|a| {
-                let mut a = a.clone();
-                a.instances = ((a.instances as f64) * factor).ceil() as i64;
-                a
-            })
-            .collect();
+        let mut apps = Vec::new();
+        for a in current.values() {
+            let n = ((a.instances as f64) * factor).ceil();
+            if n > app::MAX_INSTANCES as f64 {
+                return Err(Invalid::at(
+                    "/scaleBy",
+                    format!(
+                        "scaling {} by {factor:?} gives {n:?} instances, expected {} or less",
+                        a.id,
+                        app::MAX_INSTANCES
+                    ),
+                )
+                .into());
+            }
+            let mut a = a.clone();
+            a.instances = n as i64;
+            apps.push(a);
+        }
         (apps, vec![])
     } else {
         let mut body = value.clone();
@@ -1732,6 +1819,71 @@ async fn change_subscription(
     Ok(Json(body))
 }
 
+/// Most events waiting for one `/v2/events` reader.
+pub const SSE_QUEUE_EVENTS: usize = 1024;
+/// Most bytes of events waiting for one `/v2/events` reader; a reader
+/// that lets more pile up is dropped (its stream ends), as Marathon drops
+/// slow event stream consumers. Events are serialized once and shared, so
+/// this bounds what a reader that never reads can pin.
+pub const SSE_QUEUE_BYTES: usize = 8 * 1024 * 1024;
+
+/// One `/v2/events` reader's queue, bounded by [`SSE_QUEUE_EVENTS`] and
+/// [`SSE_QUEUE_BYTES`].
+#[derive(Default)]
+struct SseQueue {
+    state: parking_lot::Mutex<SseQueueState>,
+    ready: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct SseQueueState {
+    frames: std::collections::VecDeque<Arc<crate::runtime::SseFrame>>,
+    bytes: usize,
+    closed: bool,
+}
+
+impl SseQueue {
+    /// Queues `f`; false (and nothing queued) if that would exceed a bound.
+    fn push(&self, f: Arc<crate::runtime::SseFrame>) -> bool {
+        let mut s = self.state.lock();
+        if s.frames.len() >= SSE_QUEUE_EVENTS || s.bytes + f.data.len() > SSE_QUEUE_BYTES {
+            return false;
+        }
+        s.bytes += f.data.len();
+        s.frames.push_back(f);
+        drop(s);
+        self.ready.notify_one();
+        true
+    }
+
+    /// Ends the stream and frees what is queued.
+    fn close(&self) {
+        let mut s = self.state.lock();
+        s.closed = true;
+        s.frames.clear();
+        s.bytes = 0;
+        drop(s);
+        self.ready.notify_one();
+    }
+
+    /// The next frame, `None` once closed.
+    async fn pop(&self) -> Option<Arc<crate::runtime::SseFrame>> {
+        loop {
+            {
+                let mut s = self.state.lock();
+                if let Some(f) = s.frames.pop_front() {
+                    s.bytes -= f.data.len();
+                    return Some(f);
+                }
+                if s.closed {
+                    return None;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
 async fn events(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> Response {
     let q = query(&raw);
     let types: BTreeSet<String> = q
@@ -1739,25 +1891,57 @@ async fn events(State(shared): State<Arc<Shared>>, RawQuery(raw): RawQuery) -> R
         .filter(|(k, _)| k == "event_type")
         .map(|(_, v)| v.clone())
         .collect();
-    let rx = shared.events.subscribe();
-    let attached = state::BusEvent {
+    let mut rx = shared.sse.subscribe();
+    let attached = crate::runtime::SseFrame {
         kind: "event_stream_attached",
-        body: json!({"eventType": "event_stream_attached", "timestamp": state::iso(now()), "remoteAddress": "client"}),
+        data: json!({"eventType": "event_stream_attached", "timestamp": state::iso(now()), "remoteAddress": "client"}).to_string(),
     };
-    let wanted = move |e: &state::BusEvent| types.is_empty() || types.contains(e.kind);
-    let first = wanted(&attached).then_some(attached);
-    let stream = futures::stream::iter(first.map(Ok))
-        .chain(
-            tokio_stream::wrappers::BroadcastStream::new(rx).take_while(|r| {
-                // A consumer that fell behind is disconnected, as Marathon does.
-                futures::future::ready(r.is_ok())
-            }),
-        )
-        .filter_map(move |r| {
-            let keep = r.ok().filter(|e| wanted(e));
-            futures::future::ready(keep)
-        })
-        .map(|e| Ok::<_, Infallible>(SseEvent::default().event(e.kind).data(e.body.to_string())));
+    let wanted = move |kind: &str| types.is_empty() || types.contains(kind);
+    // This reader's queue: the forwarder adds, the stream (polled only as
+    // fast as the client reads) takes. A reader dropped for being slow has
+    // its queue emptied at once, whether or not it ever reads again.
+    let queue = Arc::new(SseQueue::default());
+    if wanted(attached.kind) {
+        queue.push(Arc::new(attached));
+    }
+    let q = queue.clone();
+    let counters = shared.clone();
+    tokio::spawn(async move {
+        loop {
+            let frame = match rx.recv().await {
+                Ok(f) => f,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "dropping a slow /v2/events reader: it missed events"
+                    );
+                    break;
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            };
+            if Arc::strong_count(&q) == 1 {
+                return; // the reader is gone
+            }
+            if wanted(frame.kind) && !q.push(frame) {
+                tracing::warn!(
+                    max_events = SSE_QUEUE_EVENTS,
+                    max_bytes = SSE_QUEUE_BYTES,
+                    "dropping a slow /v2/events reader: its queue is full"
+                );
+                break;
+            }
+        }
+        q.close();
+        counters
+            .counters
+            .sse_dropped
+            .fetch_add(1, Ordering::Relaxed);
+    });
+    let stream = futures::stream::unfold(queue, |q| async move {
+        let f = q.pop().await?;
+        let event = SseEvent::default().event(f.kind).data(&f.data);
+        Some((Ok::<_, Infallible>(event), q))
+    });
     Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
@@ -2362,5 +2546,430 @@ pub(crate) mod tests {
             Some(("/a/b".to_owned(), "/x.1"))
         );
         assert_eq!(split_sub("/tasksapp", "/tasks"), None);
+    }
+
+    /// Puts apps into the books directly (no store needed).
+    fn seed(s: &Arc<Shared>, apps: &[Value]) {
+        let mut b = s.books.lock();
+        let apps = apps
+            .iter()
+            .map(|a| parse_app(a.clone(), "/").unwrap())
+            .collect();
+        b.change(apps, vec![], &BTreeSet::new(), true, "seed".into(), 1.0)
+            .unwrap();
+    }
+
+    /// Asserts a 422 in Marathon's shape with `path` among its details;
+    /// returns that detail's errors.
+    fn invalid_at(st: StatusCode, body: &Value, path: &str) -> Vec<String> {
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["message"], "Object is not valid", "{body}");
+        let details = body["details"].as_array().expect("details");
+        let d = details
+            .iter()
+            .find(|d| d["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {body}"));
+        serde_json::from_value(d["errors"].clone()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn deep_and_long_ids_are_refused_with_422_at_id() {
+        let s = shared();
+        // The probe: /probe/a/a/… 1,800 levels deep, no instances.
+        let deep = format!("/probe{}", "/a".repeat(1800));
+        let body = json!({"id": deep, "cmd": "x", "instances": 0}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        let errors = invalid_at(st, &b, "/id");
+        assert!(errors[0].contains("expected 200 or less"), "{errors:?}");
+        // 33 short segments: within the length, beyond the depth.
+        let deep = "/a".repeat(app::MAX_ID_DEPTH + 1);
+        let body = json!({"id": deep, "cmd": "x", "instances": 0}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        let errors = invalid_at(st, &b, "/id");
+        assert!(errors[0].contains("expected 32 or less"), "{errors:?}");
+        // A 5,000-character id.
+        let long = format!("/{}", "a".repeat(5000));
+        let body = json!({"id": long, "cmd": "x"}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/id");
+        // The same through a group body, nested groups included.
+        let body = json!({"id": "/g", "apps": [{"id": "a".repeat(300), "cmd": "x"}]}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/groups", &body).await;
+        invalid_at(st, &b, "/apps(0)/id");
+        let mut g = json!({"id": "x"});
+        for _ in 0..40 {
+            g = json!({"id": "x", "groups": [g]});
+        }
+        g["id"] = json!("/top");
+        let (st, b, _) = call(&s, "POST", "/v2/groups", &g.to_string()).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        assert!(b.to_string().contains("expected 32 or less"), "{b}");
+        // Nothing was planned; the deepest app allowed renders as a tree.
+        assert!(s.books.lock().deployments.is_empty());
+        let deepest = "/a".repeat(app::MAX_ID_DEPTH);
+        seed(&s, &[json!({"id": deepest, "cmd": "x", "instances": 0})]);
+        let (st, b, _) = call(&s, "GET", "/v2/groups/a", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["groups"][0]["id"], "/a/a");
+    }
+
+    #[tokio::test]
+    async fn numbers_beyond_what_the_code_represents_are_422_at_their_path() {
+        let s = shared();
+        for (field, value, path) in [
+            (
+                "taskKillGracePeriodSeconds",
+                json!(1e308),
+                "/taskKillGracePeriodSeconds",
+            ),
+            ("backoffSeconds", json!(1e308), "/backoffSeconds"),
+            (
+                "maxLaunchDelaySeconds",
+                json!(1e308),
+                "/maxLaunchDelaySeconds",
+            ),
+            ("backoffFactor", json!(1e308), "/backoffFactor"),
+            ("instances", json!(i64::MAX), "/instances"),
+            ("instances", json!(100_001), "/instances"),
+            ("cpus", json!(1e308), "/cpus"),
+            ("mem", json!(1e308), "/mem"),
+            ("disk", json!(1e308), "/disk"),
+            ("gpus", json!(1e308), "/gpus"),
+            (
+                "healthChecks",
+                json!([{"protocol": "TCP", "intervalSeconds": 1e308}]),
+                "/healthChecks(0)/intervalSeconds",
+            ),
+            (
+                "healthChecks",
+                json!([{"protocol": "MESOS_TCP", "gracePeriodSeconds": 1e308, "timeoutSeconds": 1}]),
+                "/healthChecks(0)/gracePeriodSeconds",
+            ),
+            (
+                "upgradeStrategy",
+                json!({"minimumHealthCapacity": 1e308}),
+                "/upgradeStrategy/minimumHealthCapacity",
+            ),
+            (
+                "unreachableStrategy",
+                json!({"inactiveAfterSeconds": 1, "expungeAfterSeconds": i64::MAX}),
+                "/unreachableStrategy/expungeAfterSeconds",
+            ),
+        ] {
+            let mut body = json!({"id": "/n", "cmd": "x"});
+            body[field] = value;
+            let (st, b, _) = call(&s, "POST", "/v2/apps", &body.to_string()).await;
+            invalid_at(st, &b, path);
+        }
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/n", "cmd": "x", "taskKillGracePeriodSeconds": 1e308}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/taskKillGracePeriodSeconds"),
+            ["got 1e308, expected 1000000000.0 or less"]
+        );
+        // scaleBy: 1e308 once set an app to i64::MAX instances.
+        seed(&s, &[json!({"id": "/g/a", "cmd": "x", "instances": 2})]);
+        let (st, b, _) = call(
+            &s,
+            "PUT",
+            "/v2/groups/g?force=true",
+            r#"{"scaleBy": 1e308}"#,
+        )
+        .await;
+        invalid_at(st, &b, "/scaleBy");
+        let (st, b, _) = call(&s, "PUT", "/v2/groups?force=true", r#"{"scaleBy": 60000}"#).await;
+        invalid_at(st, &b, "/scaleBy");
+        assert_eq!(s.books.lock().apps["/g/a"].instances, 2);
+        // Pods: the same bounds at the pod's paths.
+        let pod = json!({"id": "/p", "containers": [{"name": "c", "resources": {"cpus": 0.1, "mem": 16},
+            "exec": {"command": {"shell": "sleep 1"}}}], "scaling": {"kind": "fixed", "instances": 1_000_000},
+            "scheduling": {"backoff": {"backoff": 1e308}}});
+        let (st, b, _) = call(&s, "POST", "/v2/pods", &pod.to_string()).await;
+        assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+        let paths: Vec<&str> = b["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|d| d["path"].as_str())
+            .collect();
+        assert!(paths.contains(&"/scaling/instances"), "{b}");
+        assert!(paths.contains(&"/scheduling/backoff/backoff"), "{b}");
+    }
+
+    #[tokio::test]
+    async fn oversized_labels_env_and_commands_are_422_before_anything_is_planned() {
+        let s = shared();
+        let big = "v".repeat(1_200_000);
+        let body = json!({"id": "/l", "cmd": "x", "labels": {"k": big}}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/labels");
+        let body = json!({"id": "/l", "cmd": "x", "labels": {"k".repeat(300): "v"}}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/labels");
+        let body = json!({"id": "/l", "cmd": "x".repeat(70_000)}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/cmd");
+        let body =
+            json!({"id": "/l", "args": ["a".repeat(40_000), "b".repeat(40_000)]}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/args");
+        let body = json!({"id": "/l", "cmd": "x", "env": {"E": "e".repeat(70_000)}}).to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        invalid_at(st, &b, "/env");
+        // Each field within its bound, the whole beyond the app's.
+        let body = json!({"id": "/l", "cmd": "x".repeat(60_000), "env": {"E": "e".repeat(60_000)},
+            "labels": {"k": "v".repeat(60_000)}})
+        .to_string();
+        let (st, b, _) = call(&s, "POST", "/v2/apps", &body).await;
+        let errors = invalid_at(st, &b, "/");
+        assert!(errors[0].contains("expected 131072 or less"), "{errors:?}");
+        assert!(s.books.lock().apps.is_empty());
+    }
+
+    #[tokio::test]
+    async fn groups_and_apps_may_not_share_ids_or_escape_their_group() {
+        let s = shared();
+        seed(
+            &s,
+            &[
+                json!({"id": "/x", "cmd": "x", "instances": 0}),
+                json!({"id": "/keep", "cmd": "x", "instances": 0}),
+                json!({"id": "/q/r", "cmd": "x", "instances": 0}),
+            ],
+        );
+        s.books.lock().groups.insert("/p".into());
+        let (st, b, _) = call(&s, "POST", "/v2/groups", r#"{"id": "/x", "apps": []}"#).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{b}");
+        assert_eq!(b["message"], "An app with the path /x already exists.");
+        let (st, b, _) = call(&s, "POST", "/v2/groups", r#"{"id": "/keep/g"}"#).await;
+        assert_eq!(st, StatusCode::CONFLICT, "{b}");
+        assert_eq!(b["message"], "An app with the path /keep already exists.");
+        let (st, b, _) = call(&s, "DELETE", "/v2/groups/x", "").await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{b}");
+        for (uri, body) in [
+            ("/v2/apps", r#"{"id": "/keep/child", "cmd": "x"}"#),
+            ("/v2/apps", r#"{"id": "/p", "cmd": "x"}"#),
+            ("/v2/apps", r#"{"id": "/q", "cmd": "x"}"#),
+            ("/v2/apps/keep/child", r#"{"cmd": "x"}"#),
+        ] {
+            let method = if uri == "/v2/apps" { "POST" } else { "PUT" };
+            let (st, b, _) = call(&s, method, uri, body).await;
+            let errors = invalid_at(st, &b, "/id");
+            assert!(
+                errors[0].starts_with("Groups and Applications may not have the same identifier"),
+                "{errors:?}"
+            );
+        }
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/g", "apps": [{"id": "/elsewhere", "cmd": "x"}]}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/apps(0)/id"),
+            ["Identifier is not child of /g. Hint: use relative paths."]
+        );
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/a/b", "groups": [{"id": "../../escape"}]}"#,
+        )
+        .await;
+        invalid_at(st, &b, "/groups(0)/id");
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/n", "apps": "notalist"}"#,
+        )
+        .await;
+        invalid_at(st, &b, "/apps");
+        let (st, b, _) = call(&s, "PUT", "/v2/groups/n", r#"{"groups": 7}"#).await;
+        invalid_at(st, &b, "/groups");
+        let books = s.books.lock();
+        assert_eq!(books.apps.len(), 3);
+        assert!(!books.groups.contains("/x") && !books.groups.contains("/n"));
+    }
+
+    #[tokio::test]
+    async fn body_ids_task_lists_media_types_empty_commands_and_cycles_answer_as_marathon() {
+        let s = shared();
+        seed(&s, &[json!({"id": "/a", "cmd": "x", "instances": 0})]);
+        let (st, b, _) = call(&s, "PUT", "/v2/apps/a", r#"{"id": "/web", "cmd": "y"}"#).await;
+        let errors = invalid_at(st, &b, "/id");
+        assert!(errors[0].contains("does not match the path"), "{errors:?}");
+        let (st, b, _) = call(&s, "POST", "/v2/tasks/delete", r#"{"ids": ["x", 5]}"#).await;
+        invalid_at(st, &b, "/ids(1)");
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v2/apps")
+            .header("content-type", "text/plain")
+            .body(Body::from(r#"{"id": "/t", "cmd": "x"}"#))
+            .unwrap();
+        let resp = router(s.clone()).oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let (st, b, _) = call(&s, "POST", "/v2/apps", r#"{"id": "/e", "cmd": ""}"#).await;
+        assert_eq!(invalid_at(st, &b, "/cmd"), ["must not be empty"]);
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/apps",
+            r#"{"id": "/self", "cmd": "x", "dependencies": ["/self"]}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/"),
+            ["Dependency graph has cyclic dependencies."]
+        );
+        let (st, b, _) = call(
+            &s,
+            "POST",
+            "/v2/groups",
+            r#"{"id": "/c", "groups": [{"id": "x", "apps": [{"id": "a", "cmd": "x", "dependencies": ["/c/y"]}]},
+                {"id": "y", "apps": [{"id": "b", "cmd": "x", "dependencies": ["../x/a"]}]}]}"#,
+        )
+        .await;
+        assert_eq!(
+            invalid_at(st, &b, "/"),
+            ["Dependency graph has cyclic dependencies."]
+        );
+        assert_eq!(s.books.lock().apps.len(), 1);
+    }
+
+    /// A hand-written bad record (an app with a 1e308 field, invalid
+    /// JSON, a too-deep id, an instance of a skipped app, a bad group key)
+    /// is reported and skipped at load; the rest comes up and is served.
+    #[tokio::test]
+    async fn bad_records_in_the_store_are_skipped_at_load_and_the_rest_is_served() {
+        use dcos_store::types::PutRequest;
+        let kv = dcos_store::MemStore::new();
+        let put = |key: String, value: Vec<u8>| PutRequest {
+            key,
+            value,
+            lease: None,
+            expect_mod_revision: None,
+        };
+        let good = parse_app(json!({"id": "/good", "cmd": "x", "instances": 0}), "/").unwrap();
+        kv.put(put(
+            state::spec_key(&good),
+            serde_json::to_vec(&good).unwrap(),
+        ))
+        .await
+        .unwrap();
+        let mut huge = serde_json::to_value(&good).unwrap();
+        huge["id"] = json!("/huge");
+        huge["taskKillGracePeriodSeconds"] = json!(1e308);
+        huge["backoffSeconds"] = json!(1e308);
+        kv.put(put(state::app_key("/huge"), huge.to_string().into_bytes()))
+            .await
+            .unwrap();
+        kv.put(put(state::app_key("/broken"), b"{not json".to_vec()))
+            .await
+            .unwrap();
+        let mut deep = serde_json::to_value(&good).unwrap();
+        let deep_id = "/a".repeat(1800);
+        deep["id"] = json!(deep_id);
+        kv.put(put(state::app_key(&deep_id), deep.to_string().into_bytes()))
+            .await
+            .unwrap();
+        let orphan = json!({"taskId": "huge.1", "appId": "/huge"});
+        kv.put(put(
+            state::instance_key("huge.1"),
+            orphan.to_string().into_bytes(),
+        ))
+        .await
+        .unwrap();
+        kv.put(put(
+            format!("{}/groups{}", state::PREFIX, "/Bad_Group"),
+            vec![],
+        ))
+        .await
+        .unwrap();
+        kv.put(put(format!("{}/groups{}", state::PREFIX, "/fine"), vec![]))
+            .await
+            .unwrap();
+        let (books, _) = crate::runtime::load(&kv).await.unwrap();
+        assert_eq!(books.apps.keys().collect::<Vec<_>>(), ["/good"]);
+        assert!(books.instances.is_empty());
+        assert_eq!(books.groups.iter().collect::<Vec<_>>(), ["/fine"]);
+        let s = shared();
+        *s.books.lock() = books;
+        let (st, b, _) = call(&s, "GET", "/v2/groups", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["apps"][0]["id"], "/good");
+        let (st, b, _) = call(&s, "GET", "/v2/apps", "").await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(b["apps"].as_array().unwrap().len(), 1);
+    }
+
+    /// A `/v2/events` reader that never reads is dropped once its queue
+    /// holds more than `SSE_QUEUE_BYTES` of big events, its queue freed;
+    /// a reader that reads gets every event.
+    #[tokio::test]
+    async fn a_slow_event_stream_reader_is_dropped_and_its_queue_freed() {
+        let s = shared();
+        let get = || {
+            Request::builder()
+                .uri("/v2/events")
+                .body(Body::empty())
+                .unwrap()
+        };
+        let slow = router(s.clone()).oneshot(get()).await.unwrap();
+        let fast = router(s.clone()).oneshot(get()).await.unwrap();
+        let reader = tokio::spawn(async move {
+            let mut body = fast.into_body();
+            let mut seen = 0;
+            let mut text = String::new();
+            while seen < 15 {
+                let frame = body.frame().await.unwrap().unwrap();
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                    seen += text.matches("event: big_event").count();
+                    text = text.rsplit("event: big_event").next().unwrap().to_owned();
+                }
+            }
+            seen
+        });
+        let big = "x".repeat(1024 * 1024);
+        for i in 0..15 {
+            s.publish(vec![state::BusEvent {
+                kind: "big_event",
+                body: json!({"eventType": "big_event", "i": i, "big": big}),
+            }]);
+            tokio::task::yield_now().await;
+        }
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while s.counters.sse_dropped.load(Ordering::Relaxed) == 0 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("the slow reader is dropped");
+        assert_eq!(s.counters.sse_dropped.load(Ordering::Relaxed), 1);
+        // Its stream ends, without the queued events (they were freed).
+        let rest = tokio::time::timeout(Duration::from_secs(10), slow.into_body().collect())
+            .await
+            .expect("the dropped stream ends")
+            .unwrap()
+            .to_bytes();
+        assert!(rest.len() < 1024 * 1024, "{} bytes", rest.len());
+        let seen = tokio::time::timeout(Duration::from_secs(30), reader)
+            .await
+            .expect("the fast reader gets every event")
+            .unwrap();
+        assert!(seen >= 15);
+        let (_, m, _) = call(&s, "GET", "/metrics", "").await;
+        assert_eq!(
+            m["counters"]["marathon.http-event-streams.dropped.counter"]["count"], 1,
+            "{m}"
+        );
     }
 }

@@ -18,6 +18,69 @@ use serde_json::Value;
 pub const ID_PATTERN: &str =
     "^(([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])\\.)*([a-z0-9]|[a-z0-9][a-z0-9\\-]*[a-z0-9])|(\\.|\\.\\.)$";
 
+/// Longest app, pod or group id, in bytes (`/` included). A task id is the
+/// id without its leading `/` plus `.` and a 36-character UUID, and the
+/// agent makes it a directory name in the sandbox, where a name has at
+/// most 255 bytes: 200 leaves that margin (a pod's task id adds
+/// `instance-` and a container name of ≤ 63 bytes, for its task's own
+/// sandbox directory under the executor's, checked at [`MAX_POD_ID_LEN`]).
+pub const MAX_ID_LEN: usize = 200;
+/// Longest pod id: its task ids are `<id>.instance-<uuid>.<container>`.
+pub const MAX_POD_ID_LEN: usize = 255 - 1 - 9 - 36 - 1 - 63;
+/// Most path segments in an id (`/a/b/c` has 3). Groups nest this deep at
+/// most, so every walk of the group tree is bounded by it.
+pub const MAX_ID_DEPTH: usize = 32;
+/// Most instances of one app or pod.
+pub const MAX_INSTANCES: i64 = 100_000;
+/// Largest duration in seconds (backoff, delays, grace periods, health
+/// check timings, unreachable timings): ≈ 31 years, far inside what a
+/// `std::time::Duration` and a Mesos `DurationInfo` (i64 nanoseconds) hold.
+pub const MAX_SECONDS: f64 = 1e9;
+/// Largest `backoffFactor`.
+pub const MAX_BACKOFF_FACTOR: f64 = 1e3;
+/// Largest cpus, mem (MiB), disk (MiB) or gpus of an instance.
+pub const MAX_RESOURCE: f64 = 1e9;
+/// Longest label key, in bytes.
+pub const MAX_LABEL_KEY_BYTES: usize = 255;
+/// Most bytes of all labels of an app (keys and values), and of its
+/// `env`, its `cmd`, its `args`.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+/// Most bytes of a whole app as stored (serialized JSON). The store takes
+/// at most 1 MiB a value and a transaction; an app is written twice in a
+/// change (its key and its version) and a deployment keeps the original
+/// besides: 128 KiB keeps a change of one app well inside one transaction.
+pub const MAX_APP_BYTES: usize = 128 * 1024;
+
+/// `None` if `min ≤ v ≤ max`, else Marathon's message (`got 1.0e308,
+/// expected 1e9 or less`); NaN fails.
+pub fn out_of_range(v: f64, min: f64, max: f64) -> Option<String> {
+    if v > max {
+        Some(format!("got {v:?}, expected {max:?} or less"))
+    } else if v >= min {
+        None
+    } else {
+        Some(format!("got {v:?}, expected {min:?} or more"))
+    }
+}
+
+/// The violations of an absolute id's length and depth (`path` is where
+/// it is, `/id` mostly).
+pub fn id_limit_violation(id: &str, max_len: usize) -> Option<String> {
+    let depth = id.split('/').filter(|s| !s.is_empty()).count();
+    if id.len() > max_len {
+        Some(format!(
+            "got an id of {} characters, expected {max_len} or less",
+            id.len()
+        ))
+    } else if depth > MAX_ID_DEPTH {
+        Some(format!(
+            "got an id of {depth} path segments, expected {MAX_ID_DEPTH} or less"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The constraint operators Marathon knows.
 pub const CONSTRAINT_OPERATORS: &[&str] = &[
     "UNIQUE", "CLUSTER", "GROUP_BY", "LIKE", "UNLIKE", "MAX_PER", "IS",
@@ -694,6 +757,128 @@ impl AppDefinition {
                 );
             }
         }
+        if self.cmd.as_deref() == Some("") {
+            c.fail(p("cmd"), "must not be empty");
+        }
+        for (path, error) in self.limit_violations(prefix) {
+            c.fail(path, error);
+        }
+    }
+
+    /// What the code can represent and the store can hold (see the
+    /// `MAX_*` constants): upper bounds of ids, counts, resources,
+    /// durations and sizes, for an app and a pod's run spec alike. Checked
+    /// on every definition the API takes and every one read back from the
+    /// store, before it becomes a `Duration`, a count or a store value.
+    pub fn limit_violations(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let p = |field: &str| format!("{prefix}/{field}");
+        let max_id = if self.pod.is_some() {
+            MAX_POD_ID_LEN
+        } else {
+            MAX_ID_LEN
+        };
+        if let Some(e) = id_limit_violation(&self.id, max_id) {
+            out.push((p("id"), e));
+        }
+        if self.instances > MAX_INSTANCES {
+            out.push((
+                p("instances"),
+                format!("got {}, expected {MAX_INSTANCES} or less", self.instances),
+            ));
+        }
+        for (name, v) in [
+            ("cpus", self.cpus),
+            ("mem", self.mem),
+            ("disk", self.disk),
+            ("gpus", self.gpus),
+        ] {
+            if v > MAX_RESOURCE {
+                out.push((
+                    p(name),
+                    format!("got {v:?}, expected {MAX_RESOURCE:?} or less"),
+                ));
+            }
+        }
+        let mut seconds = vec![
+            ("backoffSeconds".to_owned(), self.backoff_seconds),
+            (
+                "maxLaunchDelaySeconds".to_owned(),
+                self.max_launch_delay_seconds,
+            ),
+        ];
+        if let Some(g) = self.task_kill_grace_period_seconds {
+            seconds.push(("taskKillGracePeriodSeconds".to_owned(), g));
+        }
+        for (i, hc) in self.health_checks.iter().enumerate() {
+            for (field, v) in [
+                ("gracePeriodSeconds", hc.grace_period_seconds),
+                ("intervalSeconds", hc.interval_seconds),
+                ("timeoutSeconds", hc.timeout_seconds),
+                ("delaySeconds", hc.delay_seconds),
+            ] {
+                seconds.push((format!("healthChecks({i})/{field}"), v));
+            }
+        }
+        for (field, v) in seconds {
+            if v > MAX_SECONDS {
+                out.push((
+                    p(&field),
+                    format!("got {v:?}, expected {MAX_SECONDS:?} or less"),
+                ));
+            }
+        }
+        if self.backoff_factor > MAX_BACKOFF_FACTOR {
+            out.push((
+                p("backoffFactor"),
+                format!(
+                    "got {:?}, expected {MAX_BACKOFF_FACTOR:?} or less",
+                    self.backoff_factor
+                ),
+            ));
+        }
+        if let Some(k) = self.labels.keys().find(|k| k.len() > MAX_LABEL_KEY_BYTES) {
+            out.push((
+                p("labels"),
+                format!(
+                    "got a label key of {} bytes, expected {MAX_LABEL_KEY_BYTES} or less",
+                    k.len()
+                ),
+            ));
+        }
+        let labels: usize = self.labels.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let env: usize = self
+            .env
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or_else(|| v.to_string().len(), str::len))
+            .sum();
+        let cmd = self.cmd.as_deref().map_or(0, str::len);
+        let args: usize = self.args.iter().flatten().map(String::len).sum();
+        for (field, n) in [
+            ("labels", labels),
+            ("env", env),
+            ("cmd", cmd),
+            ("args", args),
+        ] {
+            if n > MAX_FIELD_BYTES {
+                out.push((
+                    p(field),
+                    format!("got {n} bytes, expected {MAX_FIELD_BYTES} or less"),
+                ));
+            }
+        }
+        if out.is_empty() {
+            let n = serde_json::to_vec(self).map_or(usize::MAX, |v| v.len());
+            if n > MAX_APP_BYTES {
+                out.push((
+                    p(""),
+                    format!(
+                        "the definition has {n} bytes as JSON, expected {MAX_APP_BYTES} or less"
+                    ),
+                ));
+            }
+        }
+        out
     }
 
     /// The parsed `unreachableStrategy` (validation keeps it well-formed;
@@ -786,12 +971,39 @@ fn flatten_into(
         );
         return;
     };
+    // A nested group is a child of its parent (Marathon's `childOf`), so
+    // the nesting (and this recursion) is bounded by the id depth limit.
+    if !prefix.is_empty() && parent_of(&id) != base {
+        c.fail(
+            format!("{prefix}/id"),
+            format!("Identifier is not child of {base}. Hint: use relative paths."),
+        );
+        return;
+    }
+    if let Some(e) = id_limit_violation(&id, MAX_ID_LEN) {
+        c.fail(format!("{prefix}/id"), e);
+        return;
+    }
+    for field in ["apps", "groups"] {
+        if obj
+            .get(field)
+            .is_some_and(|v| !v.is_array() && !v.is_null())
+        {
+            c.fail(format!("{prefix}/{field}"), "expected an array");
+        }
+    }
     if let Some(apps) = obj.get("apps").and_then(Value::as_array) {
         for (i, a) in apps.iter().enumerate() {
             let ap = format!("{prefix}/apps({i})");
             match AppDefinition::from_value(a.clone()) {
                 Ok(mut app) => {
                     app.normalize(&id);
+                    if canonical_id(&app.id, "/").is_some() && parent_of(&app.id) != id {
+                        c.fail(
+                            format!("{ap}/id"),
+                            format!("Identifier is not child of {id}. Hint: use relative paths."),
+                        );
+                    }
                     app.check_into(c, &ap);
                     out.push(app);
                 }
@@ -813,6 +1025,87 @@ fn flatten_into(
     }
 }
 
+/// Whether the app set `apps` (after a change of the apps `changed`, with
+/// the explicit `groups`) is a tree Marathon accepts: no app is another's
+/// group or an explicit group's id or ancestor (Marathon's "Groups and
+/// Applications may not have the same identifier"), and the dependencies
+/// have no cycle. Iterative: nothing here recurses on client input.
+pub fn tree_violations<'a>(
+    apps: &BTreeMap<String, AppDefinition>,
+    groups: &std::collections::BTreeSet<String>,
+    changed: impl IntoIterator<Item = &'a str>,
+) -> Option<Invalid> {
+    let clash = |x: &str| {
+        Invalid::at(
+            "/id",
+            format!("Groups and Applications may not have the same identifier: {x}"),
+        )
+    };
+    for id in changed {
+        let mut a = parent_of(id);
+        while a != "/" {
+            if apps.contains_key(&a) {
+                return Some(clash(&a));
+            }
+            a = parent_of(&a);
+        }
+        let below = format!("{id}/");
+        if groups.contains(id)
+            || apps
+                .range(below.clone()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&below))
+            || groups
+                .range(below.clone()..)
+                .next()
+                .is_some_and(|g| g.starts_with(&below))
+        {
+            return Some(clash(id));
+        }
+    }
+    // Dependencies: an app's names an app, or a group (all apps under it).
+    let index: BTreeMap<&str, usize> = apps
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    let keys: Vec<&str> = apps.keys().map(String::as_str).collect();
+    let mut edges: Vec<Vec<usize>> = vec![Vec::new(); keys.len()];
+    for (i, app) in apps.values().enumerate() {
+        for dep in app.dependency_ids() {
+            if let Some(&j) = index.get(dep.as_str()) {
+                edges[i].push(j);
+            }
+            let below = format!("{dep}/");
+            for (k, &j) in index.range(below.as_str()..) {
+                if !k.starts_with(&below) {
+                    break;
+                }
+                edges[i].push(j);
+            }
+        }
+    }
+    // Kahn: what is left after peeling off apps nobody waits for is cyclic.
+    let mut indegree = vec![0usize; keys.len()];
+    for e in &edges {
+        for &j in e {
+            indegree[j] += 1;
+        }
+    }
+    let mut ready: Vec<usize> = (0..keys.len()).filter(|&i| indegree[i] == 0).collect();
+    let mut seen = 0;
+    while let Some(i) = ready.pop() {
+        seen += 1;
+        for &j in &edges[i] {
+            indegree[j] -= 1;
+            if indegree[j] == 0 {
+                ready.push(j);
+            }
+        }
+    }
+    (seen < keys.len()).then(|| Invalid::at("/", "Dependency graph has cyclic dependencies."))
+}
+
 /// The violations of an `unreachableStrategy` (an app's, or a pod's under
 /// `scheduling`) at `path`: `"disabled"` or `{inactiveAfterSeconds,
 /// expungeAfterSeconds}`, integers ≥ 0, inactive ≤ expunge.
@@ -830,6 +1123,10 @@ pub fn unreachable_violations(strategy: &Value, path: &str) -> Vec<(String, Stri
                 match o.get(field) {
                     None => {}
                     Some(v) => match v.as_i64() {
+                        Some(n) if n as f64 > MAX_SECONDS => fail(
+                            format!("{path}/{field}"),
+                            &format!("got {n}, expected {} or less", MAX_SECONDS as i64),
+                        ),
                         Some(n) if n >= 0 => secs[i] = n as f64,
                         Some(n) => fail(
                             format!("{path}/{field}"),

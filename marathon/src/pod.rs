@@ -617,6 +617,10 @@ impl PodDefinition {
                             hp(&format!("/{f}")),
                             "got a negative value, expected 0 or more",
                         );
+                    } else if let Some(e) =
+                        crate::app::out_of_range(v, 0.0, crate::app::MAX_SECONDS)
+                    {
+                        c.fail(hp(&format!("/{f}")), e);
                     }
                 }
             }
@@ -740,6 +744,21 @@ impl PodDefinition {
             }
         }
         check_resources(&mut c, "/executorResources", &self.executor_resources, 0.0);
+        if c.0.is_empty() {
+            // The bounds every run spec has (`AppDefinition::limit_violations`),
+            // at the pod's paths.
+            for (path, error) in self.run_spec().limit_violations("") {
+                let path = match path.as_str() {
+                    "/instances" => "/scaling/instances",
+                    "/backoffSeconds" => "/scheduling/backoff/backoff",
+                    "/backoffFactor" => "/scheduling/backoff/backoffFactor",
+                    "/maxLaunchDelaySeconds" => "/scheduling/backoff/maxLaunchDelay",
+                    "/cpus" | "/mem" | "/disk" | "/gpus" => "/containers",
+                    other => other,
+                };
+                c.fail(path, error);
+            }
+        }
         if c.0.is_empty() {
             Ok(())
         } else {

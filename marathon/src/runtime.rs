@@ -63,6 +63,17 @@ pub struct Counters {
     pub updates: AtomicU64,
     /// Kills sent.
     pub kills: AtomicU64,
+    /// `/v2/events` readers dropped for not keeping up.
+    pub sse_dropped: AtomicU64,
+}
+
+/// One bus event as `/v2/events` sends it.
+#[derive(Debug)]
+pub struct SseFrame {
+    /// `event:`.
+    pub kind: &'static str,
+    /// `data:` (one line of JSON).
+    pub data: String,
 }
 
 /// What the API and the scheduler loop share.
@@ -70,8 +81,11 @@ pub struct Counters {
 pub struct Shared {
     /// The books.
     pub books: Mutex<Books>,
-    /// The event bus (`/v2/events`).
+    /// The event bus (callback subscribers, tests).
     pub events: broadcast::Sender<BusEvent>,
+    /// The event bus serialized once for `/v2/events` readers (each has
+    /// its own bounded queue: `api::events`).
+    pub sse: broadcast::Sender<Arc<SseFrame>>,
     /// Wakes the scheduler loop after a change.
     pub wake: Notify,
     /// The store: the cluster's, or the part of it under
@@ -158,6 +172,7 @@ impl Shared {
         Arc::new(Shared {
             books: Mutex::new(Books::default()),
             events: broadcast::channel(16384).0,
+            sse: broadcast::channel(1024).0,
             wake: Notify::new(),
             store,
             identity,
@@ -179,6 +194,13 @@ impl Shared {
     /// Publishes events to `/v2/events` subscribers.
     pub fn publish(&self, events: Vec<BusEvent>) {
         for e in events {
+            if self.sse.receiver_count() > 0 {
+                // Serialized once, shared by every `/v2/events` reader.
+                let _ = self.sse.send(Arc::new(SseFrame {
+                    kind: e.kind,
+                    data: e.body.to_string(),
+                }));
+            }
             let _ = self.events.send(e);
         }
     }
@@ -345,10 +367,22 @@ async fn range_all(
 /// Loads the books from the store.
 pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
     let mut books = Books::default();
+    // Every record is checked as the API checks a request: a bad one (hand
+    // written, from an older version, corrupted) is reported and skipped,
+    // never a panic later (and after every restart).
+    let skip = |key: &str, why: &dyn std::fmt::Display| {
+        tracing::error!(key, %why, "skipping an invalid record in the store");
+    };
     for prefix in ["apps", "pods"] {
         for kv in range_all(store, &format!("{}/{prefix}/", state::PREFIX)).await? {
-            if let Ok(app) = serde_json::from_slice::<crate::app::AppDefinition>(&kv.value) {
-                books.apps.insert(app.id.clone(), app);
+            match serde_json::from_slice::<crate::app::AppDefinition>(&kv.value) {
+                Ok(app) => match stored_spec_violations(&app) {
+                    None => {
+                        books.apps.insert(app.id.clone(), app);
+                    }
+                    Some(why) => skip(&kv.key, &why),
+                },
+                Err(e) => skip(&kv.key, &e),
             }
         }
     }
@@ -363,20 +397,44 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
         }
     }
     for kv in range_all(store, &format!("{}/instances/", state::PREFIX)).await? {
-        if let Ok(inst) = serde_json::from_slice::<state::Instance>(&kv.value) {
-            books.next_seq = books.next_seq.max(inst.seq + 1);
-            books.insert_instance(inst);
+        match serde_json::from_slice::<state::Instance>(&kv.value) {
+            Ok(inst) => {
+                let checks = inst.health_checks.as_deref().unwrap_or_default();
+                let probe = crate::app::AppDefinition {
+                    health_checks: checks.to_vec(),
+                    ..crate::app::AppDefinition::from_value(serde_json::json!({"id": "/i"}))
+                        .expect("a minimal app parses")
+                };
+                let bad = probe.limit_violations("");
+                if !books.apps.contains_key(&inst.app_id) {
+                    skip(&kv.key, &format!("its app {} is not loaded", inst.app_id));
+                } else if let Some((path, e)) = bad.first() {
+                    skip(&kv.key, &format!("{path}: {e}"));
+                } else if inst.seq == u64::MAX {
+                    skip(&kv.key, &"seq out of range");
+                } else {
+                    books.next_seq = books.next_seq.max(inst.seq + 1);
+                    books.insert_instance(inst);
+                }
+            }
+            Err(e) => skip(&kv.key, &e),
         }
     }
     for kv in range_all(store, &format!("{}/deployments/", state::PREFIX)).await? {
-        if let Ok(d) = serde_json::from_slice::<state::Deployment>(&kv.value) {
-            books.deployments.insert(d.id.clone(), d);
+        match serde_json::from_slice::<state::Deployment>(&kv.value) {
+            Ok(d) => {
+                books.deployments.insert(d.id.clone(), d);
+            }
+            Err(e) => skip(&kv.key, &e),
         }
     }
     for kv in range_all(store, &format!("{}/delays/", state::PREFIX)).await? {
-        if let Ok(d) = serde_json::from_slice::<state::Delay>(&kv.value) {
-            let id = kv.key[format!("{}/delays", state::PREFIX).len()..].to_owned();
-            books.delays.insert(id, d);
+        match serde_json::from_slice::<state::Delay>(&kv.value) {
+            Ok(d) => {
+                let id = kv.key[format!("{}/delays", state::PREFIX).len()..].to_owned();
+                books.delays.insert(id, d);
+            }
+            Err(e) => skip(&kv.key, &e),
         }
     }
     for kv in range_all(store, &crate::history::group_versions_prefix()).await? {
@@ -388,15 +446,37 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
         versions.sort();
     }
     for kv in range_all(store, &format!("{}/groups/", state::PREFIX)).await? {
-        books
-            .groups
-            .insert(kv.key[format!("{}/groups", state::PREFIX).len()..].to_owned());
+        let id = &kv.key[format!("{}/groups", state::PREFIX).len()..];
+        match crate::app::canonical_id(id, "/") {
+            Some(c) if c == id && crate::app::id_limit_violation(id, MAX_ID_LEN).is_none() => {
+                books.groups.insert(id.to_owned());
+            }
+            _ => skip(&kv.key, &"not a valid group id"),
+        }
     }
     let framework_id = store
         .get(state::FRAMEWORK_ID_KEY)
         .await?
         .map(|kv| String::from_utf8_lossy(&kv.value).into_owned());
     Ok((books, framework_id))
+}
+
+use crate::app::MAX_ID_LEN;
+
+/// Why a stored app or pod run spec is not one the API would have taken
+/// (`None`: it is).
+pub fn stored_spec_violations(spec: &crate::app::AppDefinition) -> Option<String> {
+    let result = match &spec.pod {
+        None => spec.validate(),
+        Some(pod) => pod.validate().and_then(|()| {
+            let v = spec.limit_violations("");
+            match v.first() {
+                None => Ok(()),
+                Some((path, e)) => Err(crate::app::Invalid::at(path.clone(), e.clone())),
+            }
+        }),
+    };
+    result.err().map(|e| e.to_string())
 }
 
 /// The stored event subscriptions (callback URLs).

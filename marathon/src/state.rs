@@ -525,6 +525,10 @@ pub enum ChangeError {
     /// Unknown app, group, task or deployment (404).
     #[error("{0}")]
     NotFound(String),
+    /// The apps after the change would not be a valid tree (an app where
+    /// a group is, cyclic dependencies; 422).
+    #[error(transparent)]
+    Invalid(crate::app::Invalid),
     /// Nothing to do (a plan without steps).
     #[error("no change")]
     NoChange,
@@ -617,6 +621,11 @@ impl Books {
                 last_scaling_at: Some(version.clone()),
             });
             next.insert(app.id.clone(), app.clone());
+        }
+        if let Some(invalid) =
+            crate::app::tree_violations(&next, &self.groups, target.iter().map(|a| a.id.as_str()))
+        {
+            return Err(ChangeError::Invalid(invalid));
         }
         // A restart request arrives as the same definition with a forced
         // new config version; the plan must see it as a restart.
