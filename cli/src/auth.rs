@@ -26,8 +26,9 @@ pub enum AuthCmd {
     },
 }
 
+/// Who logs in: the flags `cluster setup` and `auth login` share.
 #[derive(Debug, Args)]
-pub struct LoginArgs {
+pub struct Credentials {
     #[arg(long, env = "DCOS_USERNAME")]
     pub username: Option<String>,
     #[arg(
@@ -43,6 +44,12 @@ pub struct LoginArgs {
     /// The login provider (`dcos auth list-providers`).
     #[arg(long, default_value = "dcos-users")]
     pub provider: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub who: Credentials,
 }
 
 /// The password from the flags, a file, or a prompt.
@@ -145,6 +152,7 @@ pub async fn run(cmd: AuthCmd) -> anyhow::Result<()> {
             let c = crate::config::selected()?;
             let url = c.config.core.dcos_url.clone();
             let offered = providers(&url).await?;
+            let a = a.who;
             anyhow::ensure!(
                 offered.get(&a.provider).is_some(),
                 "{url} has no login provider {:?} (`dcos auth list-providers` shows them)",

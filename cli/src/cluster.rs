@@ -49,21 +49,8 @@ pub enum ClusterCmd {
 pub struct SetupArgs {
     /// The cluster's URL (its gateway), e.g. http://10.0.0.1
     pub url: String,
-    #[arg(long, env = "DCOS_USERNAME")]
-    pub username: Option<String>,
-    #[arg(
-        long,
-        env = "DCOS_PASSWORD",
-        hide_env_values = true,
-        conflicts_with = "password_file"
-    )]
-    pub password: Option<String>,
-    /// A file whose first line is the password.
-    #[arg(long)]
-    pub password_file: Option<PathBuf>,
-    /// The login provider (`dcos auth list-providers`).
-    #[arg(long, default_value = "dcos-users")]
-    pub provider: String,
+    #[command(flatten)]
+    pub who: crate::auth::Credentials,
     /// The name to list the cluster under (default: its id).
     #[arg(long)]
     pub name: Option<String>,
@@ -151,19 +138,19 @@ async fn setup(a: SetupArgs) -> anyhow::Result<()> {
         .await
         .unwrap_or_default();
     anyhow::ensure!(
-        offered.get(&a.provider).is_some(),
+        offered.get(&a.who.provider).is_some(),
         "{url} has no login provider {:?}; it offers: {}",
-        a.provider,
+        a.who.provider,
         offered
             .as_object()
             .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
             .unwrap_or_default()
     );
-    let username = match a.username {
+    let username = match a.who.username {
         Some(u) => u,
         None => prompt("username")?,
     };
-    let password = crate::auth::password(a.password, a.password_file.as_ref())?;
+    let password = crate::auth::password(a.who.password, a.who.password_file.as_ref())?;
     let login = http
         .post(format!("{url}/acs/api/v1/auth/login"))
         .json(&json!({"uid": username, "password": password}))

@@ -301,7 +301,11 @@ async fn apply(
     .await
 }
 
-async fn range_all(kv: &dyn Kv, prefix: &str) -> Result<Vec<dcos_store::types::KeyValue>, KvError> {
+/// Every key-value under `prefix`, read in pages of 1,000.
+pub(crate) async fn range_all(
+    kv: &dyn Kv,
+    prefix: &str,
+) -> Result<Vec<dcos_store::types::KeyValue>, KvError> {
     let mut out = Vec::new();
     let mut start_after = None;
     loop {

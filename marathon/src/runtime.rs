@@ -21,7 +21,6 @@ use dcos_api::v1::{
     AgentId, DurationInfo, Filters, FrameworkCapability, FrameworkCapabilityType, FrameworkId,
     FrameworkInfo, KillPolicy, OfferOperation, TaskId, TaskStatus,
 };
-use dcos_store::types::RangeRequest;
 use dcos_store::{Client, Kv, KvError, Namespaced};
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{broadcast, watch, Notify};
@@ -339,31 +338,6 @@ impl Shared {
     }
 }
 
-/// Reads every key under `prefix`, page by page.
-async fn range_all(
-    store: &dyn Kv,
-    prefix: &str,
-) -> Result<Vec<dcos_store::types::KeyValue>, KvError> {
-    let mut out = Vec::new();
-    let mut start_after = None;
-    loop {
-        let resp = store
-            .range(RangeRequest {
-                key: prefix.to_owned(),
-                prefix: true,
-                limit: 1000,
-                start_after: start_after.clone(),
-                ..RangeRequest::default()
-            })
-            .await?;
-        start_after = resp.kvs.last().map(|kv| kv.key.clone());
-        out.extend(resp.kvs);
-        if !resp.more || start_after.is_none() {
-            return Ok(out);
-        }
-    }
-}
-
 /// Loads the books from the store.
 pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
     let mut books = Books::default();
@@ -374,7 +348,7 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
         tracing::error!(key, %why, "skipping an invalid record in the store");
     };
     for prefix in ["apps", "pods"] {
-        for kv in range_all(store, &format!("{}/{prefix}/", state::PREFIX)).await? {
+        for kv in crate::commit::range_all(store, &format!("{}/{prefix}/", state::PREFIX)).await? {
             match serde_json::from_slice::<crate::app::AppDefinition>(&kv.value) {
                 Ok(app) => match stored_spec_violations(&app) {
                     None => {
@@ -386,7 +360,7 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
             }
         }
     }
-    for kv in range_all(store, &format!("{}/versions/", state::PREFIX)).await? {
+    for kv in crate::commit::range_all(store, &format!("{}/versions/", state::PREFIX)).await? {
         let rest = &kv.key[format!("{}/versions", state::PREFIX).len()..];
         if let Some((id, version)) = rest.rsplit_once('@') {
             books
@@ -396,7 +370,7 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
                 .push(version.to_owned());
         }
     }
-    for kv in range_all(store, &format!("{}/instances/", state::PREFIX)).await? {
+    for kv in crate::commit::range_all(store, &format!("{}/instances/", state::PREFIX)).await? {
         match serde_json::from_slice::<state::Instance>(&kv.value) {
             Ok(inst) => {
                 let checks = inst.health_checks.as_deref().unwrap_or_default();
@@ -420,7 +394,7 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
             Err(e) => skip(&kv.key, &e),
         }
     }
-    for kv in range_all(store, &format!("{}/deployments/", state::PREFIX)).await? {
+    for kv in crate::commit::range_all(store, &format!("{}/deployments/", state::PREFIX)).await? {
         match serde_json::from_slice::<state::Deployment>(&kv.value) {
             Ok(d) => {
                 books.deployments.insert(d.id.clone(), d);
@@ -428,7 +402,7 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
             Err(e) => skip(&kv.key, &e),
         }
     }
-    for kv in range_all(store, &format!("{}/delays/", state::PREFIX)).await? {
+    for kv in crate::commit::range_all(store, &format!("{}/delays/", state::PREFIX)).await? {
         match serde_json::from_slice::<state::Delay>(&kv.value) {
             Ok(d) => {
                 let id = kv.key[format!("{}/delays", state::PREFIX).len()..].to_owned();
@@ -437,7 +411,7 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
             Err(e) => skip(&kv.key, &e),
         }
     }
-    for kv in range_all(store, &crate::history::group_versions_prefix()).await? {
+    for kv in crate::commit::range_all(store, &crate::history::group_versions_prefix()).await? {
         if let Some((group, version)) = crate::history::parse_group_version_key(&kv.key) {
             books.group_versions.entry(group).or_default().push(version);
         }
@@ -445,7 +419,7 @@ pub async fn load(store: &dyn Kv) -> Result<(Books, Option<String>), KvError> {
     for versions in books.group_versions.values_mut() {
         versions.sort();
     }
-    for kv in range_all(store, &format!("{}/groups/", state::PREFIX)).await? {
+    for kv in crate::commit::range_all(store, &format!("{}/groups/", state::PREFIX)).await? {
         let id = &kv.key[format!("{}/groups", state::PREFIX).len()..];
         match crate::app::canonical_id(id, "/") {
             Some(c) if c == id && crate::app::id_limit_violation(id, MAX_ID_LEN).is_none() => {
@@ -482,7 +456,7 @@ pub fn stored_spec_violations(spec: &crate::app::AppDefinition) -> Option<String
 /// The stored event subscriptions (callback URLs).
 pub async fn load_subscriptions(store: &dyn Kv) -> Result<Vec<String>, KvError> {
     Ok(
-        range_all(store, &crate::subscriptions::subscriptions_prefix())
+        crate::commit::range_all(store, &crate::subscriptions::subscriptions_prefix())
             .await?
             .into_iter()
             .map(|kv| String::from_utf8_lossy(&kv.value).into_owned())
