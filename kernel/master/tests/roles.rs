@@ -213,6 +213,8 @@ async fn legacy_endpoints_validate_and_a_restart_keeps_weights_and_quota() {
         json!([{"role": "dev", "weight": -2.0}]),
         json!([{"role": "dev", "weight": 0}]),
         json!([{"role": "bad role", "weight": 2.0}]),
+        json!([{"role": "../x", "weight": 2.0}]),
+        json!([{"role": "team/../x", "weight": 2.0}]),
         json!({"role": "dev", "weight": 2.0}),
     ] {
         let (code, text) = send(Method::PUT, url("/weights"), Some(body.clone())).await;

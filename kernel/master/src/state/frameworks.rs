@@ -50,14 +50,14 @@ pub fn validate_framework_info(info: &FrameworkInfo) -> Result<(), StateError> {
     Ok(())
 }
 
+/// Mesos' role rules: a path of `/`-separated components, none empty,
+/// `.` or `..`, none starting with `-`; no whitespace, control
+/// characters or backslashes; `*` only as the whole role.
 pub(crate) fn validate_role(role: &str) -> Result<(), StateError> {
     let bad = role.is_empty()
-        || role == "."
-        || role == ".."
-        || role.starts_with('-')
-        || role.starts_with('/')
-        || role.ends_with('/')
-        || role.contains("//")
+        || role
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == ".." || c.starts_with('-'))
         || role
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || c == '\\');
@@ -682,4 +682,22 @@ fn latest_status(task: &dcos_api::v1::Task, clock: Clock) -> dcos_api::v1::TaskS
     status.agent_id = Some(task.agent_id.clone());
     status.timestamp = Some(clock.unix);
     status
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::validate_role;
+
+    #[test]
+    fn roles_follow_mesos_rules_in_every_path_component() {
+        for good in ["*", "dev", "team/web", "a.b/c-d", "x_1"] {
+            assert!(validate_role(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", ".", "..", "../x", "a/../b", "a/./b", "a/..", "-a", "a/-b", "/a", "a/", "a//b",
+            "a b", "a\\b", "a*", "*/x",
+        ] {
+            assert!(validate_role(bad).is_err(), "{bad:?} accepted");
+        }
+    }
 }
