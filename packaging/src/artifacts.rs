@@ -437,6 +437,16 @@ impl Artifacts {
             .with_status(StatusCode::NOT_FOUND)
             .into_response();
         };
+        if !is_hex64(&record.sha256) {
+            // A record written by hand or by an older version: never a path.
+            return CosmosError::bad(
+                "ArtifactRecordCorrupt",
+                format!("the record of artifact {key_hex} names no sha256"),
+                None,
+            )
+            .with_status(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response();
+        }
         let path = self.blob(&record.sha256);
         if !path.exists() {
             if let Err(e) = self.copy_from_holders(&record).await {
@@ -562,6 +572,20 @@ impl Artifacts {
     /// `POST /cosmos/artifacts/add {url, sha256}`: names an uploaded blob
     /// by the URL packages use for it.
     pub async fn add(&self, url: &str, sha256: &str) -> Result<Record, CosmosError> {
+        if !is_hex64(sha256) {
+            return Err(CosmosError::bad(
+                "InvalidUpload",
+                "an artifact is named by its sha256 (64 lowercase hex digits)",
+                None,
+            ));
+        }
+        if url == BUILTIN_DCOS || url.trim().is_empty() {
+            return Err(CosmosError::bad(
+                "InvalidUpload",
+                format!("{url:?} cannot be named by an upload: builtin:dcos is always this cluster's own binary"),
+                None,
+            ));
+        }
         let meta = tokio::fs::metadata(self.blob(sha256)).await.map_err(|_| {
             CosmosError::bad(
                 "ArtifactNotUploaded",
@@ -735,6 +759,13 @@ mod tests {
     async fn chunked_uploads_resume_and_check_their_name() {
         let dir = tempfile::tempdir().unwrap();
         let a = store(dir.path());
+        // A name that is not a sha256 never becomes a path.
+        for bad in ["../../etc/passwd", "", "ABC"] {
+            assert_eq!(
+                a.add("bundle:x", bad).await.unwrap_err().kind,
+                "InvalidUpload"
+            );
+        }
         let data = b"0123456789";
         let sha = format!("{:x}", Sha256::digest(data));
         let r = a.upload(&sha, 0, 10, &data[..4]).await.unwrap();
@@ -746,6 +777,10 @@ mod tests {
         );
         let r = a.upload(&sha, 4, 10, &data[4..]).await.unwrap();
         assert_eq!(r["complete"], true);
+        assert_eq!(
+            a.add(BUILTIN_DCOS, &sha).await.unwrap_err().kind,
+            "InvalidUpload"
+        );
         let rec = a.add("bundle:digits", &sha).await.unwrap();
         assert_eq!(rec.size, 10);
         // Another content under the same URL is refused.
@@ -760,5 +795,27 @@ mod tests {
         let e = a.upload(&liar, 0, 3, b"abc").await.unwrap_err();
         assert_eq!(e.kind, "ArtifactHashMismatch");
         assert!(!a.blob(&liar).exists());
+    }
+
+    #[tokio::test]
+    async fn a_record_whose_sha256_is_a_path_is_never_served() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = store(dir.path());
+        std::fs::write(dir.path().join("secret"), b"do not serve").unwrap();
+        let forged = Record {
+            url: "bundle:forged".into(),
+            sha256: "../secret".into(),
+            size: 12,
+            holders: vec![],
+        };
+        a.kv.put(dcos_store::types::PutRequest {
+            key: format!("{PREFIX}{}", key("bundle:forged")),
+            value: serde_json::to_vec(&forged).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let resp = a.serve(&key("bundle:forged")).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
