@@ -126,14 +126,7 @@ async fn build(
             Some((n, v)) => (n, Some(v)),
             None => (p.as_str(), None),
         };
-        let v = crate::package::call(
-            api,
-            "/package/describe",
-            "package.describe-request",
-            ("package.describe-response", 3),
-            &json!({"packageName": name, "packageVersion": version}),
-        )
-        .await?;
+        let v = crate::package::describe_package(api, name, version).await?;
         let found = artifacts::wanted(v["package"].get("resource"))
             .map_err(|e| anyhow::anyhow!("{name}: {}", e.message))?;
         wanted.extend(found.into_iter().filter(|w| w.url != BUILTIN_DCOS));

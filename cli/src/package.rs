@@ -184,6 +184,22 @@ pub(crate) async fn call(
     }
 }
 
+/// `/package/describe` (response v3): `{"package": …}`.
+pub(crate) async fn describe_package(
+    api: &Api,
+    name: &str,
+    version: Option<&str>,
+) -> anyhow::Result<Value> {
+    call(
+        api,
+        "/package/describe",
+        "package.describe-request",
+        ("package.describe-response", 3),
+        &json!({"packageName": name, "packageVersion": version}),
+    )
+    .await
+}
+
 fn options(file: Option<&std::path::Path>) -> anyhow::Result<Option<Value>> {
     match file {
         None => Ok(None),
@@ -448,14 +464,7 @@ async fn describe(api: &Api, a: DescribeArgs) -> anyhow::Result<()> {
         .await?;
         return output::json(&v["marathonJson"]);
     }
-    let v = call(
-        api,
-        "/package/describe",
-        "package.describe-request",
-        ("package.describe-response", 3),
-        &json!({"packageName": a.name, "packageVersion": a.package_version}),
-    )
-    .await?;
+    let v = describe_package(api, &a.name, a.package_version.as_deref()).await?;
     if a.config {
         return output::json(&v["package"]["config"]);
     }
@@ -474,14 +483,7 @@ async fn describe(api: &Api, a: DescribeArgs) -> anyhow::Result<()> {
 
 async fn install(api: &Api, a: InstallArgs) -> anyhow::Result<()> {
     let opts = options(a.options.as_deref())?;
-    let described = call(
-        api,
-        "/package/describe",
-        "package.describe-request",
-        ("package.describe-response", 3),
-        &json!({"packageName": a.name, "packageVersion": a.package_version}),
-    )
-    .await?;
+    let described = describe_package(api, &a.name, a.package_version.as_deref()).await?;
     let pkg = &described["package"];
     let version = pkg["version"].as_str().unwrap_or("").to_string();
     if !a.json {
